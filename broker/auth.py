@@ -1,0 +1,116 @@
+"""Authentication and authorization seams of the router.
+
+* An :class:`IAuthenticator` handles one WAMP authentication method
+  (``ticket``, ``anonymous``, …). Drop-in implementations live in the
+  top-level ``plugins`` package and are found with ``twisted.plugin.getPlugins``
+  through :class:`IAuthenticatorFactory`.
+* An :class:`IAuthorizer` is consulted for every register, call, subscribe and
+  publish. Its contract is Crossbar.io's dynamic authorizer's:
+  ``authorize(session, uri, action, options)`` where *session* is a dict with
+  ``session``, ``authid``, ``authrole``, ``authmethod``, ``authprovider`` and
+  ``authextra``; *options* carries ``match`` for pattern subscriptions and
+  registrations. It returns (or returns a Deferred of) a bool or a dict
+  ``{"allow": bool, "disclose": bool, "cache": bool}``.
+"""
+
+import attr
+from zope.interface import Attribute, Interface, implementer
+
+from broker.router.uri import has_prefix
+
+#: the role of the service's own kernel host session (never granted to a
+#: network client: only in-process sessions get it)
+KERNEL_HOST_ROLE = "webkernel_host"
+
+ACTIONS = ("register", "call", "subscribe", "publish")
+
+
+@attr.s(frozen=True)
+class Principal:
+    """Who a session is, once authenticated."""
+
+    authid = attr.ib()
+    authrole = attr.ib()
+    authmethod = attr.ib()
+    authprovider = attr.ib(default="static")
+    authextra = attr.ib(default=attr.Factory(dict))
+
+
+class AuthenticationFailed(Exception):
+    """The credentials are wrong; the message is shown to the client."""
+
+
+class IAuthenticator(Interface):
+    """One WAMP authentication method for one realm."""
+
+    authmethod = Attribute("The WAMP authmethod name, e.g. 'ticket'.")
+
+    def hello(realm, details):
+        """Start authenticating a HELLO.
+
+        Return a :class:`Principal` to welcome the session at once, or a
+        dict of challenge ``extra`` to send a CHALLENGE; raise
+        :class:`AuthenticationFailed` to refuse.
+        """
+
+    def authenticate(signature, extra):
+        """Check the AUTHENTICATE answer; return a :class:`Principal` or raise."""
+
+
+class IAuthenticatorFactory(Interface):
+    """A drop-in source of authenticators (a ``twisted.plugin`` plugin)."""
+
+    authmethod = Attribute("The WAMP authmethod name the authenticators handle.")
+
+    def build(config):
+        """A fresh :class:`IAuthenticator` for one session, given the service config.
+
+        ``config`` is a dict with at least ``token`` and ``anonymous``.
+        Return None when this method is not enabled by the config.
+        """
+
+
+class IAuthorizer(Interface):
+    """Decides whether a session may perform an action on a URI."""
+
+    def authorize(session, uri, action, options):
+        """Return a bool or ``{allow, disclose, cache}``, or a Deferred of one."""
+
+
+@implementer(IAuthorizer)
+class DefaultAuthorizer:
+    """Everything within the realm for an authenticated session, except two
+    reserved namespaces: no client may register or publish under ``wamp.``
+    (the router's own meta API), and only the service's kernel host may
+    register or publish under ``webkernel.`` (so no client can impersonate a
+    kernel or inject output into another client's view).
+
+    Callers and publishers are disclosed (the kernel host needs to know who
+    caused an output); the decision is cached per session.
+    """
+
+    reserved = ("wamp", "webkernel")
+
+    def authorize(self, session, uri, action, options):
+        if action in ("register", "publish"):
+            match = (options or {}).get("match", "exact")
+            if could_cover(uri, match, "wamp"):
+                return False
+            if could_cover(uri, match, "webkernel"):
+                if session["authrole"] != KERNEL_HOST_ROLE:
+                    return False
+        return {"allow": True, "disclose": True, "cache": True}
+
+
+def could_cover(uri, match, namespace):
+    """True if *uri* under *match* could match a URI in *namespace*.
+
+    ``wamp.x`` (exact), the prefix ``wa`` and the wildcard ``.session.count``
+    all could reach the ``wamp`` namespace; ``com.example`` cannot.
+    """
+    if match == "prefix":
+        return has_prefix(uri, namespace) or (namespace + ".").startswith(uri)
+    if match == "wildcard":
+        first = uri.split(".", 1)[0]
+        return first in ("", namespace)
+    return has_prefix(uri, namespace)

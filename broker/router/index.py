@@ -1,0 +1,174 @@
+"""One index of observations (subscriptions or registrations) and their observers.
+
+An *observation* is a URI with a match policy (exact, prefix, wildcard) and
+the sessions observing it. The broker keeps one index of subscriptions, the
+dealer one of registrations. The index owns every map about them: the exact
+dict, the prefix dict with the set of prefix lengths in use, the wildcard
+patterns grouped by their number of components, and the id map, so no two
+maps are kept in step by convention elsewhere.
+"""
+
+from autobahn.util import id as new_id
+
+from broker.router.uri import MATCH_EXACT, MATCH_PREFIX, MATCH_WILDCARD, wildcard_matches
+
+
+class Observation:
+    """A URI under a match policy, the sessions observing it, and extra state."""
+
+    __slots__ = ("id", "uri", "match", "created", "observers", "extra", "parts")
+
+    def __init__(self, uri, match, created, extra=None):
+        self.id = new_id()
+        self.uri = uri
+        self.match = match
+        self.created = created
+        #: session -> per-observer data (insertion ordered: oldest first)
+        self.observers = {}
+        self.extra = extra if extra is not None else {}
+        self.parts = uri.split(".") if match == MATCH_WILDCARD else None
+
+    def describe(self):
+        """The meta API's view of this observation."""
+        return {
+            "id": self.id,
+            "created": self.created,
+            "uri": self.uri,
+            "match": self.match,
+            **self.extra.get("describe", {}),
+        }
+
+
+class ObservationIndex:
+    """All observations of one kind, indexed for lookup and matching."""
+
+    def __init__(self):
+        self._exact = {}
+        self._prefix = {}
+        self._prefix_lengths = {}  # length -> number of prefixes of that length
+        self._wildcard = {}  # number of components -> {pattern: observation}
+        self._by_id = {}
+        self._by_session = {}  # session -> {observation id: observation}
+
+    def __len__(self):
+        return len(self._by_id)
+
+    def __iter__(self):
+        return iter(list(self._by_id.values()))
+
+    def get(self, observation_id):
+        """The observation with this id, or None."""
+        return self._by_id.get(observation_id)
+
+    def lookup(self, uri, match=MATCH_EXACT):
+        """The observation for exactly this URI and policy, or None."""
+        if match == MATCH_EXACT:
+            return self._exact.get(uri)
+        if match == MATCH_PREFIX:
+            return self._prefix.get(uri)
+        return self._wildcard.get(uri.count(".") + 1, {}).get(uri)
+
+    def create(self, uri, match, created, extra=None):
+        """Add and return a new observation (the caller checked it is absent)."""
+        observation = Observation(uri, match, created, extra)
+        if match == MATCH_EXACT:
+            self._exact[uri] = observation
+        elif match == MATCH_PREFIX:
+            self._prefix[uri] = observation
+            self._prefix_lengths[len(uri)] = self._prefix_lengths.get(len(uri), 0) + 1
+        else:
+            self._wildcard.setdefault(len(observation.parts), {})[uri] = observation
+        self._by_id[observation.id] = observation
+        return observation
+
+    def delete(self, observation):
+        """Remove an observation."""
+        del self._by_id[observation.id]
+        uri = observation.uri
+        if observation.match == MATCH_EXACT:
+            del self._exact[uri]
+        elif observation.match == MATCH_PREFIX:
+            del self._prefix[uri]
+            left = self._prefix_lengths[len(uri)] - 1
+            if left:
+                self._prefix_lengths[len(uri)] = left
+            else:
+                del self._prefix_lengths[len(uri)]
+        else:
+            group = self._wildcard[len(observation.parts)]
+            del group[uri]
+            if not group:
+                del self._wildcard[len(observation.parts)]
+
+    def matching(self, uri):
+        """Every observation matching *uri*: exact, then prefixes, then wildcards."""
+        found = []
+        exact = self._exact.get(uri)
+        if exact is not None:
+            found.append(exact)
+        if self._prefix_lengths:
+            found.extend(self._matching_prefixes(uri))
+        if self._wildcard:
+            found.extend(self._matching_wildcards(uri))
+        return found
+
+    def best_match(self, uri):
+        """The one observation a call to *uri* goes to, by the spec's precedence.
+
+        Exact beats prefix, a longer prefix beats a shorter one, and a prefix
+        beats a wildcard. Among several wildcards the spec leaves the choice
+        open: the most specific one (most non-empty components, then the
+        lexically first pattern) wins, so the choice is deterministic.
+        """
+        exact = self._exact.get(uri)
+        if exact is not None:
+            return exact
+        prefixes = self._matching_prefixes(uri)
+        if prefixes:
+            return max(prefixes, key=lambda o: len(o.uri))
+        wildcards = self._matching_wildcards(uri)
+        if wildcards:
+            return min(wildcards, key=lambda o: (-sum(1 for p in o.parts if p), o.uri))
+        return None
+
+    def _matching_prefixes(self, uri):
+        found = []
+        for length in self._prefix_lengths:
+            if length <= len(uri):
+                observation = self._prefix.get(uri[:length])
+                if observation is not None:
+                    found.append(observation)
+        return found
+
+    def _matching_wildcards(self, uri):
+        parts = uri.split(".")
+        group = self._wildcard.get(len(parts))
+        if not group:
+            return []
+        return [o for o in group.values() if wildcard_matches(o.parts, parts)]
+
+    def add_observer(self, observation, session, data=None):
+        """Make *session* an observer of *observation*."""
+        observation.observers[session] = data
+        self._by_session.setdefault(session, {})[observation.id] = observation
+
+    def remove_observer(self, observation, session):
+        """Remove *session* from *observation*; True if none is left."""
+        del observation.observers[session]
+        mine = self._by_session.get(session)
+        if mine is not None:
+            mine.pop(observation.id, None)
+            if not mine:
+                del self._by_session[session]
+        return not observation.observers
+
+    def observed_by(self, session):
+        """The observations *session* observes."""
+        return list(self._by_session.get(session, {}).values())
+
+    def uris_by_match(self):
+        """Ids of all observations grouped by match policy (for ``*.list``)."""
+        grouped = {MATCH_EXACT: [], MATCH_PREFIX: [], MATCH_WILDCARD: []}
+        for observation in self._by_id.values():
+            grouped[observation.match].append(observation.id)
+        return grouped

@@ -1,0 +1,71 @@
+"""The router: its realms, its authentication methods, and new sessions.
+
+``Router`` is what the transports know: they ask it for a
+:class:`~broker.router.session.RouterSession` per connection.
+Authentication methods come from :class:`~broker.auth.IAuthenticatorFactory`
+plugins (the ``plugins`` package), enabled by the service configuration.
+"""
+
+from twisted.plugin import getPlugins
+
+from broker.auth import IAuthenticatorFactory
+from broker.router.realm import Realm, router_roles
+from broker.router.session import RouterSession
+
+
+def authenticator_factories(config, package=None):
+    """The enabled authenticator factories, by authmethod, found as plugins."""
+    if package is None:
+        import plugins as package
+    enabled = {}
+    for factory in getPlugins(IAuthenticatorFactory, package):
+        if factory.build(config) is not None:
+            enabled[factory.authmethod] = factory
+    return enabled
+
+
+class Router:
+    """Realms plus the authentication methods sessions may use to join them."""
+
+    def __init__(self, realms, factories, config):
+        self.realms = {realm.name: realm for realm in realms}
+        self.factories = factories
+        self.config = config
+        self.roles = router_roles()
+
+    @classmethod
+    def single_realm(cls, name, authorizer, clock, config, factories=None):
+        """A router with one realm; *config* enables authentication methods."""
+        if factories is None:
+            factories = authenticator_factories(config)
+        return cls([Realm(name, authorizer, clock)], factories, config)
+
+    def new_session(self, channel):
+        """A session for a new connection."""
+        return RouterSession(self, channel)
+
+    def authenticator_for(self, offered):
+        """A fresh authenticator for the first offered method that is enabled."""
+        for method in offered:
+            factory = self.factories.get(method)
+            if factory is not None:
+                return factory.build(self.config)
+        return None
+
+    def no_method_message(self, offered):
+        """What to tell a client whose authentication methods are all refused."""
+        if "ticket" in self.factories:
+            return (
+                f"this router requires authentication (offered: {offered}): join with "
+                "authmethod 'ticket' and the service token as the ticket (the token is "
+                "in the URL the service logged at start)"
+            )
+        return f"none of the offered authentication methods {offered} is enabled here"
+
+    def shutdown(self):
+        """Close every session with wamp.close.system_shutdown."""
+        from broker import errors
+
+        for realm in self.realms.values():
+            for session in list(realm.sessions.values()):
+                session.abort(errors.SYSTEM_SHUTDOWN, "the service is shutting down")

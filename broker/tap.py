@@ -1,0 +1,154 @@
+"""``twistd webkernel``: command-line options and the wiring of the service.
+
+``makeService`` only wires parts together: a router with one realm, and one
+listening service per ``--listen`` endpoint, each serving HTTP, WAMP over
+WebSocket (``/ws``) and WAMP over RawSocket on the same port.
+"""
+
+import secrets
+
+import txaio
+from twisted.application import service
+from twisted.internet import defer, endpoints
+from twisted.logger import Logger
+from twisted.python import usage
+
+from broker.auth import DefaultAuthorizer
+from broker.router.router import Router
+from broker.transport import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_OUTPUT,
+    UniversalFactory,
+    WampRawSocketFactory,
+    WampWebSocketFactory,
+)
+from broker.web import make_site
+
+DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
+
+
+def _positive_int(value):
+    number = int(value)
+    if number <= 0:
+        raise ValueError(f"must be a positive number, not {value}")
+    return number
+
+
+class Options(usage.Options):
+    """Options of ``twistd webkernel``."""
+
+    synopsis = "[options]"
+    longdesc = (
+        "Serve WAMP (RPC and pub/sub) over WebSocket at /ws and RawSocket on the "
+        "same port. By default the service listens on loopback only and requires "
+        "the token it logs (in a URL) at start."
+    )
+    optFlags = [
+        ["anonymous", None, "Open realm: anyone may join without the token (development and tests)."],
+    ]
+    optParameters = [
+        ["realm", None, "webkernel", "The WAMP realm to serve."],
+        ["token", None, None, "The token clients must present (WAMP ticket). Default: a random one, logged at start."],
+        ["max-message-size", None, DEFAULT_MAX_MESSAGE_SIZE, "Largest incoming WAMP message, in bytes.", _positive_int],
+        ["max-output", None, DEFAULT_MAX_OUTPUT, "Unsent output a session may have queued before it is closed, in bytes.", _positive_int],
+    ]
+
+    def __init__(self):
+        super().__init__()
+        self["listen"] = []
+        self["allowed-origin"] = []
+
+    def opt_listen(self, endpoint):
+        """Twisted endpoint string to listen on (repeatable). Default: tcp:8080:interface=127.0.0.1"""
+        self["listen"].append(endpoint)
+
+    def opt_allowed_origin(self, origin):
+        """A browser Origin allowed to open the WebSocket besides the service's own (repeatable; * allows all)."""
+        self["allowed-origin"].append(origin)
+
+    def postOptions(self):
+        if not self["listen"]:
+            self["listen"] = [DEFAULT_LISTEN]
+        if self["token"] == "":
+            raise usage.UsageError("--token must not be empty")
+        if self["token"] is None:
+            self["token"] = secrets.token_urlsafe(24)
+            self["token-generated"] = True
+
+
+class RouterService(service.Service):
+    """The router's lifecycle: on stop, every session is told the service is going."""
+
+    log = Logger()
+
+    def __init__(self, router):
+        self.router = router
+
+    def stopService(self):
+        self.router.shutdown()
+        return super().stopService()
+
+
+class ListeningService(service.Service):
+    """Listens on one endpoint string and logs the URL to open."""
+
+    log = Logger()
+
+    def __init__(self, reactor, description, factory, url_query):
+        self.reactor = reactor
+        self.description = description
+        self.factory = factory
+        self.url_query = url_query
+        self.port = None
+
+    def startService(self):
+        super().startService()
+        endpoint = endpoints.serverFromString(self.reactor, self.description)
+        d = endpoint.listen(self.factory)
+        d.addCallbacks(self._listening, self._failed)
+
+    def _listening(self, port):
+        self.port = port
+        address = port.getHost()
+        host = getattr(address, "host", "127.0.0.1")
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        if ":" in host:
+            host = f"[{host}]"
+        base = f"http://{host}:{address.port}" if hasattr(address, "port") else str(address)
+        self.log.info(
+            "webkernel is serving at {url}  (WAMP WebSocket: {ws}, RawSocket on the same port)",
+            url=f"{base}/{self.url_query}", ws=base.replace("http", "ws", 1) + "/ws",
+        )
+
+    def _failed(self, failure):
+        self.log.failure("cannot listen on {endpoint}", failure, endpoint=self.description)
+        self.reactor.stop()
+
+    def stopService(self):
+        super().stopService()
+        if self.port is not None:
+            return defer.maybeDeferred(self.port.stopListening)
+
+
+def makeService(options, reactor=None):
+    """Wire the router and its listening ports into one MultiService."""
+    if reactor is None:
+        from twisted.internet import reactor
+    txaio.use_twisted()
+    txaio.set_global_log_level("info")  # Autobahn's debug logs cost time on every frame
+    log = Logger(namespace="webkernel")
+    if options["anonymous"]:
+        log.warn("--anonymous: anyone who can reach the port may join the realm without a token")
+    config = {"token": options["token"], "anonymous": options["anonymous"]}
+    router = Router.single_realm(options["realm"], DefaultAuthorizer(), reactor, config)
+    top = service.MultiService()
+    RouterService(router).setServiceParent(top)
+    websocket = WampWebSocketFactory(
+        router, options["allowed-origin"], options["max-message-size"], options["max-output"]
+    )
+    rawsocket = WampRawSocketFactory(router, options["max-message-size"], options["max-output"])
+    factory = UniversalFactory(make_site(websocket), rawsocket)
+    query = "" if options["anonymous"] else f"?token={options['token']}"
+    for description in options["listen"]:
+        ListeningService(reactor, description, factory, query).setServiceParent(top)
+    return top

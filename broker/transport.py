@@ -1,0 +1,297 @@
+"""WAMP transports: WebSocket and RawSocket on one port, with bounded output.
+
+* :class:`WampWebSocketProtocol`: WAMP over WebSocket (JSON, MessagePack,
+  CBOR), served under ``/ws`` by Twisted Web, with the ``Origin`` check.
+* :class:`WampRawSocketProtocol`: WAMP over RawSocket (JSON, MessagePack).
+* :class:`UniversalFactory`: one listening port for both, deciding by the
+  first byte (``0x7F`` opens RawSocket, anything else is HTTP), as Crossbar.io's
+  universal transport does.
+
+Each connection is a *channel* for one :class:`~broker.router.session.RouterSession`.
+An :class:`OutputLimiter` watches the socket's write buffer: a session whose
+unsent output passes the limit is closed with a logged reason instead of
+letting the process grow.
+"""
+
+from urllib.parse import urlsplit
+
+from autobahn.twisted.rawsocket import WampRawSocketServerFactory, WampRawSocketServerProtocol
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer
+from autobahn.websocket.types import ConnectionDeny
+from twisted.internet.interfaces import IPushProducer
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.protocols.policies import ProtocolWrapper
+from zope.interface import implementer
+
+from broker import errors
+from broker.errors import ProtocolViolation
+from broker.router.wire import InvalidRequestUri, decode, encode
+
+DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
+
+@implementer(IPushProducer)
+class OutputLimiter:
+    """Counts bytes queued while the socket says "stop"; past *limit*, gives up.
+
+    Twisted pauses a registered producer when a transport's write buffer is
+    full and resumes it when the buffer drains; whatever is written in
+    between waits in memory. That amount is what is bounded.
+    """
+
+    def __init__(self, limit, exceeded):
+        self.limit = limit
+        self.exceeded = exceeded
+        self.paused = False
+        self.queued = 0
+
+    def pauseProducing(self):
+        self.paused, self.queued = True, 0
+
+    def resumeProducing(self):
+        self.paused, self.queued = False, 0
+
+    def stopProducing(self):
+        self.paused = False
+
+    def wrote(self, size):
+        if self.paused:
+            self.queued += size
+            if self.queued > self.limit:
+                self.paused = False
+                self.exceeded(self.queued)
+
+    def attach(self, transport):
+        """Become the transport's producer (replacing HTTP's, after an upgrade)."""
+        if getattr(transport, "producer", None) is not None:
+            transport.unregisterProducer()
+        transport.registerProducer(self, True)
+
+
+class _Channel:
+    """What both transports share: a session, sending, and the output bound.
+
+    ``peer`` (e.g. ``tcp4:127.0.0.1:40312``) is set by Autobahn's protocols.
+    """
+
+    log = Logger()
+    session = None
+    limiter = None
+
+    def _open_session(self, router, max_output):
+        self.limiter = OutputLimiter(max_output, self._output_exceeded)
+        self.limiter.attach(self.transport)
+        self.session = router.new_session(self)
+
+    def _deliver(self, payload, is_binary=None):
+        session = self.session
+        try:
+            items = decode(self._serializer, payload, is_binary)
+        except ProtocolViolation as e:
+            return session.protocol_violation(str(e))
+        for item in items:
+            if type(item) is InvalidRequestUri:
+                session.bad_request(item.request_type, item.request, item.reason)
+            else:
+                session.message_received(item)
+            if session.state == "closed":
+                return
+
+    def _output_exceeded(self, queued):
+        self.log.warn(
+            "closing session {session} ({peer}): {queued} bytes of output are waiting "
+            "for a peer that does not read (limit {limit} bytes)",
+            session=self.session.id if self.session else None,
+            peer=self.peer, queued=queued, limit=self.limiter.limit,
+            reason=errors.OUTPUT_LIMIT_EXCEEDED,
+        )
+        self._lost()
+        self.transport.abortConnection()
+
+    def _lost(self):
+        if self.session is not None:
+            session, self.session = self.session, None
+            session.connection_lost()
+
+
+# -- WebSocket ------------------------------------------------------------------
+
+WEBSOCKET_SERIALIZERS = {
+    "wamp.2.json": JsonSerializer,
+    "wamp.2.msgpack": MsgPackSerializer,
+    "wamp.2.cbor": CBORSerializer,
+}
+
+
+def origin_allowed(origin, host, allowed):
+    """True if a WebSocket handshake's ``Origin`` may connect.
+
+    No Origin header (non-browser clients) is allowed; ``*`` in *allowed*
+    allows every origin; otherwise the origin must be listed, or be the
+    service's own (its host:port is the request's Host header).
+    """
+    if not origin:
+        return True
+    if "*" in allowed or origin.rstrip("/") in allowed:
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == (host or "").lower()
+
+
+class WampWebSocketProtocol(_Channel, WebSocketServerProtocol):
+    """WAMP over one WebSocket connection."""
+
+    def onConnect(self, request):
+        host = request.headers.get("host", "")
+        if not origin_allowed(request.origin, host, self.factory.allowed_origins):
+            self.log.warn("refused WebSocket from origin {origin}", origin=request.origin)
+            raise ConnectionDeny(
+                403, f"origin {request.origin!r} is not allowed (see --allowed-origin)"
+            )
+        for subprotocol in request.protocols:
+            if subprotocol in WEBSOCKET_SERIALIZERS:
+                self._serializer = WEBSOCKET_SERIALIZERS[subprotocol]()
+                return subprotocol
+        raise ConnectionDeny(
+            400,
+            f"no supported WAMP subprotocol among {request.protocols}; "
+            f"this router speaks {sorted(WEBSOCKET_SERIALIZERS)}",
+        )
+
+    def onOpen(self):
+        self._open_session(self.factory.router, self.factory.max_output)
+
+    def onMessage(self, payload, isBinary):
+        if self.session is not None:
+            self._deliver(payload, isBinary)
+
+    def onClose(self, wasClean, code, reason):
+        self._lost()
+
+    def send(self, msg):
+        payload = encode(self._serializer, msg)
+        self.sendMessage(payload, self._serializer._serializer.BINARY)
+        self.limiter.wrote(len(payload))
+
+    def close(self):
+        self.session = None
+        self.sendClose(1000)
+
+
+class WampWebSocketFactory(WebSocketServerFactory):
+    """Builds :class:`WampWebSocketProtocol` for a router."""
+
+    protocol = WampWebSocketProtocol
+
+    def __init__(self, router, allowed_origins=(), max_message_size=DEFAULT_MAX_MESSAGE_SIZE,
+                 max_output=DEFAULT_MAX_OUTPUT):
+        super().__init__(protocols=list(WEBSOCKET_SERIALIZERS))
+        self.router = router
+        self.allowed_origins = {o.rstrip("/") for o in allowed_origins}
+        self.max_output = max_output
+        self.setProtocolOptions(
+            maxMessagePayloadSize=max_message_size,
+            maxFramePayloadSize=max_message_size,
+            autoPingInterval=30,
+            autoPingTimeout=60,
+        )
+
+
+# -- RawSocket --------------------------------------------------------------------
+
+
+class WampRawSocketProtocol(_Channel, WampRawSocketServerProtocol):
+    """WAMP over one RawSocket connection (after Autobahn's opening handshake)."""
+
+    def _on_handshake_complete(self):
+        self._open_session(self.factory.router, self.factory.max_output)
+
+    def stringReceived(self, payload):
+        if self.session is not None:
+            self._deliver(payload)
+
+    def lengthLimitExceeded(self, length):
+        if self.session is not None:
+            self.session.protocol_violation(
+                f"message of {length} bytes exceeds the limit of {self.MAX_LENGTH} bytes"
+            )
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason):
+        self._lost()
+
+    def send(self, msg):
+        payload = encode(self._serializer, msg)
+        if len(payload) > self._max_len_send:
+            self.log.warn(
+                "closing session {session}: a {size}-byte message exceeds the "
+                "{limit} bytes its RawSocket handshake accepts",
+                session=self.session.id if self.session else None,
+                size=len(payload), limit=self._max_len_send,
+            )
+            self._lost()
+            return self.transport.loseConnection()
+        self.sendString(payload)
+        self.limiter.wrote(len(payload) + 4)
+
+    def close(self):
+        self.session = None
+        self.transport.loseConnection()
+
+
+class WampRawSocketFactory(WampRawSocketServerFactory):
+    """Builds :class:`WampRawSocketProtocol` for a router."""
+
+    protocol = WampRawSocketProtocol
+
+    def __init__(self, router, max_message_size=DEFAULT_MAX_MESSAGE_SIZE,
+                 max_output=DEFAULT_MAX_OUTPUT):
+        super().__init__(lambda: None, [JsonSerializer(), MsgPackSerializer()])
+        self.router = router
+        self.max_output = max_output
+        self.setProtocolOptions(maxMessagePayloadSize=min(max_message_size, 2**24))
+
+
+# -- one port for both ------------------------------------------------------------
+
+
+class TransportSniffer(Protocol):
+    """Looks at a connection's first byte and hands it to RawSocket or HTTP."""
+
+    def __init__(self, factory, addr):
+        self._factory, self._addr = factory, addr
+
+    def dataReceived(self, data):
+        chosen = self._factory.rawsocket if data[:1] == b"\x7f" else self._factory.web
+        protocol = chosen.buildProtocol(self._addr)
+        if protocol is None:
+            return self.transport.loseConnection()
+        transport = self.transport
+        if isinstance(transport, ProtocolWrapper):
+            transport.wrappedProtocol = protocol
+        else:
+            transport.protocol = protocol
+        protocol.makeConnection(transport)
+        protocol.dataReceived(data)
+
+
+class UniversalFactory(Factory):
+    """One listening port serving HTTP (with WebSocket at ``/ws``) and RawSocket."""
+
+    def __init__(self, web, rawsocket):
+        self.web = web
+        self.rawsocket = rawsocket
+
+    def startFactory(self):
+        self.web.doStart()
+        self.rawsocket.doStart()
+
+    def stopFactory(self):
+        self.web.doStop()
+        self.rawsocket.doStop()
+
+    def buildProtocol(self, addr):
+        return TransportSniffer(self, addr)

@@ -1,0 +1,35 @@
+"""The HTTP side of the service: the page at ``/`` and the WAMP WebSocket at ``/ws``."""
+
+from autobahn.twisted.resource import WebSocketResource
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+PLACEHOLDER = b"""<!doctype html>
+<html><head><meta charset="utf-8"><title>webkernel</title></head>
+<body><h1>webkernel</h1>
+<p>The WAMP router is running. Connect a WAMP client to <code>/ws</code>
+on this host and port (realm and token as the service logged them).
+The notebook page comes here.</p></body></html>
+"""
+
+
+class PlaceholderPage(Resource):
+    """A page saying the service runs (the notebook page will replace it)."""
+
+    isLeaf = True
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        return PLACEHOLDER
+
+
+def make_site(websocket_factory):
+    """The Twisted Web site: ``/`` and ``/ws``."""
+    root = Resource()
+    page = PlaceholderPage()
+    root.putChild(b"", page)
+    root.putChild(b"ws", WebSocketResource(websocket_factory))
+    site = Site(root)
+    site.displayTracebacks = False
+    return site
