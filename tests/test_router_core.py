@@ -1,0 +1,556 @@
+"""Deterministic tests of the router core: message objects in, messages out, fake clock."""
+
+from autobahn.wamp import message
+from autobahn.wamp.role import RoleCalleeFeatures, RoleCallerFeatures
+from twisted.internet import defer
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from broker import errors
+from broker.auth import DefaultAuthorizer, IAuthorizer, KERNEL_HOST_ROLE
+from broker.testing import MemoryRouter
+
+
+def only(messages, kind):
+    """The single message of *kind* in *messages*."""
+    found = [m for m in messages if isinstance(m, kind)]
+    assert len(found) == 1, messages
+    return found[0]
+
+
+class HandshakeTests(SynchronousTestCase):
+    """Opening and closing sessions."""
+
+    def test_anonymous_welcome_announces_advanced_features(self):
+        """WELCOME carries a session id and the advanced features we implement."""
+        client = MemoryRouter().client().join()
+        welcome = only(client.take(), message.Welcome)
+        self.assertEqual(welcome.authrole, "anonymous")
+        dealer = welcome.roles["dealer"]
+        broker = welcome.roles["broker"]
+        for feature in ("progressive_call_results", "call_canceling", "call_timeout",
+                        "caller_identification", "pattern_based_registration",
+                        "shared_registration", "registration_meta_api", "session_meta_api"):
+            self.assertTrue(getattr(dealer, feature), feature)
+        for feature in ("publisher_identification", "publisher_exclusion",
+                        "subscriber_blackwhite_listing", "pattern_based_subscription",
+                        "subscription_meta_api", "session_meta_api"):
+            self.assertTrue(getattr(broker, feature), feature)
+
+    def test_unknown_realm_aborts(self):
+        """HELLO for a realm we do not serve gets ABORT no_such_realm."""
+        client = MemoryRouter().client().join(realm="nope")
+        abort = only(client.take(), message.Abort)
+        self.assertEqual(abort.reason, errors.NO_SUCH_REALM)
+        self.assertTrue(client.channel.closed)
+
+    def test_ticket_with_right_token_joins(self):
+        """The service token as a WAMP ticket joins, with the requested authid."""
+        router = MemoryRouter(token="s3cret", anonymous=False)
+        client = router.client().join(authmethods=["ticket"], authid="alice")
+        challenge = only(client.take(), message.Challenge)
+        self.assertEqual(challenge.method, "ticket")
+        client.send(message.Authenticate("s3cret"))
+        welcome = only(client.take(), message.Welcome)
+        self.assertEqual((welcome.authid, welcome.authrole, welcome.authmethod),
+                         ("alice", "user", "ticket"))
+
+    def test_wrong_ticket_is_not_authorized(self):
+        """A wrong ticket gets ABORT not_authorized with a readable message."""
+        router = MemoryRouter(token="s3cret", anonymous=False)
+        client = router.client().join(authmethods=["ticket"])
+        client.take()
+        client.send(message.Authenticate("guess"))
+        abort = only(client.take(), message.Abort)
+        self.assertEqual(abort.reason, errors.NOT_AUTHORIZED)
+        self.assertIn("token", abort.message)
+        self.assertEqual(router.realm.sessions, {})
+
+    def test_missing_ticket_is_not_authorized(self):
+        """A client that offers no method the service accepts is told how to join."""
+        router = MemoryRouter(token="s3cret", anonymous=False)
+        client = router.client().join()
+        abort = only(client.take(), message.Abort)
+        self.assertEqual(abort.reason, errors.NOT_AUTHORIZED)
+        self.assertIn("ticket", abort.message)
+
+    def test_goodbye(self):
+        """GOODBYE is answered with goodbye_and_out and the session leaves."""
+        router = MemoryRouter()
+        client = router.joined()
+        client.send(message.Goodbye())
+        self.assertEqual(only(client.take(), message.Goodbye).reason, errors.GOODBYE_AND_OUT)
+        self.assertEqual(router.realm.sessions, {})
+
+    def test_message_before_join_is_protocol_violation(self):
+        """A CALL before HELLO closes the session with protocol_violation."""
+        client = MemoryRouter().client()
+        client.send(message.Call(1, "com.x"))
+        self.assertEqual(only(client.take(), message.Abort).reason, errors.PROTOCOL_VIOLATION)
+
+    def test_router_only_message_is_protocol_violation(self):
+        """A client sending EVENT (a router's message) is closed; others stay."""
+        router = MemoryRouter()
+        bad, good = router.joined(), router.joined()
+        bad.send(message.Event(1, 2))
+        self.assertEqual(only(bad.take(), message.Abort).reason, errors.PROTOCOL_VIOLATION)
+        self.assertEqual(list(router.realm.sessions), [good.session.id])
+
+    def test_second_hello_is_protocol_violation(self):
+        """HELLO in a joined session is a protocol violation."""
+        client = MemoryRouter().joined()
+        client.join()
+        self.assertEqual(only(client.take(), message.Abort).reason, errors.PROTOCOL_VIOLATION)
+
+    def test_bad_uri_request_gets_error_and_session_stays(self):
+        """A request with an invalid URI gets ERROR invalid_uri, not a closed session."""
+        client = MemoryRouter().joined()
+        client.session.bad_request(message.Call.MESSAGE_TYPE, 7, "bad uri")
+        error = only(client.take(), message.Error)
+        self.assertEqual((error.request, error.error), (7, errors.INVALID_URI))
+        self.assertFalse(client.channel.closed)
+
+
+class RpcTests(SynchronousTestCase):
+    """Registering, calling, yielding."""
+
+    def setUp(self):
+        self.router = MemoryRouter()
+        self.callee = self.router.joined()
+        self.caller = self.router.joined()
+
+    def register(self, client, uri, **options):
+        client.send(message.Register(client.request_id(), uri, **options))
+        return only(client.take(), message.Registered).registration
+
+    def call(self, uri, *args, **options):
+        request = self.caller.request_id()
+        self.caller.send(message.Call(request, uri, args=list(args), **options))
+        return request
+
+    def test_call_result_round_trip(self):
+        """CALL reaches the callee as INVOCATION; its YIELD comes back as RESULT."""
+        registration = self.register(self.callee, "com.math.add")
+        request = self.call("com.math.add", 2, 3)
+        invocation = only(self.callee.take(), message.Invocation)
+        self.assertEqual((invocation.registration, invocation.args), (registration, [2, 3]))
+        self.assertEqual(invocation.caller, self.caller.session.id)  # disclosed
+        self.callee.send(message.Yield(invocation.request, args=[5]))
+        result = only(self.caller.take(), message.Result)
+        self.assertEqual((result.request, result.args), (request, [5]))
+
+    def test_error_from_callee_reaches_caller(self):
+        """The callee's ERROR is forwarded with its URI, args and kwargs."""
+        self.register(self.callee, "com.fail")
+        request = self.call("com.fail")
+        invocation = only(self.callee.take(), message.Invocation)
+        self.callee.send(message.Error(message.Invocation.MESSAGE_TYPE, invocation.request,
+                                       "com.example.oops", args=[1], kwargs={"a": 2}))
+        error = only(self.caller.take(), message.Error)
+        self.assertEqual((error.request, error.error, error.args, error.kwargs),
+                         (request, "com.example.oops", [1], {"a": 2}))
+
+    def test_no_such_procedure(self):
+        """Calling what nobody registered is no_such_procedure."""
+        self.call("com.none")
+        self.assertEqual(only(self.caller.take(), message.Error).error, errors.NO_SUCH_PROCEDURE)
+
+    def test_procedure_already_exists(self):
+        """A second single registration of a URI is refused."""
+        self.register(self.callee, "com.p")
+        self.caller.send(message.Register(1, "com.p"))
+        self.assertEqual(only(self.caller.take(), message.Error).error,
+                         errors.PROCEDURE_ALREADY_EXISTS)
+
+    def test_progressive_results(self):
+        """Progressive YIELDs reach a caller that asked for progress, in order."""
+        self.register(self.callee, "com.slow")
+        self.call("com.slow", receive_progress=True)
+        invocation = only(self.callee.take(), message.Invocation)
+        self.assertTrue(invocation.receive_progress)
+        for n in (1, 2):
+            self.callee.send(message.Yield(invocation.request, args=[n], progress=True))
+        self.callee.send(message.Yield(invocation.request, args=[3]))
+        results = self.caller.take()
+        self.assertEqual([(r.args, bool(r.progress)) for r in results],
+                         [([1], True), ([2], True), ([3], False)])
+
+    def test_progress_not_sent_to_caller_that_did_not_ask(self):
+        """Without receive_progress the caller sees only the final RESULT."""
+        self.register(self.callee, "com.slow")
+        self.call("com.slow")
+        invocation = only(self.callee.take(), message.Invocation)
+        self.callee.send(message.Yield(invocation.request, args=[1], progress=True))
+        self.callee.send(message.Yield(invocation.request, args=[2]))
+        self.assertEqual([r.args for r in self.caller.take()], [[2]])
+
+    def cancel(self, request, mode):
+        self.caller.send(message.Cancel(request, mode=mode))
+
+    def test_cancel_killnowait(self):
+        """killnowait: the caller gets canceled at once, the callee an INTERRUPT."""
+        self.register(self.callee, "com.slow")
+        request = self.call("com.slow")
+        invocation = only(self.callee.take(), message.Invocation)
+        self.cancel(request, "killnowait")
+        self.assertEqual(only(self.caller.take(), message.Error).error, errors.CANCELED)
+        self.assertEqual(only(self.callee.take(), message.Interrupt).request, invocation.request)
+        self.callee.send(message.Yield(invocation.request, args=[1]))
+        self.assertEqual(self.caller.take(), [])  # a late result is dropped
+
+    def test_cancel_kill_waits_for_callee(self):
+        """kill: INTERRUPT first; the caller's ERROR comes when the callee answers."""
+        self.register(self.callee, "com.slow")
+        request = self.call("com.slow")
+        invocation = only(self.callee.take(), message.Invocation)
+        self.cancel(request, "kill")
+        self.assertEqual(only(self.callee.take(), message.Interrupt).mode, "kill")
+        self.assertEqual(self.caller.take(), [])
+        self.callee.send(message.Error(message.Invocation.MESSAGE_TYPE, invocation.request,
+                                       errors.CANCELED))
+        self.assertEqual(only(self.caller.take(), message.Error).error, errors.CANCELED)
+
+    def test_cancel_skip(self):
+        """skip: the caller gets canceled, the callee hears nothing."""
+        self.register(self.callee, "com.slow")
+        request = self.call("com.slow")
+        self.callee.take()
+        self.cancel(request, "skip")
+        self.assertEqual(only(self.caller.take(), message.Error).error, errors.CANCELED)
+        self.assertEqual(self.callee.take(), [])
+
+    def test_cancel_degrades_to_skip_for_callee_without_canceling(self):
+        """A callee that did not announce call_canceling gets no INTERRUPT."""
+        plain = self.router.client().join(roles={"callee": RoleCalleeFeatures()})
+        plain.take()
+        self.register(plain, "com.plain")
+        request = self.call("com.plain")
+        plain.take()
+        self.cancel(request, "kill")
+        self.assertEqual(only(self.caller.take(), message.Error).error, errors.CANCELED)
+        self.assertEqual(plain.take(), [])
+
+    def test_timeout(self):
+        """After `timeout` ms the caller gets wamp.error.timeout and the callee an INTERRUPT."""
+        self.register(self.callee, "com.slow")
+        self.call("com.slow", timeout=250)
+        self.callee.take()
+        self.router.clock.advance(0.249)
+        self.assertEqual(self.caller.take(), [])
+        self.router.clock.advance(0.002)
+        self.assertEqual(only(self.caller.take(), message.Error).error, errors.TIMEOUT)
+        self.assertEqual(only(self.callee.take(), message.Interrupt).reason, errors.TIMEOUT)
+
+    def test_answer_before_timeout_stops_timer(self):
+        """A call answered in time leaves no timer behind."""
+        self.register(self.callee, "com.quick")
+        self.call("com.quick", timeout=1000)
+        invocation = only(self.callee.take(), message.Invocation)
+        self.callee.send(message.Yield(invocation.request))
+        self.assertEqual(self.router.clock.getDelayedCalls(), [])
+
+    def test_callee_leaving_fails_pending_calls(self):
+        """Pending calls of a callee that leaves fail with canceled."""
+        self.register(self.callee, "com.slow")
+        self.call("com.slow")
+        self.callee.send(message.Goodbye())
+        self.assertEqual(only(self.caller.take(), message.Error).error, errors.CANCELED)
+        self.assertEqual(len(self.router.realm.dealer.calls), 0)
+
+    def test_caller_leaving_interrupts_callee(self):
+        """A caller that leaves mid-call gets its invocation interrupted."""
+        self.register(self.callee, "com.slow")
+        self.call("com.slow")
+        self.callee.take()
+        self.caller.send(message.Goodbye())
+        only(self.callee.take(), message.Interrupt)
+
+    def test_prefix_and_wildcard_registrations(self):
+        """Pattern registrations receive calls with the concrete procedure; exact wins."""
+        self.register(self.callee, "com.app", match="prefix")
+        self.register(self.callee, "com..get", match="wildcard")
+        self.register(self.callee, "com.app.exact")
+        for uri, match in (("com.app.x.y", "com.app.x.y"), ("com.user.get", "com.user.get"),
+                           ("com.app.exact", None)):
+            self.call(uri)
+            invocation = only(self.callee.take(), message.Invocation)
+            self.assertEqual(invocation.procedure, match)
+
+    def shared(self, invoke, count=3):
+        callees = [self.router.joined() for _ in range(count)]
+        for callee in callees:
+            self.register(callee, "com.shared", invoke=invoke)
+        return callees
+
+    def invoked(self, callees, calls):
+        picks = []
+        for _ in range(calls):
+            self.call("com.shared")
+            picks.append([i for i, c in enumerate(callees) if c.take()])
+        return picks
+
+    def test_shared_roundrobin(self):
+        """roundrobin takes the callees in turn."""
+        callees = self.shared("roundrobin")
+        self.assertEqual(self.invoked(callees, 4), [[0], [1], [2], [0]])
+
+    def test_shared_first(self):
+        """first always takes the oldest registration."""
+        self.assertEqual(self.invoked(self.shared("first"), 2), [[0], [0]])
+
+    def test_shared_last(self):
+        """last always takes the newest registration."""
+        self.assertEqual(self.invoked(self.shared("last"), 2), [[2], [2]])
+
+    def test_shared_random_reaches_every_callee(self):
+        """random spreads calls: over 60 calls each of 3 callees is reached."""
+        picks = self.invoked(self.shared("random"), 60)
+        self.assertEqual({p[0] for p in picks}, {0, 1, 2})
+
+    def test_shared_policy_conflict(self):
+        """Joining a shared registration with another policy is refused."""
+        self.shared("roundrobin", count=1)
+        self.caller.send(message.Register(1, "com.shared", invoke="random"))
+        self.assertEqual(only(self.caller.take(), message.Error).error,
+                         errors.PROCEDURE_EXISTS_INVOCATION_POLICY_CONFLICT)
+
+    def test_unregister(self):
+        """After UNREGISTER the procedure is gone."""
+        registration = self.register(self.callee, "com.p")
+        self.callee.send(message.Unregister(9, registration))
+        self.assertEqual(only(self.callee.take(), message.Unregistered).request, 9)
+        self.call("com.p")
+        self.assertEqual(only(self.caller.take(), message.Error).error, errors.NO_SUCH_PROCEDURE)
+
+
+class PubSubTests(SynchronousTestCase):
+    """Subscribing and publishing."""
+
+    def setUp(self):
+        self.router = MemoryRouter()
+        self.publisher = self.router.joined(authid="pub")
+
+    def subscriber(self, topic="com.t", authid=None, **options):
+        client = self.router.joined(authid=authid)
+        client.send(message.Subscribe(client.request_id(), topic, **options))
+        client.subscription = only(client.take(), message.Subscribed).subscription
+        return client
+
+    def publish(self, topic="com.t", **options):
+        self.publisher.send(message.Publish(self.publisher.request_id(), topic, args=["hi"], **options))
+
+    def test_event_delivery_and_publisher_exclusion(self):
+        """Subscribers get the event; the publisher does not, unless exclude_me=False."""
+        a = self.subscriber()
+        self.publisher.send(message.Subscribe(1, "com.t"))
+        self.publisher.take()
+        self.publish(acknowledge=True)
+        event = only(a.take(), message.Event)
+        self.assertEqual((event.subscription, event.args), (a.subscription, ["hi"]))
+        self.assertEqual(event.publisher, self.publisher.session.id)
+        only(self.publisher.take(), message.Published)
+        self.publish(exclude_me=False)
+        only(self.publisher.take(), message.Event)
+
+    def test_blacklist_and_whitelist(self):
+        """exclude/eligible by session, authid and authrole select receivers."""
+        a, b, c = (self.subscriber(authid=n) for n in ("a", "b", "c"))
+
+        def receivers(**options):
+            self.publish(**options)
+            return [n for n, s in zip("abc", (a, b, c)) if s.take()]
+
+        self.assertEqual(receivers(exclude=[a.session.id]), ["b", "c"])
+        self.assertEqual(receivers(eligible=[a.session.id, b.session.id]), ["a", "b"])
+        self.assertEqual(receivers(exclude_authid=["c"]), ["a", "b"])
+        self.assertEqual(receivers(eligible_authid=["b"]), ["b"])
+        self.assertEqual(receivers(eligible_authrole=["anonymous"], exclude=[b.session.id]), ["a", "c"])
+        self.assertEqual(receivers(exclude_authrole=["anonymous"]), [])
+
+    def test_prefix_and_wildcard_subscriptions(self):
+        """Pattern subscriptions match and carry the concrete topic."""
+        prefix = self.subscriber("com.app", match="prefix")
+        wildcard = self.subscriber("com..update", match="wildcard")
+        self.publish("com.app.update")
+        self.assertEqual(only(prefix.take(), message.Event).topic, "com.app.update")
+        self.assertEqual(only(wildcard.take(), message.Event).topic, "com.app.update")
+        self.publish("com.other.thing")
+        self.assertEqual(prefix.take() + wildcard.take(), [])
+
+    def test_unsubscribe(self):
+        """After UNSUBSCRIBE no more events; an unknown id is no_such_subscription."""
+        a = self.subscriber()
+        a.send(message.Unsubscribe(5, a.subscription))
+        only(a.take(), message.Unsubscribed)
+        self.publish()
+        self.assertEqual(a.take(), [])
+        a.send(message.Unsubscribe(6, a.subscription))
+        self.assertEqual(only(a.take(), message.Error).error, errors.NO_SUCH_SUBSCRIPTION)
+
+    def test_one_event_object_serves_all_subscribers(self):
+        """Subscribers of one subscription share the EVENT (serialized once)."""
+        a, b = self.subscriber(), self.subscriber()
+        self.publish()
+        self.assertIs(a.take()[0], b.take()[0])
+
+
+class MetaApiTests(SynchronousTestCase):
+    """The session, subscription and registration meta API."""
+
+    def setUp(self):
+        self.router = MemoryRouter()
+        self.client = self.router.joined(authid="me")
+
+    def call(self, uri, *args, **kwargs):
+        self.client.send(message.Call(self.client.request_id(), uri, args=list(args), kwargs=kwargs))
+        reply = self.client.take()[-1]
+        if isinstance(reply, message.Error):
+            return reply.error
+        return reply.args[0]
+
+    def test_sessions(self):
+        """count, list and get describe the realm's sessions."""
+        other = self.router.joined(authid="other")
+        self.assertEqual(self.call("wamp.session.count"), 2)
+        self.assertEqual(set(self.call("wamp.session.list")),
+                         {self.client.session.id, other.session.id})
+        self.assertEqual(self.call("wamp.session.get", other.session.id)["authid"], "other")
+        self.assertEqual(self.call("wamp.session.get", 12345), errors.NO_SUCH_SESSION)
+        self.assertEqual(self.call("wamp.session.count", ["nobody"]), 0)
+
+    def test_join_and_leave_events(self):
+        """on_join and on_leave are published to subscribers."""
+        self.client.send(message.Subscribe(1, "wamp.session.", match="prefix"))
+        self.client.take()
+        other = self.router.joined(authid="other")
+        joined = only(self.client.take(), message.Event)
+        self.assertEqual(joined.args[0]["session"], other.session.id)
+        other.send(message.Goodbye())
+        left = only(self.client.take(), message.Event)
+        self.assertEqual(left.topic, "wamp.session.on_leave")
+        self.assertEqual(left.args[:2], [other.session.id, "other"])
+
+    def test_subscription_reflection(self):
+        """lookup, match, get, list_subscribers and count_subscribers agree."""
+        self.client.send(message.Subscribe(1, "com.t"))
+        sub = only(self.client.take(), message.Subscribed).subscription
+        self.assertEqual(self.call("wamp.subscription.lookup", "com.t"), sub)
+        self.assertEqual(self.call("wamp.subscription.match", "com.t"), [sub])
+        self.assertEqual(self.call("wamp.subscription.get", sub)["uri"], "com.t")
+        self.assertEqual(self.call("wamp.subscription.list_subscribers", sub), [self.client.session.id])
+        self.assertEqual(self.call("wamp.subscription.count_subscribers", sub), 1)
+        self.assertEqual(self.call("wamp.subscription.list")["exact"], [sub])
+        self.assertEqual(self.call("wamp.subscription.get", 1), errors.NO_SUCH_SUBSCRIPTION)
+
+    def test_registration_reflection(self):
+        """lookup, match, get, list_callees and count_callees agree."""
+        self.client.send(message.Register(1, "com.p", match="prefix", invoke="roundrobin"))
+        reg = only(self.client.take(), message.Registered).registration
+        self.assertEqual(self.call("wamp.registration.lookup", "com.p", {"match": "prefix"}), reg)
+        self.assertEqual(self.call("wamp.registration.match", "com.p.x"), reg)
+        self.assertEqual(self.call("wamp.registration.get", reg)["invoke"], "roundrobin")
+        self.assertEqual(self.call("wamp.registration.list_callees", reg), [self.client.session.id])
+        self.assertEqual(self.call("wamp.registration.count_callees", reg), 1)
+        self.assertEqual(self.call("wamp.registration.list")["prefix"], [reg])
+
+    def test_bad_arguments(self):
+        """A meta procedure called with the wrong arguments says invalid_argument."""
+        self.assertEqual(self.call("wamp.session.get"), errors.INVALID_ARGUMENT)
+
+
+@implementer(IAuthorizer)
+class RecordingAuthorizer:
+    """Records what it is asked; answers from a table or raises."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.asked = []
+
+    def authorize(self, session, uri, action, options):
+        self.asked.append((session["authid"], uri, action, options))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+class AuthorizationTests(SynchronousTestCase):
+    """Every register, call, subscribe and publish goes through IAuthorizer."""
+
+    def test_default_authorizer_provides_interface(self):
+        """The default authorizer implements IAuthorizer."""
+        verifyObject(IAuthorizer, DefaultAuthorizer())
+
+    def test_every_action_is_asked(self):
+        """register, call, subscribe and publish each consult the authorizer with session details."""
+        authorizer = RecordingAuthorizer(True)
+        client = MemoryRouter(authorizer=authorizer).joined(authid="bob")
+        client.send(message.Register(1, "com.p", match="prefix"))
+        client.send(message.Call(2, "com.p.x"))
+        client.send(message.Subscribe(3, "com.t"))
+        client.send(message.Publish(4, "com.t"))
+        self.assertEqual(
+            [(a, u, act, o.get("match")) for a, u, act, o in authorizer.asked],
+            [("bob", "com.p", "register", "prefix"), ("bob", "com.p.x", "call", None),
+             ("bob", "com.t", "subscribe", "exact"), ("bob", "com.t", "publish", None)],
+        )
+
+    def test_denied(self):
+        """A denial is not_authorized."""
+        client = MemoryRouter(authorizer=RecordingAuthorizer({"allow": False})).joined()
+        client.send(message.Subscribe(1, "com.t"))
+        self.assertEqual(only(client.take(), message.Error).error, errors.NOT_AUTHORIZED)
+
+    def test_failing_authorizer_does_not_leak(self):
+        """An authorizer that raises gives authorization_failed without its text."""
+        client = MemoryRouter(authorizer=RecordingAuthorizer(RuntimeError("db password x"))).joined()
+        client.send(message.Subscribe(1, "com.t"))
+        error = only(client.take(), message.Error)
+        self.assertEqual(error.error, errors.AUTHORIZATION_FAILED)
+        self.assertNotIn("password", repr(error.args))
+        self.flushLoggedErrors(RuntimeError)
+
+    def test_deferred_answer(self):
+        """An authorizer may answer later with a Deferred."""
+        pending = defer.Deferred()
+        client = MemoryRouter(authorizer=RecordingAuthorizer(pending)).joined()
+        client.send(message.Subscribe(1, "com.t"))
+        self.assertEqual(client.take(), [])
+        pending.callback(True)
+        only(client.take(), message.Subscribed)
+
+    def test_cache(self):
+        """A decision with cache=True is not asked again for the same URI and action."""
+        authorizer = RecordingAuthorizer({"allow": True, "cache": True})
+        client = MemoryRouter(authorizer=authorizer).joined()
+        for request in (1, 2):
+            client.send(message.Publish(request, "com.t"))
+        self.assertEqual(len(authorizer.asked), 1)
+
+    def test_reserved_namespaces(self):
+        """Clients may not register or publish under wamp. or webkernel.; the host may."""
+        router = MemoryRouter()
+        client = router.joined()
+        for msg in (message.Register(1, "wamp.session.count"),
+                    message.Publish(2, "wamp.session.on_join"),
+                    message.Register(3, "webkernel.kernels.start"),
+                    message.Publish(4, "webkernel.kernel.abc.iopub.stream"),
+                    message.Register(5, "webkernel", match="prefix"),
+                    message.Register(6, "", match="prefix"),
+                    message.Register(7, ".kernels.start", match="wildcard")):
+            client.send(msg)
+            self.assertEqual(only(client.take(), message.Error).error, errors.NOT_AUTHORIZED, msg)
+        authorizer = DefaultAuthorizer()
+        host = {"authrole": KERNEL_HOST_ROLE}
+        self.assertTrue(authorizer.authorize(host, "webkernel.kernels.start", "register", {})["allow"])
+        self.assertTrue(authorizer.authorize({"authrole": "user"}, "webkernel.kernels.start", "call", {})["allow"])
+
+
+class CallerFeatureTests(SynchronousTestCase):
+    """Features depend on what the peer announced."""
+
+    def test_supports(self):
+        """A session knows which features its peer announced."""
+        client = MemoryRouter().client().join(roles={"caller": RoleCallerFeatures(call_canceling=True)})
+        self.assertTrue(client.session.supports("caller", "call_canceling"))
+        self.assertFalse(client.session.supports("callee", "call_canceling"))
