@@ -1,0 +1,72 @@
+"""Start the real ``twistd webkernel`` in a subprocess for integration tests.
+
+The service listens on port 0 and logs the URL it serves; the port is read
+from that line, so there is no race for a free port. Waits are bounded.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_SERVING = re.compile(r"webkernel is serving at http://127\.0\.0\.1:(\d+)/(\?token=(\S+))?")
+
+
+class ServiceProcess:
+    """A running ``twistd -n webkernel`` and what it logged."""
+
+    def __init__(self, *args, timeout=30):
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        command = [
+            sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+            "-n", "--pidfile=", "webkernel", "--listen", "tcp:0:interface=127.0.0.1", *args,
+        ]
+        self.process = subprocess.Popen(
+            command, cwd=str(ROOT), env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )
+        self.lines = []
+        self._ready = threading.Event()
+        self.port = self.token = None
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self._ready.wait(timeout) or self.port is None:
+            self.stop()
+            raise RuntimeError("service did not start:\n" + self.log())
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.append(line)
+            found = _SERVING.search(line)
+            if found and not self._ready.is_set():
+                self.port = int(found.group(1))
+                self.token = found.group(3)
+                self._ready.set()
+        self._ready.set()
+
+    @property
+    def ws_url(self):
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def rs_url(self):
+        return f"rs://127.0.0.1:{self.port}"
+
+    def log(self):
+        return "".join(self.lines)
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def stop(self, timeout=15):
+        """SIGTERM, then wait (bounded); return the exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        return self.process.returncode
