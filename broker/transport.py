@@ -29,6 +29,8 @@ from broker import errors
 from broker.errors import ProtocolViolation
 from broker.router.wire import InvalidRequestUri, decode, encode
 
+_log = Logger()  # not a class attribute: Autobahn's protocols have their own `log`
+
 DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
@@ -49,7 +51,8 @@ class OutputLimiter:
         self.queued = 0
 
     def pauseProducing(self):
-        self.paused, self.queued = True, 0
+        if not self.paused:  # Twisted may say "pause" again while paused
+            self.paused, self.queued = True, 0
 
     def resumeProducing(self):
         self.paused, self.queued = False, 0
@@ -77,7 +80,6 @@ class _Channel:
     ``peer`` (e.g. ``tcp4:127.0.0.1:40312``) is set by Autobahn's protocols.
     """
 
-    log = Logger()
     session = None
     limiter = None
 
@@ -101,7 +103,7 @@ class _Channel:
                 return
 
     def _output_exceeded(self, queued):
-        self.log.warn(
+        _log.warn(
             "closing session {session} ({peer}): {queued} bytes of output are waiting "
             "for a peer that does not read (limit {limit} bytes)",
             session=self.session.id if self.session else None,
@@ -147,7 +149,7 @@ class WampWebSocketProtocol(_Channel, WebSocketServerProtocol):
     def onConnect(self, request):
         host = request.headers.get("host", "")
         if not origin_allowed(request.origin, host, self.factory.allowed_origins):
-            self.log.warn("refused WebSocket from origin {origin}", origin=request.origin)
+            _log.warn("refused WebSocket from origin {origin}", origin=request.origin)
             raise ConnectionDeny(
                 403, f"origin {request.origin!r} is not allowed (see --allowed-origin)"
             )
@@ -226,7 +228,7 @@ class WampRawSocketProtocol(_Channel, WampRawSocketServerProtocol):
     def send(self, msg):
         payload = encode(self._serializer, msg)
         if len(payload) > self._max_len_send:
-            self.log.warn(
+            _log.warn(
                 "closing session {session}: a {size}-byte message exceeds the "
                 "{limit} bytes its RawSocket handshake accepts",
                 session=self.session.id if self.session else None,

@@ -277,6 +277,15 @@ class RpcTests(SynchronousTestCase):
             invocation = only(self.callee.take(), message.Invocation)
             self.assertEqual(invocation.procedure, match)
 
+    def test_wildcard_precedence_follows_the_spec(self):
+        """Among wildcard matches the longest literal runs win, run by run (spec examples)."""
+        ids = {name: self.register(self.callee, name, match="wildcard")
+               for name in ("a1.b2..d4.e5", "a1.b2.c3..e5", "a1.b2..d4.e5..g7", "a1.b2..d4..f6.g7")}
+        for uri, winner in (("a1.b2.c55.d4.e5", "a1.b2..d4.e5"), ("a1.b2.c3.d4.e5", "a1.b2.c3..e5"),
+                            ("a1.b2.c88.d4.e5.f6.g7", "a1.b2..d4.e5..g7")):
+            self.call(uri)
+            self.assertEqual(only(self.callee.take(), message.Invocation).registration, ids[winner])
+
     def shared(self, invoke, count=3):
         callees = [self.router.joined() for _ in range(count)]
         for callee in callees:

@@ -13,6 +13,22 @@ from autobahn.util import id as new_id
 from broker.router.uri import MATCH_EXACT, MATCH_PREFIX, MATCH_WILDCARD, wildcard_matches
 
 
+def literal_runs(parts):
+    """Lengths of the runs of literal components between wildcards.
+
+    ``a1.b2..d4.e5`` -> ``[2, 2]``; ``a1.b2.c3..e5`` -> ``[3, 1]``.
+    """
+    runs, current = [], 0
+    for part in parts:
+        if part:
+            current += 1
+        else:
+            runs.append(current)
+            current = 0
+    runs.append(current)
+    return runs
+
+
 class Observation:
     """A URI under a match policy, the sessions observing it, and extra state."""
 
@@ -116,9 +132,10 @@ class ObservationIndex:
         """The one observation a call to *uri* goes to, by the spec's precedence.
 
         Exact beats prefix, a longer prefix beats a shorter one, and a prefix
-        beats a wildcard. Among several wildcards the spec leaves the choice
-        open: the most specific one (most non-empty components, then the
-        lexically first pattern) wins, so the choice is deterministic.
+        beats a wildcard. Among wildcards, the spec's rule: the pattern with
+        the longest run of literal components before its first wildcard wins,
+        then the longest second run, and so on (``a1.b2.c3..e5`` beats
+        ``a1.b2..d4.e5``); the lexically first pattern breaks a full tie.
         """
         exact = self._exact.get(uri)
         if exact is not None:
@@ -128,7 +145,8 @@ class ObservationIndex:
             return max(prefixes, key=lambda o: len(o.uri))
         wildcards = self._matching_wildcards(uri)
         if wildcards:
-            return min(wildcards, key=lambda o: (-sum(1 for p in o.parts if p), o.uri))
+            best = max(literal_runs(o.parts) for o in wildcards)
+            return min((o for o in wildcards if literal_runs(o.parts) == best), key=lambda o: o.uri)
         return None
 
     def _matching_prefixes(self, uri):
