@@ -1,0 +1,83 @@
+"""The ``twistd webkernel`` plugin: options, defaults and the service it builds."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+from twisted.application.service import IServiceCollection
+from twisted.internet.task import Clock
+from twisted.plugin import getPlugins
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+import plugins
+from broker import tap
+from broker.auth import IAuthenticatorFactory
+
+
+class OptionsTests(SynchronousTestCase):
+    """Command-line options and their secure defaults."""
+
+    def parse(self, *argv):
+        options = tap.Options()
+        options.parseOptions(list(argv))
+        return options
+
+    def test_defaults_are_secure(self):
+        """By default: loopback only, a random token, realm webkernel, not anonymous."""
+        options = self.parse()
+        self.assertEqual(options["listen"], ["tcp:8080:interface=127.0.0.1"])
+        self.assertEqual(options["realm"], "webkernel")
+        self.assertFalse(options["anonymous"])
+        self.assertGreaterEqual(len(options["token"]), 24)
+        self.assertNotEqual(options["token"], self.parse()["token"])
+        self.assertEqual(options["max-output"], 16 * 1024 * 1024)
+
+    def test_repeatable_options(self):
+        """--listen and --allowed-origin may be given several times."""
+        options = self.parse("--listen", "tcp:1", "--listen", "unix:/tmp/x",
+                             "--allowed-origin", "https://a", "--allowed-origin", "https://b",
+                             "--token", "t", "--realm", "r", "--max-message-size", "1000")
+        self.assertEqual(options["listen"], ["tcp:1", "unix:/tmp/x"])
+        self.assertEqual(options["allowed-origin"], ["https://a", "https://b"])
+        self.assertEqual((options["token"], options["realm"], options["max-message-size"]),
+                         ("t", "r", 1000))
+
+    def test_bad_values_are_usage_errors(self):
+        """An empty token or a non-positive size is refused with a usage error."""
+        self.assertRaises(usage.UsageError, self.parse, "--token", "")
+        self.assertRaises(usage.UsageError, self.parse, "--max-output", "0")
+        self.assertRaises(usage.UsageError, self.parse, "--max-message-size", "big")
+
+    def test_make_service(self):
+        """makeService builds a router service and one listener per endpoint."""
+        options = self.parse("--listen", "tcp:0", "--listen", "tcp:0:interface=::1")
+        top = tap.makeService(options, reactor=Clock())
+        self.assertTrue(IServiceCollection.providedBy(top))
+        kinds = [type(s).__name__ for s in top]
+        self.assertEqual(kinds, ["RouterService", "ListeningService", "ListeningService"])
+
+
+class PluginTests(SynchronousTestCase):
+    """The drop-in plugins are found and implement their interfaces."""
+
+    def test_authenticator_plugins(self):
+        """ticket and anonymous are found by getPlugins and build per config."""
+        found = {p.authmethod: p for p in getPlugins(IAuthenticatorFactory, plugins)}
+        self.assertEqual(set(found), {"ticket", "anonymous"})
+        for factory in found.values():
+            verifyObject(IAuthenticatorFactory, factory)
+        self.assertIsNone(found["anonymous"].build({"anonymous": False}))
+        self.assertIsNone(found["ticket"].build({"token": None}))
+        self.assertIsNotNone(found["ticket"].build({"token": "x"}))
+
+    def test_installed_twistd_lists_webkernel(self):
+        """The installed package (not the source tree) gives `twistd webkernel`."""
+        twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        with tempfile.TemporaryDirectory() as elsewhere:
+            result = subprocess.run([twistd, "--help"], cwd=elsewhere, env=env,
+                                    capture_output=True, text=True, timeout=60)
+        self.assertIn("webkernel", result.stdout)
