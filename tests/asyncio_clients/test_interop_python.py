@@ -12,7 +12,7 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions, SubscribeOptions
 
 from tests.service import ServiceProcess
-from tests.wamp_clients import TIMEOUT, joined, leave
+from tests.asyncio_clients.wamp_clients import TIMEOUT, joined, leave
 
 TRANSPORTS = [("websocket", "json"), ("websocket", "msgpack"), ("websocket", "cbor"),
               ("rawsocket", "json"), ("rawsocket", "msgpack")]

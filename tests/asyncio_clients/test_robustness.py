@@ -14,7 +14,7 @@ import pytest
 
 from tests import rawwire
 from tests.service import ServiceProcess
-from tests.wamp_clients import TIMEOUT, joined, leave
+from tests.asyncio_clients.wamp_clients import TIMEOUT, joined, leave
 
 HELLO = [1, "realm1", {"roles": {"caller": {}, "subscriber": {}}}]
 
