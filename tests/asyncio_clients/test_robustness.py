@@ -109,21 +109,24 @@ def test_concurrent_healthy_session_undisturbed(service):
         callee = await joined(service)
         caller = await joined(service, "rawsocket", "msgpack")
         await callee.register(lambda x: x, "com.echo")
-        attack = threading.Thread(target=_attack, args=(service.port,))
+        answers = []
+        attack = threading.Thread(target=_attack, args=(service.port, answers))
         attack.start()
         results = [await caller.call("com.echo", i) for i in range(300)]
-        await asyncio.get_running_loop().run_in_executor(None, attack.join, TIMEOUT)
+        await asyncio.get_running_loop().run_in_executor(None, attack.join, 30)
         assert results == list(range(300))
+        assert not attack.is_alive()
+        assert answers == ["wamp.error.protocol_violation"] * 20
         await leave(callee, caller)
     asyncio.run(asyncio.wait_for(scenario(), 60))
     assert service.alive()
 
 
-def _attack(port):
+def _attack(port, answers):
     for payload in ("nonsense", "[1]", "[48]", '[16, 1, {}, 5]') * 5:
         status, sock = rawwire.websocket(port)
         rawwire.ws_send(sock, payload)
-        rawwire.closed(sock)
+        answers.append(rawwire.ws_wamp_recv(sock)[2])  # the ABORT's reason
         sock.close()
 
 
