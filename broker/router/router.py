@@ -8,6 +8,7 @@ plugins (the ``plugins`` package), enabled by the service configuration.
 
 from twisted.plugin import getPlugins
 
+from broker import errors
 from broker.auth import IAuthenticatorFactory
 from broker.router.realm import Realm, router_roles
 from broker.router.session import RouterSession
@@ -63,9 +64,7 @@ class Router:
         return f"none of the offered authentication methods {offered} is enabled here"
 
     def shutdown(self):
-        """Close every session with wamp.close.system_shutdown."""
-        from broker import errors
-
+        """Say GOODBYE (wamp.close.system_shutdown) to every session."""
         for realm in self.realms.values():
             for session in list(realm.sessions.values()):
-                session.abort(errors.SYSTEM_SHUTDOWN, "the service is shutting down")
+                session.goodbye(errors.SYSTEM_SHUTDOWN, "the service is shutting down")

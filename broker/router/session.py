@@ -26,8 +26,10 @@ class RouterSession:
 
     log = Logger()
 
-    def __init__(self, router, channel):
+    def __init__(self, router, channel, principal=None):
         self.router = router
+        #: set for in-process sessions whose identity the service decides
+        self._preset_principal = principal
         self.channel = channel
         self.id = None
         self.realm = None
@@ -109,6 +111,13 @@ class RouterSession:
         self.send(message.Abort(reason, message=text))
         self._close()
 
+    def goodbye(self, reason, text):
+        """Close a joined session from the router's side (GOODBYE), else ABORT."""
+        if self.state != "joined":
+            return self.abort(reason, text)
+        self.send(message.Goodbye(reason, message=text))
+        self._close()
+
     def _close(self):
         if self.state == "joined":
             self.realm.leave(self)
@@ -149,6 +158,9 @@ class RouterSession:
                 errors.NO_SUCH_REALM,
                 f"no realm {hello.realm!r} on this router (it serves {sorted(self.router.realms)})",
             )
+        if self._preset_principal is not None:
+            self._pending_realm, self._hello = realm, hello
+            return self._welcome(self._preset_principal)
         offered = hello.authmethods or ["anonymous"]
         authenticator = self.router.authenticator_for(offered)
         if authenticator is None:

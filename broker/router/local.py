@@ -1,0 +1,124 @@
+"""Attach an in-process Autobahn ``ApplicationSession`` to the router, without a socket.
+
+The kernel host is a WAMP session like any other, but it lives in the
+router's process: messages pass between it and its
+:class:`~broker.router.session.RouterSession` as objects, with no
+serialization. The same session class joins an external router over a
+WebSocket instead (``--router``), which is why it is an ordinary
+``ApplicationSession``.
+
+A local session's identity is given by the service (:func:`attach`), not
+negotiated: that is how the kernel host gets the ``webkernel_host`` role,
+which no network client can obtain.
+"""
+
+from autobahn.wamp.exception import TransportLost
+from autobahn.wamp.types import TransportDetails
+from twisted.internet.defer import Deferred
+
+from broker.router.session import RouterSession
+
+
+class _NoSerializer:
+    """Autobahn's session reads its transport's serializer id; there is none here."""
+
+    SERIALIZER_ID = "local"
+
+
+class LocalTransport:
+    """The application session's side: Autobahn's ``ITransport``.
+
+    Messages to the router are handed over at once. Messages from the router
+    are delivered on the next turn of the clock (``callLater(0)``), in order,
+    in one batch: Autobahn's session updates its state *after* a send
+    returns, so it must not see the router's answer inside that send.
+    """
+
+    _serializer = _NoSerializer()
+
+    def __init__(self, app_session, clock):
+        self._app = app_session
+        self._clock = clock
+        self._router_side = None
+        self._pending = []
+        self._scheduled = None
+        self._closing = False
+        self.transport_details = TransportDetails(
+            channel_type=TransportDetails.CHANNEL_TYPE_FUNCTION, peer="local")
+        self.is_closed = Deferred()
+
+    def send(self, msg):
+        if self._router_side is None:
+            if self._closing:
+                return  # e.g. the GOODBYE reply to a router that already closed
+            raise TransportLost()
+        self._router_side.session.message_received(msg)
+
+    def isOpen(self):
+        return self._router_side is not None
+
+    def close(self):
+        router_side, self._router_side = self._router_side, None
+        if router_side is not None:
+            router_side.session.connection_lost()
+            self._closing = True
+            self._schedule()
+
+    abort = close
+
+    def deliver(self, msg):
+        """Queue a message from the router for the application session."""
+        self._pending.append(msg)
+        self._schedule()
+
+    def router_closed(self):
+        """The router closed the session: tell the application after what is pending."""
+        self._router_side = None
+        self._closing = True
+        self._schedule()
+
+    def _schedule(self):
+        if self._scheduled is None:
+            self._scheduled = self._clock.callLater(0, self._flush)
+
+    def _flush(self):
+        self._scheduled = None
+        pending, self._pending = self._pending, []
+        for msg in pending:
+            self._app.onMessage(msg)
+        if self._closing and not self._pending:
+            self._closing = False
+            if not self.is_closed.called:
+                self.is_closed.callback(self)
+            self._app.onClose(True)
+
+
+class LocalChannel:
+    """The router's side: a channel that hands messages to the application session."""
+
+    peer = "local"
+
+    def __init__(self, transport):
+        self._transport = transport
+        self.session = None
+
+    def send(self, msg):
+        self._transport.deliver(msg)
+
+    def close(self):
+        if self._transport._router_side is self:
+            self._transport.router_closed()
+
+
+def attach(router, app_session, principal, clock):
+    """Connect *app_session* to *router* in-process, as *principal*.
+
+    The application session then joins (it sends HELLO from ``onConnect``
+    as usual) and is welcomed as *principal* whatever it asks for.
+    """
+    transport = LocalTransport(app_session, clock)
+    channel = LocalChannel(transport)
+    channel.session = RouterSession(router, channel, principal=principal)
+    transport._router_side = channel
+    app_session.onOpen(transport)
+    return transport
