@@ -121,10 +121,13 @@ class _Channel:
 
 # -- WebSocket ------------------------------------------------------------------
 
+# One serializer object per format, shared by every connection: Autobahn caches
+# a message's bytes per serializer object, so an EVENT fanned out to many
+# subscribers is encoded once per format, not once per subscriber.
 WEBSOCKET_SERIALIZERS = {
-    "wamp.2.json": JsonSerializer,
-    "wamp.2.msgpack": MsgPackSerializer,
-    "wamp.2.cbor": CBORSerializer,
+    "wamp.2.json": JsonSerializer(),
+    "wamp.2.msgpack": MsgPackSerializer(),
+    "wamp.2.cbor": CBORSerializer(),
 }
 
 
@@ -155,7 +158,7 @@ class WampWebSocketProtocol(_Channel, WebSocketServerProtocol):
             )
         for subprotocol in request.protocols:
             if subprotocol in WEBSOCKET_SERIALIZERS:
-                self._serializer = WEBSOCKET_SERIALIZERS[subprotocol]()
+                self._serializer = WEBSOCKET_SERIALIZERS[subprotocol]
                 return subprotocol
         raise ConnectionDeny(
             400,

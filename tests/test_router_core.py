@@ -563,3 +563,21 @@ class CallerFeatureTests(SynchronousTestCase):
         client = MemoryRouter().client().join(roles={"caller": RoleCallerFeatures(call_canceling=True)})
         self.assertTrue(client.session.supports("caller", "call_canceling"))
         self.assertFalse(client.session.supports("callee", "call_canceling"))
+
+
+class SerializationSharingTests(SynchronousTestCase):
+    """An EVENT fanned out to many WebSocket subscribers is encoded once per format."""
+
+    def test_websocket_serializers_are_shared(self):
+        """Every connection of a format uses the same serializer, so the byte cache hits."""
+        import txaio
+
+        txaio.use_twisted()
+        from broker.router.wire import encode
+        from broker.transport import WEBSOCKET_SERIALIZERS
+
+        event = message.Event(1, 2, args=["x" * 100])
+        serializer = WEBSOCKET_SERIALIZERS["wamp.2.json"]
+        first = encode(serializer, event)
+        self.assertIs(encode(serializer, event), first)
+        self.assertEqual(len(event._serialized), 1)
