@@ -14,6 +14,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from broker.auth import DefaultAuthorizer
+from broker.kernel.service import KernelHostService, default_kernel_dir
 from broker.router.router import Router
 from broker.transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -51,6 +52,11 @@ class Options(usage.Options):
         ["token", None, None, "The token clients must present (WAMP ticket). Default: a random one, logged at start."],
         ["max-message-size", None, DEFAULT_MAX_MESSAGE_SIZE, "Largest incoming WAMP message, in bytes.", _positive_int],
         ["max-output", None, DEFAULT_MAX_OUTPUT, "Unsent output a session may have queued before it is closed, in bytes.", _positive_int],
+        ["kernel-dir", None, None, "Directory for kernels' connection files (mode 0700; files 0600). Default: <jupyter runtime dir>/webkernel"],
+        ["max-kernels", None, 20, "Most kernels running at once.", _positive_int],
+        ["kernel-ready-timeout", None, 60, "Seconds a kernel may take to become ready.", _positive_int],
+        ["history-messages", None, 10000, "Output messages kept per kernel for outputs(since=...).", _positive_int],
+        ["history-bytes", None, 32 * 1024 * 1024, "Bytes of output kept per kernel.", _positive_int],
     ]
 
     def __init__(self):
@@ -143,6 +149,11 @@ def makeService(options, reactor=None):
     router = Router.single_realm(options["realm"], DefaultAuthorizer(), reactor, config)
     top = service.MultiService()
     RouterService(router).setServiceParent(top)
+    KernelHostService(
+        router, options["realm"], reactor, options["kernel-dir"] or default_kernel_dir(),
+        max_kernels=options["max-kernels"], ready_timeout=options["kernel-ready-timeout"],
+        history_messages=options["history-messages"], history_bytes=options["history-bytes"],
+    ).setServiceParent(top)
     websocket = WampWebSocketFactory(
         router, options["allowed-origin"], options["max-message-size"], options["max-output"]
     )

@@ -5,58 +5,14 @@ application would (``ApplicationSession`` over a real loopback WebSocket and
 RawSocket), run under trial's reactor with bounded waits.
 """
 
-from autobahn.twisted.rawsocket import WampRawSocketClientFactory
-from autobahn.twisted.wamp import ApplicationSession
-from autobahn.twisted.websocket import WampWebSocketClientFactory
 from autobahn.wamp import types
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.serializer import JsonSerializer, MsgPackSerializer
 from autobahn.wamp.types import CallOptions, RegisterOptions
-from twisted.internet import defer, endpoints, reactor
+from twisted.internet import defer, reactor
 from twisted.trial.unittest import TestCase
 
 from tests.service import ServiceProcess
-
-TIMEOUT = 10
-
-
-class JoiningSession(ApplicationSession):
-    """Fires ``joined`` on WELCOME, and ``left`` once the connection is closed."""
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.joined = defer.Deferred()
-        self.left = defer.Deferred()
-
-    def onJoin(self, details):
-        self.details = details
-        self.joined.callback(self)
-
-    def onLeave(self, details):
-        closed = self._transport.is_closed
-        self.disconnect()
-        closed.addBoth(lambda _: self.left.callback(details))
-
-
-@defer.inlineCallbacks
-def joined(service, transport="websocket"):
-    """A session joined to realm1 over *transport* (bounded by TIMEOUT)."""
-    created = defer.Deferred()
-
-    def make():
-        session = JoiningSession(types.ComponentConfig(realm="realm1"))
-        created.callback(session)
-        return session
-    if transport == "websocket":
-        factory = WampWebSocketClientFactory(make, url=service.ws_url, serializers=[JsonSerializer()])
-    else:
-        factory = WampRawSocketClientFactory(make, serializer=MsgPackSerializer())
-    endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", service.port, timeout=TIMEOUT)
-    yield endpoint.connect(factory)
-    session = yield created.addTimeout(TIMEOUT, reactor)  # after the transport handshake
-    yield session.joined.addTimeout(TIMEOUT, reactor)
-    return session
-
+from tests.twisted_wamp import TIMEOUT, joined
 
 class TwistedClientTests(TestCase):
     """RPC with progress, cancel and pub/sub from Twisted applications."""

@@ -57,7 +57,8 @@ class OptionsTests(SynchronousTestCase):
         top = tap.makeService(options, reactor=Clock())
         self.assertTrue(IServiceCollection.providedBy(top))
         kinds = [type(s).__name__ for s in top]
-        self.assertEqual(kinds, ["RouterService", "ListeningService", "ListeningService"])
+        self.assertEqual(kinds, ["RouterService", "KernelHostService", "ListeningService",
+                                 "ListeningService"])
 
 
 class PluginTests(SynchronousTestCase):

@@ -1,0 +1,64 @@
+"""A kernel's bounded output history: every output message with its ``seq``.
+
+Output messages are numbered per kernel, gap-free, from 1. The history keeps
+the newest ones within a limit in messages and one in bytes; ``since(seq)``
+returns what came after *seq* and says honestly whether the history still
+holds all of it.
+"""
+
+import json
+from collections import deque
+from itertools import islice
+
+DEFAULT_MAX_MESSAGES = 10000
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+
+
+def approximate_size(output):
+    """Bytes an output message takes, roughly (its content as JSON)."""
+    content = output.get("content") or {}
+    text = content.get("text")
+    if isinstance(text, str) and len(content) <= 2:  # a stream message: cheap path
+        return len(text) + 64
+    return len(json.dumps(content, default=repr)) + 64
+
+
+class OutputHistory:
+    """The newest output messages of one kernel, within limits."""
+
+    def __init__(self, max_messages=DEFAULT_MAX_MESSAGES, max_bytes=DEFAULT_MAX_BYTES):
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self.last_seq = 0
+        self._kept = deque()  # (output, size)
+        self._bytes = 0
+
+    @property
+    def first_seq(self):
+        """The seq of the oldest message kept (last_seq + 1 when empty)."""
+        return self._kept[0][0]["seq"] if self._kept else self.last_seq + 1
+
+    def append(self, output):
+        """Number *output* (sets its ``seq``), keep it, drop the oldest beyond the limits."""
+        self.last_seq += 1
+        output["seq"] = self.last_seq
+        size = approximate_size(output)
+        self._kept.append((output, size))
+        self._bytes += size
+        while self._kept and (len(self._kept) > self.max_messages or self._bytes > self.max_bytes):
+            _, dropped = self._kept.popleft()
+            self._bytes -= dropped
+        return output
+
+    def since(self, seq=0, limit=None):
+        """``{first_seq, last_seq, outputs, complete}`` for messages after *seq*."""
+        first = self.first_seq
+        start = max(0, seq - first + 1)  # seqs in the deque are contiguous
+        stop = None if limit is None else start + max(0, limit)
+        outputs = [o for o, _ in islice(self._kept, start, stop)]
+        return {
+            "first_seq": first,
+            "last_seq": self.last_seq,
+            "outputs": outputs,
+            "complete": seq + 1 >= first,
+        }

@@ -1,0 +1,63 @@
+"""The seams between the kernel host and kernels: a launcher and a channel set."""
+
+from zope.interface import Attribute, Interface
+
+#: the channels a client sends requests on (iopub and the heartbeat carry none)
+REQUEST_CHANNELS = ("shell", "control", "stdin")
+
+
+class IKernelLauncher(Interface):
+    """Starts kernel processes from kernelspecs."""
+
+    def launch(kernel_name, kernel_id):
+        """Start a kernel of kernelspec *kernel_name*, known as *kernel_id*.
+
+        Return a Deferred firing with a
+        :class:`~broker.kernel.launcher.LaunchedKernel`, or failing with
+        :class:`~broker.kernel.errors.NoSuchKernelSpec`,
+        :class:`~broker.kernel.errors.InvalidKernelId` or
+        :class:`~broker.kernel.errors.KernelCommandNotFound`.
+        """
+
+    def kernelspecs():
+        """The kernelspecs this launcher can start, in Jupyter Server's REST shape.
+
+        ``{"default": name, "kernelspecs": {name: {"name": name, "spec": {...}}}}``
+        """
+
+
+class IKernelChannels(Interface):
+    """The messaging channels of one running kernel.
+
+    Replies on shell, control and stdin, and every iopub message, reach the
+    single ``on_message(channel, msg)`` callback given at construction;
+    *msg* is the message dict of ``jupyter_client.session.Session.deserialize``
+    (``header``, ``parent_header``, ``metadata``, ``content``, ``buffers``,
+    ``msg_id``, ``msg_type``). Messages that fail HMAC verification are dropped.
+    """
+
+    closed = Attribute("True once close() was called.")
+
+    def send(channel, msg_type, content, metadata=None, parent=None, buffers=None):
+        """Send a request on ``shell``, ``control`` or ``stdin``; return the message dict sent.
+
+        The returned dict's ``msg_id`` is the ``parent_header.msg_id`` of the
+        kernel's reply and of the iopub messages it causes.
+        """
+
+    def nudge(timeout=30.0, interval=0.5):
+        """Wait until the kernel answers on shell and iopub is subscribed.
+
+        Return a Deferred firing with the ``kernel_info_reply`` content, or
+        failing with :class:`~broker.kernel.errors.KernelNotReady` after
+        *timeout* seconds.
+        """
+
+    def ping():
+        """Send one heartbeat; return a Deferred that fires when the kernel echoes it.
+
+        The Deferred is cancellable (a timeout cancels it).
+        """
+
+    def close():
+        """Close every socket; pending nudges and pings fail with ChannelsClosed."""

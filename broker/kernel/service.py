@@ -1,0 +1,73 @@
+"""The kernel host as a twistd service: attach on start, shut every kernel down on stop."""
+
+import os
+
+from autobahn.wamp import types
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from broker.auth import KERNEL_HOST_ROLE, Principal
+from broker.kernel.host import KernelHost
+from broker.kernel.launcher import KernelLauncher
+from broker.kernel.zmq_channels import KernelChannels, make_zmq_factory, session_for
+from broker.router.local import attach
+
+
+def default_kernel_dir():
+    """``<jupyter runtime dir>/webkernel``: where connection files go by default."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    return os.path.join(jupyter_runtime_dir(), "webkernel")
+
+
+def kernel_environ():
+    """The environment kernels start with: ours, minus debugger noise at start-up.
+
+    ipykernel's debugger (pydevd) prints warnings about frozen modules on
+    every start, as stderr output with no parent; they would land in every
+    kernel's output history.
+    """
+    return {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+
+
+def zmq_channels_factory(reactor):
+    """A factory of real ZeroMQ channels on *reactor* (one ZeroMQ context)."""
+    zmq_factory = make_zmq_factory(reactor)
+
+    def make(connection_info, on_message, kernel_id):
+        return KernelChannels(zmq_factory, connection_info, session_for(connection_info),
+                              on_message, kernel_id=kernel_id)
+    return make
+
+
+class KernelHostService(service.Service):
+    """Runs a :class:`KernelHost` attached in-process to the embedded router."""
+
+    log = Logger()
+
+    def __init__(self, router, realm, reactor, kernel_dir, max_kernels=20, ready_timeout=60.0,
+                 history_messages=None, history_bytes=None, launcher=None, channels_factory=None):
+        self.router = router
+        self.realm = realm
+        self.reactor = reactor
+        self.launcher = launcher or KernelLauncher(reactor, kernel_dir, environ=kernel_environ())
+        self.channels_factory = channels_factory or zmq_channels_factory(reactor)
+        self.options = dict(max_kernels=max_kernels, ready_timeout=ready_timeout,
+                            history_messages=history_messages, history_bytes=history_bytes)
+        self.host = None
+
+    def startService(self):
+        super().startService()
+        self.host = KernelHost(types.ComponentConfig(realm=self.realm), self.launcher,
+                               self.channels_factory, self.reactor, **self.options)
+        attach(self.router, self.host, Principal("kernel-host", KERNEL_HOST_ROLE, "local"),
+               self.reactor)
+
+    @defer.inlineCallbacks
+    def stopService(self):
+        super().stopService()
+        if self.host is not None:
+            count = len(self.host.kernels)
+            yield self.host.shutdown_all()
+            self.log.info("shut down {count} kernels", count=count)

@@ -1,0 +1,170 @@
+"""Talking to one running kernel: requests and replies, outputs and who caused them.
+
+A :class:`KernelConversation` sits on a kernel's channels
+(:class:`~broker.kernel.interfaces.IKernelChannels`). It sends requests and
+fires each one's Deferred with the reply; an ``execute`` finishes only when
+both its ``execute_reply`` and its ``status: idle`` have arrived, so its
+result holds every output. Every iopub message and ``input_request`` becomes
+an *output message* (``{seq, msg_type, content, metadata, parent_msg_id,
+caller}``), numbered in the kernel's :class:`~broker.kernel.history.OutputHistory`,
+handed to the request that caused it and to ``publish``.
+"""
+
+from collections import OrderedDict
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from broker.kernel.history import OutputHistory
+
+_REMEMBERED_CALLERS = 1000
+
+
+class NoPendingInput(Exception):
+    """``input`` was called but the kernel is not waiting for input."""
+
+
+class Request:
+    """A request in flight."""
+
+    __slots__ = ("msg_id", "msg_type", "caller", "on_output", "outputs", "reply", "idle",
+                 "deferred", "waits_for_idle")
+
+    def __init__(self, msg_id, msg_type, caller, on_output, waits_for_idle):
+        self.msg_id, self.msg_type, self.caller = msg_id, msg_type, caller
+        self.on_output = on_output
+        self.outputs = [] if waits_for_idle else None
+        self.reply = None
+        self.idle = False
+        self.waits_for_idle = waits_for_idle
+        self.deferred = None
+
+    def finished(self):
+        return self.reply is not None and (self.idle or not self.waits_for_idle)
+
+
+class KernelConversation:
+    """Requests to, and output from, one kernel."""
+
+    log = Logger()
+
+    def __init__(self, kernel_id, publish, history=None, on_state=None):
+        self.kernel_id = kernel_id
+        self.publish = publish
+        self.history = history if history is not None else OutputHistory()
+        self.on_state = on_state or (lambda state: None)
+        self.channels = None
+        self.execution_state = "starting"
+        self.pending_input = None  # (input_request msg, caller)
+        self._requests = {}
+        self._callers = OrderedDict()
+
+    # -- requests ---------------------------------------------------------------
+
+    def request(self, channel, msg_type, content, caller=None, on_output=None):
+        """Send a request; a Deferred fires with the reply (for execute: reply and outputs)."""
+        if self.channels is None:
+            return defer.fail(ConnectionError("the kernel has no channels open"))
+        waits = msg_type == "execute_request"
+        sent = self.channels.send(channel, msg_type, content)
+        msg_id = sent["header"]["msg_id"]
+        request = Request(msg_id, msg_type, caller, on_output, waits)
+        request.deferred = defer.Deferred(lambda d: self._requests.pop(msg_id, None))
+        self._requests[msg_id] = request
+        self._remember_caller(msg_id, caller)
+        return request.deferred
+
+    def answer_input(self, value, caller=None):
+        """Answer the pending ``input_request`` with *value*."""
+        if self.pending_input is None:
+            raise NoPendingInput(f"kernel {self.kernel_id} is not waiting for input")
+        request, _ = self.pending_input
+        self.pending_input = None
+        self.channels.send("stdin", "input_reply", {"value": value}, parent=request)
+
+    def fail_all(self, failure):
+        """Fail every pending request (the kernel died or was shut down)."""
+        requests, self._requests = self._requests, {}
+        self.pending_input = None
+        for request in requests.values():
+            request.deferred.errback(failure)
+
+    def _remember_caller(self, msg_id, caller):
+        self._callers[msg_id] = caller
+        while len(self._callers) > _REMEMBERED_CALLERS:
+            self._callers.popitem(last=False)
+
+    # -- messages from the kernel ---------------------------------------------------
+
+    def message_received(self, channel, msg):
+        """The one entry point for everything the kernel's channels deliver."""
+        if channel == "iopub":
+            return self._iopub(msg)
+        if channel == "stdin" and msg["msg_type"] == "input_request":
+            return self._input_request(msg)
+        self._reply(msg)
+
+    def _reply(self, msg):
+        request = self._requests.get(_parent_id(msg))
+        if request is None:
+            return
+        request.reply = msg
+        self._maybe_finish(request)
+
+    def _iopub(self, msg):
+        if msg["msg_type"] == "iopub_welcome":  # ipykernel 7's hello to a new subscriber
+            return
+        parent_id = _parent_id(msg)
+        request = self._requests.get(parent_id)
+        output = self._output(msg, parent_id)
+        self.publish("iopub." + msg["msg_type"], output)
+        if msg["msg_type"] == "status":
+            self._status(msg["content"].get("execution_state"), request)
+        if request is not None:
+            if request.outputs is not None:
+                request.outputs.append(output)
+            if request.on_output is not None:
+                request.on_output(output)
+            self._maybe_finish(request)
+
+    def _status(self, state, request):
+        if state in ("busy", "idle", "starting") and state != self.execution_state:
+            self.execution_state = state
+            self.on_state(state)
+        if state == "idle" and request is not None:
+            request.idle = True
+
+    def _input_request(self, msg):
+        parent_id = _parent_id(msg)
+        output = self._output(msg, parent_id)
+        self.pending_input = (msg, output["caller"])
+        self.publish("stdin", output)
+        request = self._requests.get(parent_id)
+        if request is not None and request.on_output is not None:
+            request.on_output(output)
+
+    def _output(self, msg, parent_id):
+        output = {
+            "seq": None,
+            "msg_type": msg["msg_type"],
+            "content": msg["content"],
+            "metadata": msg.get("metadata") or {},
+            "parent_msg_id": parent_id,
+            "caller": self._callers.get(parent_id),
+        }
+        buffers = msg.get("buffers")
+        if buffers:
+            output["buffers"] = [bytes(b) for b in buffers]
+        return self.history.append(output)
+
+    def _maybe_finish(self, request):
+        if request.finished() and self._requests.pop(request.msg_id, None) is not None:
+            if request.waits_for_idle:
+                request.deferred.callback((request.reply, request.outputs))
+            else:
+                request.deferred.callback(request.reply)
+
+
+def _parent_id(msg):
+    parent = msg.get("parent_header") or {}
+    return parent.get("msg_id")

@@ -1,0 +1,207 @@
+"""One kernel's life: launch, readiness, heartbeat, death, restart, shutdown.
+
+A :class:`KernelSupervisor` owns a kernel's process (through an
+:class:`~broker.kernel.interfaces.IKernelLauncher`) and its channels (made by
+a factory), and keeps its :class:`~broker.kernel.session.KernelConversation`
+connected to the current ones across restarts. It notices death two ways
+(process exit, missed heartbeats), fails pending requests, and restarts the
+kernel under the same id up to a limit. Time is the injected clock.
+"""
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from broker.kernel.heartbeat import HeartbeatMonitor
+
+
+class KernelDied(Exception):
+    """The kernel process exited or stopped answering heartbeats."""
+
+
+class KernelStartFailed(Exception):
+    """The kernel did not become ready (timed out, or exited while starting)."""
+
+
+class KernelShutDown(Exception):
+    """The kernel was shut down while the request was pending."""
+
+
+class KernelSupervisor:
+    """Keeps one kernel running, or says why it is not."""
+
+    log = Logger()
+
+    def __init__(self, kernel_id, kernel_name, conversation, launcher, channels_factory, clock,
+                 on_event, ready_timeout=60.0, max_restarts=3, shutdown_grace=5.0,
+                 heartbeat_interval=3.0):
+        self.kernel_id, self.kernel_name = kernel_id, kernel_name
+        self.conversation = conversation
+        self.launcher = launcher
+        self.channels_factory = channels_factory
+        self.clock = clock
+        self.on_event = on_event  # on_event(event_name, reason=None)
+        self.ready_timeout = ready_timeout
+        self.max_restarts = max_restarts
+        self.shutdown_grace = shutdown_grace
+        self.heartbeat_interval = heartbeat_interval
+        self.launched = None
+        self.kernel_info = None
+        self.restarts = 0
+        self.state = "starting"
+        self.reason = None
+        self._heartbeat = None
+        self._stopping = False
+        self._ready = None  # Deferred of the current start
+
+    # -- start --------------------------------------------------------------------
+
+    def start(self):
+        """Launch the kernel; a Deferred fires once it is ready."""
+        self.state = "starting"
+        self._stopping = False
+        self._ready = defer.Deferred()
+        d = self.launcher.launch(self.kernel_name, self.kernel_id)
+        d.addCallback(self._launched)
+        d.addErrback(self._start_failed)
+        return self._ready
+
+    def _launched(self, launched):
+        self.launched = launched
+        launched.exited.addBoth(self._exited, launched)
+        channels = self.channels_factory(
+            launched.connection_info, self.conversation.message_received, self.kernel_id)
+        self.conversation.channels = channels
+        d = channels.nudge(timeout=self.ready_timeout)
+        d.addCallbacks(self._became_ready, self._start_failed)
+
+    def _became_ready(self, kernel_info):
+        if self._ready is None or self._ready.called:
+            return
+        self.kernel_info = kernel_info
+        self.state = "idle"
+        self.conversation.execution_state = "idle"
+        self._heartbeat = HeartbeatMonitor(
+            self.clock, self.conversation.channels.ping, self._heartbeat_lost,
+            interval=self.heartbeat_interval)
+        self._heartbeat.start()
+        self._ready.callback(kernel_info)
+
+    def _start_failed(self, failure):
+        if self._ready is None or self._ready.called:
+            return
+        reason = f"the kernel did not become ready: {failure.getErrorMessage()}"
+        self._stopping = True  # this launch is given up: its exit is not a death
+        self._ready.errback(Failure(KernelStartFailed(reason)))
+        self._kill_quietly()
+        self._close_channels()
+        if self.launched is not None:
+            self.launched.remove_files()
+
+    # -- death and restart ---------------------------------------------------------
+
+    def _exited(self, result, launched):
+        if launched is not self.launched or self._stopping:
+            return
+        status = result.getErrorMessage() if isinstance(result, Failure) else repr(result)
+        if self._ready is not None and not self._ready.called:
+            self._start_failed(Failure(KernelStartFailed(
+                f"the kernel process exited while starting ({status})")))
+            return
+        self._died(f"the kernel process exited ({status})")
+
+    def _heartbeat_lost(self):
+        if not self._stopping and self.state not in ("dead", "restarting"):
+            self._died("the kernel stopped answering heartbeats")
+            self._kill_quietly()
+
+    def _died(self, reason):
+        self.log.warn("kernel {kernel_id} died: {reason}", kernel_id=self.kernel_id, reason=reason)
+        self._stop_heartbeat()
+        self.state, self.reason = "dead", reason
+        self.conversation.fail_all(Failure(KernelDied(reason)))
+        self.on_event("dead", reason)
+        if self.restarts < self.max_restarts:
+            self.restarts += 1
+            self._relaunch(automatic=True)
+        else:
+            self.log.warn("kernel {kernel_id} is not restarted again ({n} restarts)",
+                          kernel_id=self.kernel_id, n=self.restarts)
+            self._close_channels()
+            if self.launched is not None:
+                self.launched.remove_files()
+
+    def _relaunch(self, automatic):
+        self._close_channels()
+        if self.launched is not None:
+            self.launched.remove_files()
+        self.state = "restarting"
+        self.on_event("restarting", None)
+        d = self.start()
+        d.addCallbacks(lambda info: self.on_event("restarted", None),
+                       lambda f: self._died(f.getErrorMessage()) if automatic else f)
+        return d
+
+    @defer.inlineCallbacks
+    def restart(self):
+        """Stop the kernel and start it again under the same id; fires when ready."""
+        yield self._stop_process()
+        self.conversation.fail_all(Failure(KernelShutDown("the kernel was restarted")))
+        self._stopping = False
+        yield self._relaunch(automatic=False)
+
+    # -- interrupt and shutdown -----------------------------------------------------
+
+    def interrupt(self):
+        """Interrupt the running code (signal or message, as the kernelspec says)."""
+        mode = getattr(self.launched, "interrupt_mode", "signal")
+        if mode == "message":
+            self.conversation.channels.send("control", "interrupt_request", {})
+        else:
+            self.launched.signal("INT")
+
+    @defer.inlineCallbacks
+    def shutdown(self):
+        """Stop the kernel for good and remove its files; fires when the process is gone."""
+        yield self._stop_process()
+        self.conversation.fail_all(Failure(KernelShutDown("the kernel was shut down")))
+        self.state = "dead"
+        self.reason = "shut down"
+
+    @defer.inlineCallbacks
+    def _stop_process(self):
+        self._stopping = True
+        self._stop_heartbeat()
+        launched = self.launched
+        if launched is None:
+            return
+        if not launched.exited.called:
+            if self.conversation.channels is not None and self.state != "dead":
+                self.conversation.channels.send("control", "shutdown_request", {"restart": False})
+            yield self._wait_exit(launched, self.shutdown_grace)
+        if not launched.exited.called:
+            launched.signal("KILL")
+            yield self._wait_exit(launched, self.shutdown_grace)
+        self._close_channels()
+        launched.remove_files()
+
+    def _wait_exit(self, launched, seconds):
+        exited = defer.Deferred()
+        launched.exited.addBoth(lambda r: (exited.called or exited.callback(None), r)[1])
+        timer = self.clock.callLater(seconds, lambda: exited.called or exited.callback(None))
+        exited.addBoth(lambda r: (timer.active() and timer.cancel(), r)[1])
+        return exited
+
+    def _kill_quietly(self):
+        if self.launched is not None and not self.launched.exited.called:
+            self.launched.signal("KILL")
+
+    def _stop_heartbeat(self):
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
+
+    def _close_channels(self):
+        channels, self.conversation.channels = self.conversation.channels, None
+        if channels is not None:
+            channels.close()
