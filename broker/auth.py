@@ -21,6 +21,8 @@ from broker.router.uri import has_prefix
 #: the role of the service's own kernel host session (never granted to a
 #: network client: only in-process sessions get it)
 KERNEL_HOST_ROLE = "webkernel_host"
+#: the authid a kernel host in another process joins with (ticket: --host-token)
+HOST_AUTHID = "webkernel_host"
 
 ACTIONS = ("register", "call", "subscribe", "publish")
 

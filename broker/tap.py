@@ -14,7 +14,11 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from broker.auth import DefaultAuthorizer
-from broker.kernel.service import KernelHostService, default_kernel_dir
+from broker.kernel.service import (
+    KernelHostService,
+    RemoteKernelHostService,
+    default_kernel_dir,
+)
 from broker.router.router import Router
 from broker.transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -46,12 +50,15 @@ class Options(usage.Options):
     )
     optFlags = [
         ["anonymous", None, "Open realm: anyone may join without the token (development and tests)."],
+        ["no-kernels", None, "Run the router only: kernels come from hosts joining with --host-token."],
     ]
     optParameters = [
         ["realm", None, "webkernel", "The WAMP realm to serve."],
         ["token", None, None, "The token clients must present (WAMP ticket). Default: a random one, logged at start."],
         ["max-message-size", None, DEFAULT_MAX_MESSAGE_SIZE, "Largest incoming WAMP message, in bytes.", _positive_int],
         ["max-output", None, DEFAULT_MAX_OUTPUT, "Unsent output a session may have queued before it is closed, in bytes.", _positive_int],
+        ["router", None, None, "Join this external router (ws://HOST:PORT/ws) as a kernel host instead of running a router; --token is the router's --host-token."],
+        ["host-token", None, None, "Let kernel hosts in other processes join (authid webkernel_host, this ticket)."],
         ["kernel-dir", None, None, "Directory for kernels' connection files (mode 0700; files 0600). Default: <jupyter runtime dir>/webkernel"],
         ["max-kernels", None, 20, "Most kernels running at once.", _positive_int],
         ["kernel-ready-timeout", None, 60, "Seconds a kernel may take to become ready.", _positive_int],
@@ -77,6 +84,11 @@ class Options(usage.Options):
             self["listen"] = [DEFAULT_LISTEN]
         if self["token"] == "":
             raise usage.UsageError("--token must not be empty")
+        if self["router"]:
+            if not self["router"].startswith(("ws://", "wss://")):
+                raise usage.UsageError("--router takes a WebSocket URL: ws://HOST:PORT/ws")
+            if self["token"] is None:
+                raise usage.UsageError("--router needs --token: the router's --host-token")
         if self["token"] is None:
             self["token"] = secrets.token_urlsafe(24)
             self["token-generated"] = True
@@ -136,24 +148,35 @@ class ListeningService(service.Service):
             return defer.maybeDeferred(self.port.stopListening)
 
 
+def _kernel_options(options):
+    return dict(max_kernels=options["max-kernels"], ready_timeout=options["kernel-ready-timeout"],
+                history_messages=options["history-messages"],
+                history_bytes=options["history-bytes"])
+
+
 def makeService(options, reactor=None):
-    """Wire the router and its listening ports into one MultiService."""
+    """Wire the router, the kernel host and the listening ports into one MultiService."""
     if reactor is None:
         from twisted.internet import reactor
     txaio.use_twisted()
+    kernel_dir = options["kernel-dir"] or default_kernel_dir()
+    if options["router"]:
+        top = service.MultiService()
+        RemoteKernelHostService(options["router"], options["realm"], options["token"], reactor,
+                                kernel_dir, **_kernel_options(options)).setServiceParent(top)
+        return top
     txaio.set_global_log_level("info")  # Autobahn's debug logs cost time on every frame
     log = Logger(namespace="webkernel")
     if options["anonymous"]:
         log.warn("--anonymous: anyone who can reach the port may join the realm without a token")
-    config = {"token": options["token"], "anonymous": options["anonymous"]}
+    config = {"token": options["token"], "anonymous": options["anonymous"],
+              "host_token": options["host-token"]}
     router = Router.single_realm(options["realm"], DefaultAuthorizer(), reactor, config)
     top = service.MultiService()
     RouterService(router).setServiceParent(top)
-    KernelHostService(
-        router, options["realm"], reactor, options["kernel-dir"] or default_kernel_dir(),
-        max_kernels=options["max-kernels"], ready_timeout=options["kernel-ready-timeout"],
-        history_messages=options["history-messages"], history_bytes=options["history-bytes"],
-    ).setServiceParent(top)
+    if not options["no-kernels"]:
+        KernelHostService(router, options["realm"], reactor, kernel_dir,
+                          **_kernel_options(options)).setServiceParent(top)
     websocket = WampWebSocketFactory(
         router, options["allowed-origin"], options["max-message-size"], options["max-output"]
     )

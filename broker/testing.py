@@ -70,9 +70,10 @@ class MemoryClient:
 class MemoryRouter:
     """A one-realm router on a fake clock, and a way to connect clients to it."""
 
-    def __init__(self, realm="realm1", authorizer=None, token=None, anonymous=True):
+    def __init__(self, realm="realm1", authorizer=None, token=None, anonymous=True,
+                 host_token=None):
         self.clock = Clock()
-        config = {"token": token, "anonymous": anonymous}
+        config = {"token": token, "anonymous": anonymous, "host_token": host_token}
         self.router = Router.single_realm(
             realm, authorizer or DefaultAuthorizer(), self.clock, config,
             authenticator_factories(config),

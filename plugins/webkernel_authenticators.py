@@ -7,6 +7,8 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer, provider
 
 from broker.auth import (
+    HOST_AUTHID,
+    KERNEL_HOST_ROLE,
     AuthenticationFailed,
     IAuthenticator,
     IAuthenticatorFactory,
@@ -20,14 +22,25 @@ def _authid(requested, prefix):
     return requested if isinstance(requested, str) and requested else f"{prefix}-{next(_serial)}"
 
 
+def _matches(signature, secret):
+    return isinstance(signature, str) and secret is not None and hmac.compare_digest(
+        signature.encode("utf-8"), secret.encode("utf-8"))
+
+
 @implementer(IAuthenticator)
 class TicketAuthenticator:
-    """WAMP-Ticket: the ticket must equal the service token; any authid is accepted."""
+    """WAMP-Ticket: the ticket must equal the service token; any authid is accepted.
+
+    The one exception is the authid ``webkernel_host``: a kernel host joining
+    from another process, which must present the router's *host token*
+    (``--host-token``) and gets the ``webkernel_host`` role.
+    """
 
     authmethod = "ticket"
 
-    def __init__(self, token):
+    def __init__(self, token, host_token=None):
         self._token = token
+        self._host_token = host_token
         self._authid = None
 
     def hello(self, realm, details):
@@ -35,9 +48,12 @@ class TicketAuthenticator:
         return {}
 
     def authenticate(self, signature, extra):
-        if not isinstance(signature, str) or not hmac.compare_digest(
-            signature.encode("utf-8"), self._token.encode("utf-8")
-        ):
+        if self._authid == HOST_AUTHID:
+            if not _matches(signature, self._host_token):
+                raise AuthenticationFailed(
+                    "a kernel host must present the router's --host-token as its ticket")
+            return Principal(HOST_AUTHID, KERNEL_HOST_ROLE, "ticket")
+        if not _matches(signature, self._token):
             raise AuthenticationFailed(
                 "wrong ticket: use the service token (the token= part of the URL "
                 "the service logged at start)"
@@ -52,6 +68,8 @@ class AnonymousAuthenticator:
     authmethod = "anonymous"
 
     def hello(self, realm, details):
+        if details.get("authid") == HOST_AUTHID:
+            raise AuthenticationFailed("the authid webkernel_host needs the ticket method")
         return Principal(_authid(details.get("authid"), "anonymous"), "anonymous", "anonymous")
 
     def authenticate(self, signature, extra):
@@ -67,7 +85,7 @@ class ticket:
     @staticmethod
     def build(config):
         token = config.get("token")
-        return TicketAuthenticator(token) if token else None
+        return TicketAuthenticator(token, config.get("host_token")) if token else None
 
 
 @provider(IPlugin, IAuthenticatorFactory)

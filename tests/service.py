@@ -18,21 +18,23 @@ _SERVING = re.compile(r"webkernel is serving at http://127\.0\.0\.1:(\d+)/(\?tok
 class ServiceProcess:
     """A running ``twistd -n webkernel`` and what it logged."""
 
-    def __init__(self, *args, timeout=30):
+    def __init__(self, *args, timeout=30, module=None, ready=None):
+        """``twistd webkernel *args``, or ``python -m module *args`` (a test service that logs the same line)."""
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
         command = [
             sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
             "-n", "--pidfile=", "webkernel", "--listen", "tcp:0:interface=127.0.0.1", *args,
-        ]
+        ] if module is None else [sys.executable, "-m", module, *args]
         self.process = subprocess.Popen(
             command, cwd=str(ROOT), env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True,
         )
         self.lines = []
+        self._ready_pattern = re.compile(ready) if ready else None
         self._ready = threading.Event()
         self.port = self.token = None
         threading.Thread(target=self._read, daemon=True).start()
-        if not self._ready.wait(timeout) or self.port is None:
+        if not self._ready.wait(timeout) or (self.port is None and ready is None):
             self.stop()
             raise RuntimeError("service did not start:\n" + self.log())
 
@@ -43,6 +45,8 @@ class ServiceProcess:
             if found and not self._ready.is_set():
                 self.port = int(found.group(1))
                 self.token = found.group(3)
+                self._ready.set()
+            if self._ready_pattern and self._ready_pattern.search(line):
                 self._ready.set()
         self._ready.set()
 

@@ -67,6 +67,18 @@ class HandshakeTests(SynchronousTestCase):
         self.assertIn("token", abort.message)
         self.assertEqual(router.realm.sessions, {})
 
+    def test_kernel_host_authid_needs_host_token(self):
+        """authid webkernel_host joins with the host token as webkernel_host, never with the user token."""
+        router = MemoryRouter(token="user", anonymous=False, host_token="host")
+        for ticket, expected in (("host", message.Welcome), ("user", message.Abort)):
+            client = router.client().join(authmethods=["ticket"], authid="webkernel_host")
+            client.take()
+            client.send(message.Authenticate(ticket))
+            reply = only(client.take(), expected)
+        welcome_role = router.realm.sessions and next(iter(router.realm.sessions.values())).authrole
+        self.assertEqual(welcome_role, KERNEL_HOST_ROLE)
+        self.assertEqual(reply.reason, errors.NOT_AUTHORIZED)
+
     def test_missing_ticket_is_not_authorized(self):
         """A client that offers no method the service accepts is told how to join."""
         router = MemoryRouter(token="s3cret", anonymous=False)

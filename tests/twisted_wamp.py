@@ -13,10 +13,17 @@ TIMEOUT = 10
 class JoiningSession(ApplicationSession):
     """Fires ``joined`` on WELCOME, and ``left`` once the connection is closed."""
 
-    def __init__(self, config):
+    def __init__(self, config, ticket=None):
         super().__init__(config)
+        self.ticket = ticket
         self.joined = defer.Deferred()
         self.left = defer.Deferred()
+
+    def onConnect(self):
+        self.join(self.config.realm, authmethods=["ticket"] if self.ticket else None)
+
+    def onChallenge(self, challenge):
+        return self.ticket
 
     def onJoin(self, details):
         self.details = details
@@ -29,12 +36,12 @@ class JoiningSession(ApplicationSession):
 
 
 @defer.inlineCallbacks
-def joined(service, transport="websocket", realm="realm1"):
+def joined(service, transport="websocket", realm="realm1", ticket=None):
     """A session joined to *realm* over *transport* (bounded by TIMEOUT)."""
     created = defer.Deferred()
 
     def make():
-        session = JoiningSession(types.ComponentConfig(realm=realm))
+        session = JoiningSession(types.ComponentConfig(realm=realm), ticket)
         created.callback(session)
         return session
     if transport == "websocket":

@@ -8,14 +8,15 @@ kernel's output on ``webkernel.kernel.<id>.iopub.<msg_type>`` and
 registration on ``webkernel.kernel.`` answers calls for unknown kernels with
 ``webkernel.error.no_such_kernel``.
 
-It is an ordinary Autobahn ``ApplicationSession``: attached in-process to the
-embedded router, or joined to an external router over WebSocket.
+It is an ordinary Autobahn session (``Session``: an ``ApplicationSession`` that
+Autobahn's ``Component`` can run): attached in-process to the embedded router,
+or joined to an external router over WebSocket.
 """
 
 import uuid
 from datetime import datetime, timezone
 
-from autobahn.twisted.wamp import ApplicationSession
+from autobahn.twisted.wamp import Session
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallResult, PublishOptions, RegisterOptions
 from twisted.internet import defer
@@ -51,7 +52,7 @@ class ManagedKernel:
         }
 
 
-class KernelHost(ApplicationSession):
+class KernelHost(Session):
     """Owns kernels; registers their procedures; publishes their output."""
 
     log = Logger()
@@ -85,12 +86,14 @@ class KernelHost(ApplicationSession):
 
     @defer.inlineCallbacks
     def onJoin(self, details):
-        with_details = RegisterOptions(details_arg="details")
-        yield self.register(self.kernelspecs, uris.KERNELSPECS)
+        # shared (round robin), so several hosts can join one router (scale-out)
+        shared = RegisterOptions(invoke="roundrobin")
+        with_details = RegisterOptions(details_arg="details", invoke="roundrobin")
+        yield self.register(self.kernelspecs, uris.KERNELSPECS, options=shared)
         yield self.register(self.start_kernel, uris.KERNELS_START, options=with_details)
-        yield self.register(self.list_kernels, uris.KERNELS_LIST)
-        yield self.register(self._unknown_kernel, uris.KERNEL_PREFIX,
-                            options=RegisterOptions(match="prefix", details_arg="details"))
+        yield self.register(self.list_kernels, uris.KERNELS_LIST, options=shared)
+        yield self.register(self._unknown_kernel, uris.KERNEL_PREFIX, options=RegisterOptions(
+            match="prefix", details_arg="details", invoke="roundrobin"))
         self.log.info("kernel host joined realm {realm}", realm=details.realm)
         if not self.joined.called:
             self.joined.callback(self)

@@ -7,7 +7,7 @@ from twisted.application import service
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from broker.auth import KERNEL_HOST_ROLE, Principal
+from broker.auth import HOST_AUTHID, KERNEL_HOST_ROLE, Principal
 from broker.kernel.host import KernelHost
 from broker.kernel.launcher import KernelLauncher
 from broker.kernel.zmq_channels import KernelChannels, make_zmq_factory, session_for
@@ -71,3 +71,39 @@ class KernelHostService(service.Service):
             count = len(self.host.kernels)
             yield self.host.shutdown_all()
             self.log.info("shut down {count} kernels", count=count)
+
+
+class RemoteKernelHostService(KernelHostService):
+    """Runs a :class:`KernelHost` joined to an external router over WebSocket (``--router``).
+
+    It authenticates as ``webkernel_host`` with the router's host token, and
+    reconnects (with Autobahn's back-off) if the router goes away.
+    """
+
+    def __init__(self, url, realm, token, reactor, kernel_dir, **options):
+        super().__init__(None, realm, reactor, kernel_dir, **options)
+        self.url = url
+        self.token = token
+        self.component = None
+
+    def startService(self):
+        service.Service.startService(self)
+        from autobahn.twisted.component import Component
+
+        def make_host(config):
+            self.host = KernelHost(config, self.launcher, self.channels_factory, self.reactor,
+                                   **self.options)
+            return self.host
+
+        self.component = Component(
+            transports=[{"url": self.url, "max_retries": -1}], realm=self.realm,
+            authentication={"ticket": {"authid": HOST_AUTHID, "ticket": self.token}},
+            session_factory=make_host)
+        self.component.start(self.reactor)
+        self.log.info("kernel host joining {url} (realm {realm})", url=self.url, realm=self.realm)
+
+    @defer.inlineCallbacks
+    def stopService(self):
+        yield super().stopService()
+        if self.component is not None:
+            yield self.component.stop()
