@@ -254,6 +254,7 @@ class LifecycleTests(KernelTestCase):
         yield self.client.subscribe(events, "webkernel.kernels.events")
         kernel = yield self.start_kernel()
         kid = kernel["id"]
+        watcher = yield self.watch(kid)
         error = yield self.assertFailure(self.call(kid, "execute", "import os; os._exit(1)"),
                                          ApplicationError)
         self.assertEqual(error.error, "webkernel.error.kernel_died")
@@ -261,7 +262,21 @@ class LifecycleTests(KernelTestCase):
             event = yield events.until(lambda e, n=name: e["event"] == n and e["kernel"]["id"] == kid,
                                        timeout=KERNEL_TIMEOUT)
         self.assertEqual(event["kernel"]["id"], kid)
+        dead = yield watcher.until(lambda e: e["content"].get("execution_state") == "dead")
+        self.assertIn("exited", dead["content"]["reason"])
         self.assertEqual((yield self.call(kid, "eval_cell", "3*3")), "9")
+
+    @defer.inlineCallbacks
+    def test_start_without_waiting(self):
+        """wait=False answers at once in state starting; 'ready' follows on the events topic."""
+        events = Collector()
+        yield self.client.subscribe(events, "webkernel.kernels.events")
+        model = yield self.start_kernel(wait=False)
+        self.assertEqual(model["execution_state"], "starting")
+        ready = yield events.until(lambda e: e["event"] == "ready" and e["kernel"]["id"] == model["id"],
+                                   timeout=KERNEL_TIMEOUT)
+        self.assertIn(ready["kernel"]["execution_state"], ("idle", "busy"))
+        self.assertEqual((yield self.call(model["id"], "eval_cell", "'ok'")), "'ok'")
 
     @defer.inlineCallbacks
     def test_restart_clears_state_keeps_id(self):

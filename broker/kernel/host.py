@@ -168,6 +168,8 @@ class KernelHost(Session):
     def _lifecycle(self, kernel_id, event):
         kernel = self.kernels.get(kernel_id)
         if kernel is not None:
+            if event in ("dead", "restarting"):
+                kernel.conversation.lifecycle_status(event, kernel.supervisor.reason)
             self._event(event, kernel)
 
     def _state_changed(self, kernel_id):

@@ -143,6 +143,19 @@ class KernelConversation:
         if request is not None and request.on_output is not None:
             request.on_output(output)
 
+    def lifecycle_status(self, state, reason=None):
+        """Tell the kernel's watchers it is ``dead`` or ``restarting``, as a numbered status output.
+
+        The kernel cannot say so itself; this keeps the iopub topics and the
+        history the one place a watcher needs to follow.
+        """
+        content = {"execution_state": state}
+        if reason:
+            content["reason"] = reason
+        self.execution_state = state
+        output = self._output({"msg_type": "status", "content": content}, None)
+        self.publish("iopub.status", output)
+
     def _output(self, msg, parent_id):
         output = {
             "seq": None,
