@@ -582,9 +582,6 @@ class SerializationSharingTests(SynchronousTestCase):
 
     def test_websocket_serializers_are_shared(self):
         """Every connection of a format uses the same serializer, so the byte cache hits."""
-        import txaio
-
-        txaio.use_twisted()
         from broker.router.wire import encode
         from broker.transport import WEBSOCKET_SERIALIZERS
 
