@@ -181,7 +181,7 @@ def makeService(options, reactor=None):
         router, options["allowed-origin"], options["max-message-size"], options["max-output"]
     )
     rawsocket = WampRawSocketFactory(router, options["max-message-size"], options["max-output"])
-    factory = UniversalFactory(make_site(websocket), rawsocket)
+    factory = UniversalFactory(make_site(websocket, router, reactor), rawsocket)
     query = "" if options["anonymous"] else f"?token={options['token']}"
     for description in options["listen"]:
         ListeningService(reactor, description, factory, query).setServiceParent(top)

@@ -1,8 +1,10 @@
-"""The HTTP side of the service: the page at ``/`` and the WAMP WebSocket at ``/ws``."""
+"""The HTTP side of the service: the page at ``/``, the WAMP WebSocket at ``/ws``, JSON-RPC at ``/jsonrpc``."""
 
 from autobahn.twisted.resource import WebSocketResource
 from twisted.web.resource import Resource
 from twisted.web.server import Site
+
+from broker.jsonrpc import JsonRpcResource
 
 PLACEHOLDER = b"""<!doctype html>
 <html><head><meta charset="utf-8"><title>webkernel</title></head>
@@ -24,12 +26,14 @@ class PlaceholderPage(Resource):
         return PLACEHOLDER
 
 
-def make_site(websocket_factory):
-    """The Twisted Web site: ``/`` and ``/ws``."""
+def make_site(websocket_factory, router=None, reactor=None):
+    """The Twisted Web site: ``/``, ``/ws``, and ``/jsonrpc`` when given the *router* to call through."""
     root = Resource()
     page = PlaceholderPage()
     root.putChild(b"", page)
     root.putChild(b"ws", WebSocketResource(websocket_factory))
+    if router is not None:
+        root.putChild(b"jsonrpc", JsonRpcResource(router, reactor))
     site = Site(root)
     site.displayTracebacks = False
     return site

@@ -1,16 +1,20 @@
-"""Keep the asyncio-client tests out of a pytest process that runs Twisted clients.
+"""Keep the tests that need a process of their own out of the main pytest process.
 
-txaio binds a process to one framework; see tests/asyncio_clients/README.md.
+txaio binds a process to one framework (see tests/asyncio_clients/README.md),
+and crochet runs the global reactor in a thread, which trial's tests cannot
+share (see tests/blocking_clients/README.md). Each directory runs in its own
+pytest process (./run-tests does that) and is collected only when asked for.
 """
 
 from pathlib import Path
 
-ASYNCIO_DIR = Path(__file__).parent / "asyncio_clients"
+SEPARATE_DIRS = [Path(__file__).parent / "asyncio_clients", Path(__file__).parent / "blocking_clients"]
 
 
 def pytest_ignore_collect(collection_path, config):
     targets = [Path(a.split("::")[0]).resolve() for a in config.args]
-    asked_for_asyncio = any(t == ASYNCIO_DIR or ASYNCIO_DIR in t.parents for t in targets)
-    if ASYNCIO_DIR in (collection_path, *collection_path.parents) and not asked_for_asyncio:
-        return True
+    for directory in SEPARATE_DIRS:
+        asked_for = any(t == directory or directory in t.parents for t in targets)
+        if directory in (collection_path, *collection_path.parents) and not asked_for:
+            return True
     return None

@@ -1,0 +1,132 @@
+"""The WAMP session behind a client, and opening it over a WebSocket.
+
+:class:`ClientSession` is an ordinary Autobahn ``ApplicationSession`` that
+joins with the service token (WAMP-Ticket) or anonymously, and says when it
+has joined and when it is gone. The same class runs over a WebSocket
+(:func:`open_websocket_session`) or attached in-process to the embedded
+router (the JSON-RPC endpoint does that).
+"""
+
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from autobahn.twisted.wamp import ApplicationSession
+from autobahn.twisted.websocket import WampWebSocketClientFactory
+from autobahn.wamp import types
+from twisted.internet import defer, endpoints, error, ssl
+from twisted.logger import Logger
+
+from broker import errors
+from broker.client.errors import ConnectionFailed, NotAuthorized
+
+_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+
+
+class ClientSession(ApplicationSession):
+    """Joins with the token as WAMP ticket (anonymously without one).
+
+    ``joined`` fires with the session once welcomed, or fails with
+    :class:`NotAuthorized` or :class:`ConnectionFailed`; each
+    :meth:`when_closed` Deferred fires once the connection is gone.
+    """
+
+    log = Logger()
+
+    def __init__(self, config, token=None, authid=None):
+        super().__init__(config)
+        self._token = token
+        self._requested_authid = authid
+        self.joined = defer.Deferred()
+        self.is_gone = False
+        self._close_waiters = []
+
+    def onConnect(self):
+        methods = ["anonymous"] if self._token is None else ["ticket"]
+        self.join(self.config.realm, authmethods=methods, authid=self._requested_authid)
+
+    def onChallenge(self, challenge):
+        if challenge.method != "ticket" or self._token is None:
+            raise NotAuthorized(f"the service asks for {challenge.method!r}; give the token")
+        return self._token
+
+    def onJoin(self, details):
+        if not self.joined.called:
+            self.joined.callback(self)
+
+    def onLeave(self, details):
+        if not self.joined.called:
+            refused = details.reason == errors.NOT_AUTHORIZED
+            cls = NotAuthorized if refused else ConnectionFailed
+            self.joined.errback(cls(details.message or details.reason, details.reason))
+        if details.reason == errors.GOODBYE_AND_OUT:  # our own leave(): nothing to warn about
+            details = types.CloseDetails(types.CloseDetails.REASON_DEFAULT, details.message)
+        return super().onLeave(details)
+
+    def onDisconnect(self):
+        super().onDisconnect()
+        self.gone("the connection closed before the session joined")
+
+    def when_closed(self):
+        """A Deferred that fires once the connection is gone."""
+        if self.is_gone:
+            return defer.succeed(None)
+        waiter = defer.Deferred()
+        self._close_waiters.append(waiter)
+        return waiter
+
+    def gone(self, why):
+        """The connection is gone (or never opened): fail ``joined`` if pending, wake the closed waiters."""
+        if not self.joined.called:
+            self.joined.errback(ConnectionFailed(why))
+        self.is_gone = True
+        waiters, self._close_waiters = self._close_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+
+def service_address(url, token=None):
+    """``(websocket_url, token)`` for a service URL.
+
+    Takes the URL the service logs (``http://127.0.0.1:8080/?token=…``: the
+    WebSocket is then ``ws://127.0.0.1:8080/ws`` and the token comes from the
+    query) or a WebSocket URL (``ws://…/ws``, ``wss://…/ws``). An explicit
+    *token* wins over one in the URL.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in _SCHEMES or not parts.hostname:
+        raise ValueError(f"not a webkernel URL: {url!r} (use http://host:port/ or ws://host:port/ws)")
+    if token is None:
+        token = parse_qs(parts.query).get("token", [None])[0]
+    path = parts.path
+    if parts.scheme.startswith("http") and path in ("", "/") or not path:
+        path = "/ws"
+    return urlunsplit((_SCHEMES[parts.scheme], parts.netloc, path, "", "")), token
+
+
+def _endpoint(reactor, ws_url, timeout):
+    parts = urlsplit(ws_url)
+    secure = parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    endpoint = endpoints.HostnameEndpoint(reactor, parts.hostname, port, timeout=timeout)
+    if secure:
+        endpoint = endpoints.wrapClientTLS(ssl.optionsForClientTLS(parts.hostname), endpoint)
+    return endpoint
+
+
+@defer.inlineCallbacks
+def open_websocket_session(reactor, url, token, realm, authid, timeout):
+    """A joined :class:`ClientSession` over a WebSocket to *url* (bounded by *timeout*)."""
+    ws_url, token = service_address(url, token)
+    session = ClientSession(types.ComponentConfig(realm=realm), token=token, authid=authid)
+    factory = WampWebSocketClientFactory(lambda: session, url=ws_url, reactor=reactor)
+    try:
+        protocol = yield _endpoint(reactor, ws_url, timeout).connect(factory)
+    except error.ConnectError as e:
+        raise ConnectionFailed(f"cannot connect to {ws_url}: {e}")
+    protocol.is_closed.addCallback(
+        lambda _: session.gone(f"{ws_url} closed the connection before the session joined"))
+    try:
+        yield session.joined.addTimeout(timeout, reactor)
+    except defer.TimeoutError:
+        protocol.transport.abortConnection()
+        raise ConnectionFailed(f"no WAMP session joined at {ws_url} within {timeout} s")
+    return session

@@ -1,0 +1,160 @@
+"""``POST /jsonrpc``: JSON-RPC 2.0 over HTTP, reaching kernels through the router.
+
+Who is calling is decided per request: the service token, as ``?token=…``
+or ``Authorization: token …``, makes the principal ``jsonrpc`` (role
+``user``); with ``--anonymous`` a request without a token is
+``jsonrpc-anonymous`` (role ``anonymous``). A wrong or missing token is
+HTTP 401 with a JSON-RPC error body. Each principal gets one WAMP session
+attached in-process to the router (:func:`broker.router.local.attach`) and a
+:class:`~broker.jsonrpc.methods.Workspace`, made on first use.
+
+Requests must say ``Content-Type: application/json`` (or ``json-rpc``,
+``jsonrequest``), as JSON-RPC over HTTP asks; this also keeps other web
+pages from posting to the endpoint from a browser. Bodies over
+``max_body`` bytes are refused with HTTP 413 (Twisted spools large bodies
+to a temporary file, not memory). A client that disconnects cancels its
+pending calls, which interrupts code it was running.
+"""
+
+import hmac
+
+from autobahn.wamp import types
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
+
+from broker.auth import Principal
+from broker.client.asynchronous import AsyncClient
+from broker.client.session import ClientSession
+from broker.jsonrpc import protocol
+from broker.jsonrpc.methods import (
+    DEFAULT_MAX_EXECUTIONS,
+    DEFAULT_MAX_OUTPUT,
+    NOT_AUTHORIZED,
+    SharedResult,
+    Workspace,
+)
+from broker.router.local import attach
+
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
+JSON_TYPES = ("application/json", "application/json-rpc", "application/jsonrequest")
+TOKEN_AUTHID = "jsonrpc"
+ANONYMOUS_AUTHID = "jsonrpc-anonymous"
+
+
+def token_of(request):
+    """The token of a request (query ``token`` or ``Authorization: token …``), or None."""
+    header = request.getHeader("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "token" and value.strip():
+            return value.strip()
+    values = request.args.get(b"token")
+    if values:
+        return values[0].decode("utf-8", "replace")
+    return None
+
+
+class JsonRpcResource(Resource):
+    """The ``/jsonrpc`` endpoint of the site."""
+
+    isLeaf = True
+    log = Logger()
+
+    def __init__(self, router, reactor, max_body=DEFAULT_MAX_BODY,
+                 max_executions=DEFAULT_MAX_EXECUTIONS, max_output=DEFAULT_MAX_OUTPUT):
+        super().__init__()
+        self.router = router
+        self.reactor = reactor
+        (self.realm,) = router.realms
+        self.max_body = max_body
+        self.limits = {"max_executions": max_executions, "max_output": max_output}
+        self._workspaces = {}  # authid -> SharedResult of a Workspace
+
+    def principal(self, request):
+        """Who the request is from, or None if its token is wrong or missing."""
+        token, config = token_of(request), self.router.config
+        if token is not None:
+            expected = config.get("token") or ""
+            if expected and hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8")):
+                return Principal(TOKEN_AUTHID, "user", "local")
+            return None
+        if config.get("anonymous"):
+            return Principal(ANONYMOUS_AUTHID, "anonymous", "local")
+        return None
+
+    def render_GET(self, request):
+        request.setHeader(b"allow", b"POST")
+        return self._refuse(request, 405, protocol.INVALID_REQUEST,
+                            "JSON-RPC requests are POSTed to this URL")
+
+    def render_POST(self, request):
+        principal = self.principal(request)
+        if principal is None:
+            request.setHeader(b"www-authenticate", b"token")
+            return self._refuse(request, 401, NOT_AUTHORIZED,
+                                "give the service token: ?token=… or 'Authorization: token …' "
+                                "(the token is in the URL the service logged at start)")
+        content_type = (request.getHeader("content-type") or "").split(";")[0].strip().lower()
+        if content_type not in JSON_TYPES:
+            return self._refuse(request, 415, protocol.INVALID_REQUEST,
+                                "send the request with Content-Type: application/json")
+        body = self._body(request)
+        if body is None:
+            return self._refuse(request, 413, protocol.INVALID_REQUEST,
+                                f"the request body is larger than {self.max_body} bytes")
+        d = self._workspace(principal).addCallback(lambda ws: protocol.handle(body, ws.methods()))
+        finished = request.notifyFinish()
+        finished.addErrback(lambda _: d.cancel())
+        d.addCallbacks(lambda response: self._respond(request, 200, response),
+                       lambda failure: self._failed(request, failure, finished))
+        return NOT_DONE_YET
+
+    def _body(self, request):
+        length = request.getHeader("content-length")
+        if length and length.isdigit() and int(length) > self.max_body:
+            return None
+        request.content.seek(0)
+        body = request.content.read(self.max_body + 1)
+        return body if len(body) <= self.max_body else None
+
+    def _workspace(self, principal):
+        shared = self._workspaces.get(principal.authid)
+        if shared is None:
+            session = ClientSession(types.ComponentConfig(realm=self.realm))
+            attach(self.router, session, principal, self.reactor)
+            joined = session.joined.addCallback(
+                lambda s: Workspace(AsyncClient(s, self.reactor), **self.limits))
+            shared = self._workspaces[principal.authid] = SharedResult(joined)
+            session.when_closed().addCallback(lambda _: self._forget(principal.authid, shared))
+        return shared.wait()
+
+    def _forget(self, authid, shared):
+        if self._workspaces.get(authid) is shared:
+            del self._workspaces[authid]
+
+    def _refuse(self, request, status, code, message):
+        error = protocol.error_response(protocol.JsonRpcError(code, message))
+        self._respond(request, status, error)
+        return NOT_DONE_YET
+
+    def _respond(self, request, status, response):
+        if request.finished or request.channel is None:
+            return  # the client went away
+        body = protocol.encode(response)
+        request.setResponseCode(status)
+        request.setHeader(b"cache-control", b"no-store")
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        if body:
+            request.setHeader(b"content-type", b"application/json; charset=utf-8")
+        request.setHeader(b"content-length", str(len(body)).encode("ascii"))
+        request.write(body)
+        request.finish()
+
+    def _failed(self, request, failure, finished):
+        if finished.called:
+            return  # canceled because the client went away
+        self.log.failure("JSON-RPC request failed", failure)
+        error = protocol.error_response(
+            protocol.JsonRpcError(protocol.INTERNAL_ERROR, "internal error"))
+        self._respond(request, 200, error)
