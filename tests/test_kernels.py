@@ -218,8 +218,8 @@ class InputAndInterruptTests(KernelTestCase):
         kid = kernel["id"]
         yield self.call(kid, "eval_cell", "kept = 1")
         watcher = yield self.watch(kid)
-        running = self.call(kid, "execute", "while True: pass")
-        yield watcher.until(lambda e: e["msg_type"] == "execute_input")
+        running = self.call(kid, "execute", "print('looping', flush=True)\nwhile True: pass")
+        yield watcher.until(lambda e: e["msg_type"] == "stream")  # surely inside the cell now
         yield self.call(kid, "interrupt")
         final = (yield running).kwresults
         self.assertEqual(final["reply"]["ename"], "KeyboardInterrupt")

@@ -100,6 +100,11 @@ class KernelHost(Session):
 
     def _unknown_kernel(self, *args, details=None, **kwargs):
         kernel_id = uris.kernel_id_of(details.procedure or "")
+        kernel = self.kernels.get(kernel_id)
+        if kernel is not None and not kernel.registrations:  # its procedures come once it is ready
+            raise ApplicationError(uris.KERNEL_NOT_READY,
+                                   f"kernel {kernel_id} is {kernel.model()['execution_state']}: "
+                                   f"wait for its 'ready' event on {uris.KERNELS_EVENTS}")
         raise ApplicationError(uris.NO_SUCH_KERNEL,
                                f"no kernel {kernel_id!r} here: start one with "
                                f"{uris.KERNELS_START} or list them with {uris.KERNELS_LIST}")

@@ -117,6 +117,8 @@ class LaunchedKernel:
     exited = attr.ib(repr=False)
     #: fires with None once the process has exited and its output pipes are closed
     ended = attr.ib(repr=False)
+    #: how the kernelspec wants to be interrupted: "signal" (SIGINT) or "message"
+    interrupt_mode = attr.ib(default="signal")
 
     @property
     def pid(self):
@@ -183,7 +185,8 @@ class KernelLauncher:
         self.log.info("started kernel {kernel_id} ({kernel_name}), pid {pid}",
                       kernel_id=kernel_id, kernel_name=kernel_name, pid=process.pid, argv=argv)
         return LaunchedKernel(kernel_id, kernel_name, info, connection_file, process,
-                              kernel_protocol.exited, kernel_protocol.ended)
+                              kernel_protocol.exited, kernel_protocol.ended,
+                              interrupt_mode=getattr(spec, "interrupt_mode", None) or "signal")
 
     def _write_connection_file(self, connection_file, kernel_name):
         self._ensure_kernel_dir()

@@ -11,7 +11,7 @@ from twisted.internet import defer
 
 from broker.kernel import uris
 from broker.kernel.session import NoPendingInput
-from broker.kernel.supervisor import KernelDied, KernelShutDown
+from broker.kernel.supervisor import KernelDied, KernelShutDown, KernelStartFailed
 
 INVALID_ARGUMENT = ApplicationError.INVALID_ARGUMENT
 
@@ -171,7 +171,12 @@ def interrupt(kernel, details=None):
 
 def restart(kernel, details=None, host=None):
     d = kernel.supervisor.restart()
-    return d.addCallback(lambda _: kernel.model())
+    return d.addCallbacks(lambda _: kernel.model(), _restart_failed)
+
+
+def _restart_failed(failure):
+    failure.trap(KernelStartFailed)
+    raise ApplicationError(uris.KERNEL_START_FAILED, failure.getErrorMessage())
 
 
 def shutdown(kernel, details=None, host=None):

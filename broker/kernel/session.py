@@ -121,10 +121,7 @@ class KernelConversation:
         if msg["msg_type"] == "status":
             self._status(msg["content"].get("execution_state"), request)
         if request is not None:
-            if request.outputs is not None:
-                request.outputs.append(output)
-            if request.on_output is not None:
-                request.on_output(output)
+            self._give(request, output)
             self._maybe_finish(request)
 
     def _status(self, state, request):
@@ -140,8 +137,24 @@ class KernelConversation:
         self.pending_input = (msg, output["caller"])
         self.publish("stdin", output)
         request = self._requests.get(parent_id)
-        if request is not None and request.on_output is not None:
-            request.on_output(output)
+        if request is not None:
+            self._give(request, output)
+
+    def _give(self, request, output):
+        """Hand an output to the request that caused it (its result and its progress).
+
+        A progress callback that fails (say, the caller's transport is gone)
+        is logged and dropped; the request still finishes.
+        """
+        if request.outputs is not None:
+            request.outputs.append(output)
+        if request.on_output is not None:
+            try:
+                request.on_output(output)
+            except Exception:
+                self.log.failure("progress for {msg_id} failed; no more progress for it",
+                                 msg_id=request.msg_id)
+                request.on_output = None
 
     def lifecycle_status(self, state, reason=None):
         """Tell the kernel's watchers it is ``dead`` or ``restarting``, as a numbered status output.

@@ -58,7 +58,8 @@ class KernelSupervisor:
 
     def start(self):
         """Launch the kernel; a Deferred fires once it is ready."""
-        self.state = "starting"
+        if self.state != "restarting":
+            self.state = "starting"
         self._stopping = False
         self._ready = defer.Deferred()
         d = self.launcher.launch(self.kernel_name, self.kernel_id)
@@ -102,8 +103,12 @@ class KernelSupervisor:
 
     def _exited(self, result, launched):
         if launched is not self.launched or self._stopping:
-            return
-        status = result.getErrorMessage() if isinstance(result, Failure) else repr(result)
+            return result
+        self._exited_now(result)
+        return result
+
+    def _exited_now(self, result):
+        status = result.getErrorMessage() if isinstance(result, Failure) else str(result)
         if self._ready is not None and not self._ready.called:
             self._start_failed(Failure(KernelStartFailed(
                 f"the kernel process exited while starting ({status})")))
@@ -112,8 +117,9 @@ class KernelSupervisor:
 
     def _heartbeat_lost(self):
         if not self._stopping and self.state not in ("dead", "restarting"):
+            hung = self.launched  # _died relaunches at once: kill this one, not its successor
             self._died("the kernel stopped answering heartbeats")
-            self._kill_quietly()
+            self._kill_quietly(hung)
 
     def _died(self, reason):
         self.log.warn("kernel {kernel_id} died: {reason}", kernel_id=self.kernel_id, reason=reason)
@@ -139,8 +145,15 @@ class KernelSupervisor:
         self.on_event("restarting", None)
         d = self.start()
         d.addCallbacks(lambda info: self.on_event("restarted", None),
-                       lambda f: self._died(f.getErrorMessage()) if automatic else f)
+                       lambda f: self._restart_failed(f, automatic))
         return d
+
+    def _restart_failed(self, failure, automatic):
+        if automatic:
+            return self._died(failure.getErrorMessage())
+        self.state, self.reason = "dead", failure.getErrorMessage()
+        self.on_event("dead", self.reason)
+        return failure
 
     @defer.inlineCallbacks
     def restart(self):
@@ -192,9 +205,10 @@ class KernelSupervisor:
         exited.addBoth(lambda r: (timer.active() and timer.cancel(), r)[1])
         return exited
 
-    def _kill_quietly(self):
-        if self.launched is not None and not self.launched.exited.called:
-            self.launched.signal("KILL")
+    def _kill_quietly(self, launched=None):
+        launched = self.launched if launched is None else launched
+        if launched is not None and not launched.exited.called:
+            launched.signal("KILL")
 
     def _stop_heartbeat(self):
         if self._heartbeat is not None:
