@@ -40,6 +40,8 @@ NO_SUCH_SESSION = ApplicationError.NO_SUCH_SESSION
 CANCELED = ApplicationError.CANCELED
 TIMEOUT = ApplicationError.TIMEOUT
 OPTION_NOT_ALLOWED = "wamp.error.option_not_allowed"
+#: a RESULT too large for the caller's transport (its message size limit)
+PAYLOAD_SIZE_EXCEEDED = ApplicationError.PAYLOAD_SIZE_EXCEEDED
 
 
 class RouterError(Exception):

@@ -19,10 +19,12 @@ from broker.kernel.service import (
     RemoteKernelHostService,
     default_kernel_dir,
 )
+from broker.router.backpressure import DEFAULT_COALESCE_ABOVE, DEFAULT_GAP_ABOVE
 from broker.router.router import Router
 from broker.transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_MAX_OUTPUT,
+    OutputLimits,
     UniversalFactory,
     WampRawSocketFactory,
     WampWebSocketFactory,
@@ -57,6 +59,8 @@ class Options(usage.Options):
         ["token", None, None, "The token clients must present (WAMP ticket). Default: a random one, logged at start."],
         ["max-message-size", None, DEFAULT_MAX_MESSAGE_SIZE, "Largest incoming WAMP message, in bytes.", _positive_int],
         ["max-output", None, DEFAULT_MAX_OUTPUT, "Unsent output a session may have queued before it is closed, in bytes.", _positive_int],
+        ["coalesce-above", None, DEFAULT_COALESCE_ABOVE, "Unsent bytes above which a slow peer's kernel output is coalesced.", _positive_int],
+        ["gap-above", None, DEFAULT_GAP_ABOVE, "Unsent bytes above which a slow peer's kernel output is replaced by gap markers.", _positive_int],
         ["router", None, None, "Join this external router (ws://HOST:PORT/ws) as a kernel host instead of running a router; --token is the router's --host-token."],
         ["host-token", None, None, "Let kernel hosts in other processes join (authid webkernel_host, this ticket)."],
         ["kernel-dir", None, None, "Directory for kernels' connection files (mode 0700; files 0600). Default: <jupyter runtime dir>/webkernel"],
@@ -177,10 +181,11 @@ def makeService(options, reactor=None):
     if not options["no-kernels"]:
         KernelHostService(router, options["realm"], reactor, kernel_dir,
                           **_kernel_options(options)).setServiceParent(top)
+    limits = OutputLimits(coalesce_above=options["coalesce-above"],
+                          gap_above=options["gap-above"], max_output=options["max-output"])
     websocket = WampWebSocketFactory(
-        router, options["allowed-origin"], options["max-message-size"], options["max-output"]
-    )
-    rawsocket = WampRawSocketFactory(router, options["max-message-size"], options["max-output"])
+        router, options["allowed-origin"], options["max-message-size"], limits)
+    rawsocket = WampRawSocketFactory(router, options["max-message-size"], limits)
     factory = UniversalFactory(make_site(websocket, router, reactor), rawsocket)
     query = "" if options["anonymous"] else f"?token={options['token']}"
     for description in options["listen"]:

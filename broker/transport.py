@@ -8,25 +8,26 @@
   universal transport does.
 
 Each connection is a *channel* for one :class:`~broker.router.session.RouterSession`.
-An :class:`OutputLimiter` watches the socket's write buffer: a session whose
-unsent output passes the limit is closed with a logged reason instead of
-letting the process grow.
+An :class:`~broker.router.backpressure.OutboundQueue` holds what the socket
+will not take yet, bounded: kernel output is coalesced, then replaced by gap
+markers, and a session whose backlog still passes the limit is closed with a
+logged reason instead of letting the process grow.
 """
 
 from urllib.parse import urlsplit
 
+import attr
 from autobahn.twisted.rawsocket import WampRawSocketServerFactory, WampRawSocketServerProtocol
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer
 from autobahn.websocket.types import ConnectionDeny
-from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper
-from zope.interface import implementer
 
 from broker import errors
 from broker.errors import ProtocolViolation
+from broker.router.backpressure import DEFAULT_COALESCE_ABOVE, DEFAULT_GAP_ABOVE, OutboundQueue
 from broker.router.wire import InvalidRequestUri, decode, encode
 
 _log = Logger()  # not a class attribute: Autobahn's protocols have their own `log`
@@ -35,58 +36,36 @@ DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 
-@implementer(IPushProducer)
-class OutputLimiter:
-    """Counts bytes queued while the socket says "stop"; past *limit*, gives up.
+@attr.s(frozen=True)
+class OutputLimits:
+    """Per-session bounds on output waiting for a slow peer (see broker.router.backpressure)."""
 
-    Twisted pauses a registered producer when a transport's write buffer is
-    full and resumes it when the buffer drains; whatever is written in
-    between waits in memory. That amount is what is bounded.
-    """
-
-    def __init__(self, limit, exceeded):
-        self.limit = limit
-        self.exceeded = exceeded
-        self.paused = False
-        self.queued = 0
-
-    def pauseProducing(self):
-        if not self.paused:  # Twisted may say "pause" again while paused
-            self.paused, self.queued = True, 0
-
-    def resumeProducing(self):
-        self.paused, self.queued = False, 0
-
-    def stopProducing(self):
-        self.paused = False
-
-    def wrote(self, size):
-        if self.paused:
-            self.queued += size
-            if self.queued > self.limit:
-                self.paused = False
-                self.exceeded(self.queued)
-
-    def attach(self, transport):
-        """Become the transport's producer (replacing HTTP's, after an upgrade)."""
-        if getattr(transport, "producer", None) is not None:
-            transport.unregisterProducer()
-        transport.registerProducer(self, True)
+    coalesce_above = attr.ib(default=DEFAULT_COALESCE_ABOVE)
+    gap_above = attr.ib(default=DEFAULT_GAP_ABOVE)
+    max_output = attr.ib(default=DEFAULT_MAX_OUTPUT)
 
 
 class _Channel:
-    """What both transports share: a session, sending, and the output bound.
+    """What both transports share: a session, its bounded backlog, decoding.
 
     ``peer`` (e.g. ``tcp4:127.0.0.1:40312``) is set by Autobahn's protocols.
+    Everything sent goes through :meth:`send` and the
+    :class:`~broker.router.backpressure.OutboundQueue`.
     """
 
     session = None
-    limiter = None
+    queue = None
 
-    def _open_session(self, router, max_output):
-        self.limiter = OutputLimiter(max_output, self._output_exceeded)
-        self.limiter.attach(self.transport)
+    def _open_session(self, router, limits):
+        self.queue = OutboundQueue(
+            lambda msg: encode(self._serializer, msg), self._write, self._output_exceeded,
+            coalesce_above=limits.coalesce_above, gap_above=limits.gap_above,
+            close_above=limits.max_output, max_message=self._max_message())
+        self.queue.attach(self.transport)
         self.session = router.new_session(self)
+
+    def send(self, msg):
+        self.queue.send(msg)
 
     def _deliver(self, payload, is_binary=None):
         session = self.session
@@ -107,7 +86,7 @@ class _Channel:
             "closing session {session} ({peer}): {queued} bytes of output are waiting "
             "for a peer that does not read (limit {limit} bytes)",
             session=self.session.id if self.session else None,
-            peer=self.peer, queued=queued, limit=self.limiter.limit,
+            peer=self.peer, queued=queued, limit=self.queue.close_above,
             reason=errors.OUTPUT_LIMIT_EXCEEDED,
         )
         self._lost()
@@ -167,7 +146,10 @@ class WampWebSocketProtocol(_Channel, WebSocketServerProtocol):
         )
 
     def onOpen(self):
-        self._open_session(self.factory.router, self.factory.max_output)
+        self._open_session(self.factory.router, self.factory.limits)
+
+    def _max_message(self):
+        return self.factory.maxMessagePayloadSize or None
 
     def onMessage(self, payload, isBinary):
         if self.session is not None:
@@ -176,10 +158,8 @@ class WampWebSocketProtocol(_Channel, WebSocketServerProtocol):
     def onClose(self, wasClean, code, reason):
         self._lost()
 
-    def send(self, msg):
-        payload = encode(self._serializer, msg)
+    def _write(self, payload):
         self.sendMessage(payload, self._serializer._serializer.BINARY)
-        self.limiter.wrote(len(payload))
 
     def close(self):
         self.session = None
@@ -192,11 +172,11 @@ class WampWebSocketFactory(WebSocketServerFactory):
     protocol = WampWebSocketProtocol
 
     def __init__(self, router, allowed_origins=(), max_message_size=DEFAULT_MAX_MESSAGE_SIZE,
-                 max_output=DEFAULT_MAX_OUTPUT):
+                 limits=None):
         super().__init__(protocols=list(WEBSOCKET_SERIALIZERS))
         self.router = router
         self.allowed_origins = {o.rstrip("/") for o in allowed_origins}
-        self.max_output = max_output
+        self.limits = limits or OutputLimits()
         self.setProtocolOptions(
             maxMessagePayloadSize=max_message_size,
             maxFramePayloadSize=max_message_size,
@@ -212,7 +192,10 @@ class WampRawSocketProtocol(_Channel, WampRawSocketServerProtocol):
     """WAMP over one RawSocket connection (after Autobahn's opening handshake)."""
 
     def _on_handshake_complete(self):
-        self._open_session(self.factory.router, self.factory.max_output)
+        self._open_session(self.factory.router, self.factory.limits)
+
+    def _max_message(self):
+        return self._max_len_send
 
     def stringReceived(self, payload):
         if self.session is not None:
@@ -228,8 +211,7 @@ class WampRawSocketProtocol(_Channel, WampRawSocketServerProtocol):
     def connectionLost(self, reason):
         self._lost()
 
-    def send(self, msg):
-        payload = encode(self._serializer, msg)
+    def _write(self, payload):
         if len(payload) > self._max_len_send:
             _log.warn(
                 "closing session {session}: a {size}-byte message exceeds the "
@@ -240,7 +222,6 @@ class WampRawSocketProtocol(_Channel, WampRawSocketServerProtocol):
             self._lost()
             return self.transport.loseConnection()
         self.sendString(payload)
-        self.limiter.wrote(len(payload) + 4)
 
     def close(self):
         self.session = None
@@ -252,11 +233,10 @@ class WampRawSocketFactory(WampRawSocketServerFactory):
 
     protocol = WampRawSocketProtocol
 
-    def __init__(self, router, max_message_size=DEFAULT_MAX_MESSAGE_SIZE,
-                 max_output=DEFAULT_MAX_OUTPUT):
+    def __init__(self, router, max_message_size=DEFAULT_MAX_MESSAGE_SIZE, limits=None):
         super().__init__(lambda: None, [JsonSerializer(), MsgPackSerializer()])
         self.router = router
-        self.max_output = max_output
+        self.limits = limits or OutputLimits()
         self.setProtocolOptions(maxMessagePayloadSize=min(max_message_size, 2**24))
 
 

@@ -21,7 +21,6 @@ from broker.router.local import attach
 from broker.router.router import Router
 from broker.transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
-    DEFAULT_MAX_OUTPUT,
     UniversalFactory,
     WampRawSocketFactory,
     WampWebSocketFactory,
@@ -37,8 +36,8 @@ def serve(reactor, token, anonymous):
     """Build and start everything on *reactor*; a Deferred of the listening port."""
     config = {"token": token, "anonymous": anonymous}
     router = Router.single_realm(REALM, DefaultAuthorizer(), reactor, config)
-    websocket = WampWebSocketFactory(router, [], DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_OUTPUT)
-    rawsocket = WampRawSocketFactory(router, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_OUTPUT)
+    websocket = WampWebSocketFactory(router, [], DEFAULT_MAX_MESSAGE_SIZE)
+    rawsocket = WampRawSocketFactory(router, DEFAULT_MAX_MESSAGE_SIZE)
     factory = UniversalFactory(make_site(websocket, router, reactor), rawsocket)
     host = StubKernelHost(types.ComponentConfig(realm=REALM), reactor)
     attach(router, host, Principal("host", KERNEL_HOST_ROLE, "local"), reactor)
