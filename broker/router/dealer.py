@@ -287,6 +287,15 @@ class Dealer:
             invocation.callee.send(message.Interrupt(invocation.id, mode=mode, reason=uri))
 
     def session_left(self, session):
+        """Forget a departed session's calls.
+
+        Calls it was answering fail for their callers with ``canceled``. Calls
+        it made are forgotten but not interrupted: a caller that merely lost
+        its connection (a browser tab reconnecting) did not ask to stop the
+        work, whose results may be observable elsewhere (a kernel's output
+        topics). A caller that wants the work stopped sends CANCEL or uses a
+        call timeout.
+        """
         for invocation in self.calls.involving(session):
             self.calls.remove(invocation)
             if invocation.callee is session and invocation.caller is not session:
@@ -295,10 +304,6 @@ class Dealer:
                         message.Call.MESSAGE_TYPE, invocation.call_request, errors.CANCELED,
                         args=["the callee left before answering the call"],
                     )
-                )
-            elif invocation.callee.supports("callee", "call_canceling"):
-                invocation.callee.send(
-                    message.Interrupt(invocation.id, mode="killnowait", reason=errors.CANCELED)
                 )
         for observation in self.index.observed_by(session):
             self._remove(session, observation)
