@@ -5,6 +5,7 @@ listening service per ``--listen`` endpoint, each serving HTTP, WAMP over
 WebSocket (``/ws``) and WAMP over RawSocket on the same port.
 """
 
+import os
 import secrets
 
 import txaio
@@ -19,8 +20,9 @@ from broker.kernel.service import (
     RemoteKernelHostService,
     default_kernel_dir,
 )
-from broker.router.backpressure import DEFAULT_COALESCE_ABOVE, DEFAULT_GAP_ABOVE
+from broker.notebook.service import NotebookService
 from broker.router.router import Router
+from broker.router.backpressure import DEFAULT_COALESCE_ABOVE, DEFAULT_GAP_ABOVE
 from broker.transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_MAX_OUTPUT,
@@ -41,6 +43,13 @@ def _positive_int(value):
     return number
 
 
+def _positive_float(value):
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"must be a positive number, not {value}")
+    return number
+
+
 class Options(usage.Options):
     """Options of ``twistd webkernel``."""
 
@@ -53,6 +62,7 @@ class Options(usage.Options):
     optFlags = [
         ["anonymous", None, "Open realm: anyone may join without the token (development and tests)."],
         ["no-kernels", None, "Run the router only: kernels come from hosts joining with --host-token."],
+        ["keep-kernels", None, "On a clean stop leave kernels running, to be re-attached by the next start with this --kernel-dir."],
     ]
     optParameters = [
         ["realm", None, "webkernel", "The WAMP realm to serve."],
@@ -68,6 +78,8 @@ class Options(usage.Options):
         ["kernel-ready-timeout", None, 60, "Seconds a kernel may take to become ready.", _positive_int],
         ["history-messages", None, 10000, "Output messages kept per kernel for outputs(since=...).", _positive_int],
         ["history-bytes", None, 32 * 1024 * 1024, "Bytes of output kept per kernel.", _positive_int],
+        ["heartbeat-interval", None, 3.0, "Seconds between heartbeats to each kernel; three missed in a row and it is declared dead.", _positive_float],
+        ["notebook-dir", None, None, "Directory of the .ipynb files the notebook page opens and saves. Default: the current directory."],
     ]
 
     def __init__(self):
@@ -93,6 +105,8 @@ class Options(usage.Options):
                 raise usage.UsageError("--router takes a WebSocket URL: ws://HOST:PORT/ws")
             if self["token"] is None:
                 raise usage.UsageError("--router needs --token: the router's --host-token")
+        if self["notebook-dir"] and not os.path.isdir(self["notebook-dir"]):
+            raise usage.UsageError(f"--notebook-dir {self['notebook-dir']}: no such directory")
         if self["token"] is None:
             self["token"] = secrets.token_urlsafe(24)
             self["token-generated"] = True
@@ -155,7 +169,9 @@ class ListeningService(service.Service):
 def _kernel_options(options):
     return dict(max_kernels=options["max-kernels"], ready_timeout=options["kernel-ready-timeout"],
                 history_messages=options["history-messages"],
-                history_bytes=options["history-bytes"])
+                history_bytes=options["history-bytes"],
+                heartbeat_interval=options["heartbeat-interval"],
+                keep_kernels=options["keep-kernels"])
 
 
 def makeService(options, reactor=None):
@@ -181,12 +197,15 @@ def makeService(options, reactor=None):
     if not options["no-kernels"]:
         KernelHostService(router, options["realm"], reactor, kernel_dir,
                           **_kernel_options(options)).setServiceParent(top)
+    NotebookService(router, options["realm"], reactor,
+                    options["notebook-dir"] or os.getcwd()).setServiceParent(top)
     limits = OutputLimits(coalesce_above=options["coalesce-above"],
                           gap_above=options["gap-above"], max_output=options["max-output"])
     websocket = WampWebSocketFactory(
         router, options["allowed-origin"], options["max-message-size"], limits)
     rawsocket = WampRawSocketFactory(router, options["max-message-size"], limits)
-    factory = UniversalFactory(make_site(websocket, router, reactor), rawsocket)
+    site = make_site(websocket, router, reactor, options["realm"], options["anonymous"])
+    factory = UniversalFactory(site, rawsocket)
     query = "" if options["anonymous"] else f"?token={options['token']}"
     for description in options["listen"]:
         ListeningService(reactor, description, factory, query).setServiceParent(top)

@@ -2,13 +2,14 @@
 
 txaio binds a process to one framework (see tests/asyncio_clients/README.md),
 and crochet runs the global reactor in a thread, which trial's tests cannot
-share (see tests/blocking_clients/README.md). Each directory runs in its own
+share (see tests/blocking_clients/README.md), and Playwright's sync API runs
+an event loop of its own (see tests/browser/README.md). Each directory runs in its own
 pytest process (./run-tests does that) and is collected only when asked for.
 """
 
 from pathlib import Path
 
-SEPARATE_DIRS = [Path(__file__).parent / "asyncio_clients", Path(__file__).parent / "blocking_clients"]
+SEPARATE_DIRS = [Path(__file__).parent / name for name in ("asyncio_clients", "blocking_clients", "browser")]
 
 
 def pytest_ignore_collect(collection_path, config):

@@ -8,12 +8,12 @@ the requests the host sent from ``FakeKernelChannels.sent`` and answers with
 ``reply``/``publish``.
 """
 
+import itertools
 import json
 import os
 import shutil
 import tempfile
 
-import pytest
 from autobahn.wamp import message, types
 from jupyter_client.kernelspec import KernelSpecManager
 from twisted.internet import defer, task
@@ -24,6 +24,7 @@ from zope.interface.verify import verifyObject
 
 from broker.auth import KERNEL_HOST_ROLE, Principal
 from broker.kernel import uris
+from broker.kernel.errors import KernelGone
 from broker.kernel.history import OutputHistory
 from broker.kernel.host import KernelHost
 from broker.kernel.interfaces import IKernelLauncher
@@ -50,13 +51,20 @@ CALLER = {"session": 7, "authid": "ada", "authrole": "user"}
 class FakeLaunchedKernel:
     """What a launch gives back: ``exit()`` ends it; signals and file removals are recorded."""
 
-    def __init__(self, kernel_id, kernel_name, interrupt_mode="signal"):
+    pids = itertools.count(4000)
+
+    def __init__(self, kernel_id, kernel_name, interrupt_mode="signal", pid=None):
         self.kernel_id, self.kernel_name = kernel_id, kernel_name
         self.connection_info = {"key": "k", "kernel_name": kernel_name}
         self.interrupt_mode = interrupt_mode
+        self.pid = next(self.pids) if pid is None else pid
         self.exited = defer.Deferred()
         self.signals = []
         self.files_removed = 0
+        self.watching = True
+
+    def stop_watching(self):
+        self.watching = False
 
     def signal(self, name):
         self.signals.append(name)
@@ -71,12 +79,14 @@ class FakeLaunchedKernel:
 
 @implementer(IKernelLauncher)
 class FakeLauncher:
-    """Launches FakeLaunchedKernels at once (or fails to, for names it does not know)."""
+    """Launches FakeLaunchedKernels at once; adopts the pids in ``running``, others are gone."""
 
     def __init__(self, names=("python3",), interrupt_mode="signal"):
         self.names = names
         self.interrupt_mode = interrupt_mode
         self.launched = []
+        self.adopted = []
+        self.running = set()
 
     def kernelspecs(self):
         specs = {name: {"name": name, "spec": {"display_name": name, "language": "python"}}
@@ -86,6 +96,13 @@ class FakeLauncher:
     def launch(self, kernel_name, kernel_id):
         kernel = FakeLaunchedKernel(kernel_id, kernel_name, self.interrupt_mode)
         self.launched.append(kernel)
+        return defer.succeed(kernel)
+
+    def adopt(self, kernel_name, kernel_id, pid, poll_interval=1.0):
+        if pid not in self.running:
+            return defer.fail(KernelGone(f"no process {pid}"))
+        kernel = FakeLaunchedKernel(kernel_id, kernel_name, self.interrupt_mode, pid=pid)
+        self.adopted.append(kernel)
         return defer.succeed(kernel)
 
 

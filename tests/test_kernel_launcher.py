@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 
@@ -88,16 +89,40 @@ class KernelLauncherTests(TestCase):
         """argv gets the connection file and this interpreter; env is the host's plus the spec's, substituted."""
         kernel = self.launch()
         spawned = self.reactor.spawned[0]
-        self.assertEqual(spawned.args, [sys.executable, "-m", "ipykernel_launcher", "-f",
-                                        os.path.realpath(kernel.connection_file)])
-        self.assertEqual(spawned.executable, shutil.which(sys.executable))
+        self.assertEqual(spawned.args[:5], [sys.executable, "-I", "-S", "-c", launcher_module.NEW_SESSION])
+        self.assertEqual(spawned.args[5:], [shutil.which(sys.executable), sys.executable, "-m",
+                                            "ipykernel_launcher", "-f",
+                                            os.path.realpath(kernel.connection_file)])
         self.assertEqual(spawned.env["KERNEL_HOME"], "/home/ada/kernels")
         self.assertEqual(spawned.env["EXTRA"], "yes")
-        self.assertEqual(spawned.env["JPY_PARENT_PID"], str(os.getpid()))
         self.assertNotIn("PYTHONEXECUTABLE", spawned.env)
-        self.assertEqual(spawned.child_fds, {0: "w", 1: "r", 2: "r"})
         self.assertTrue(spawned.process.stdin_closed)
         self.assertEqual(kernel.pid, spawned.process.pid)
+
+    def test_kernel_can_outlive_the_service(self):
+        """No JPY_PARENT_PID (even inherited), a new session, and output to a 0600 log file, not pipes."""
+        self.launcher.environ["JPY_PARENT_PID"] = "1234"
+        kernel = self.launch()
+        spawned = self.reactor.spawned[0]
+        self.assertNotIn("JPY_PARENT_PID", spawned.env)
+        self.assertIn("os.setsid()", spawned.args[4])
+        self.assertEqual(spawned.child_fds[0], "w")
+        self.assertIsInstance(spawned.child_fds[1], int)
+        self.assertEqual(spawned.child_fds[1], spawned.child_fds[2])
+        log = os.path.join(self.kernel_dir, f"kernel-{KERNEL_ID}.log")
+        self.assertEqual(stat.S_IMODE(os.stat(log).st_mode), 0o600)
+        self.assertRaises(OSError, os.fstat, spawned.child_fds[1])  # the service keeps no copy
+        kernel.remove_files()
+        self.assertEqual(os.listdir(self.kernel_dir), [])
+
+    def test_new_session_wrapper_execs_the_command(self):
+        """The wrapper runs the kernel's command in a new session, in the same process."""
+        script = "import os, sys; print(os.getpid() == os.getsid(0), sys.argv[1:])"
+        result = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", launcher_module.NEW_SESSION, sys.executable,
+             "python", "-c", script, "a b"], capture_output=True, text=True, timeout=30,
+            start_new_session=False)
+        self.assertEqual(result.stdout, "True ['a b']\n")
 
     def test_missing_kernel_command_fails_and_leaves_no_file(self):
         """A kernelspec whose executable is not on the PATH fails with KernelCommandNotFound, writing nothing."""

@@ -27,7 +27,7 @@ class ServiceStopTests(TestCase):
             yield client.call("webkernel.kernels.start").addTimeout(60, reactor)
         kernels = psutil.Process(service.process.pid).children(recursive=True)
         self.assertEqual(len(kernels), 2)
-        self.assertEqual(len(os.listdir(kernel_dir)), 2)
+        self.assertEqual(len([n for n in os.listdir(kernel_dir) if n.endswith(".meta.json")]), 2)
         yield leave(client)
         service.stop(timeout=30)
         self.assertIn("shut down 2 kernels", service.log())

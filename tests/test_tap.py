@@ -50,6 +50,7 @@ class OptionsTests(SynchronousTestCase):
         self.assertRaises(usage.UsageError, self.parse, "--token", "")
         self.assertRaises(usage.UsageError, self.parse, "--max-output", "0")
         self.assertRaises(usage.UsageError, self.parse, "--max-message-size", "big")
+        self.assertRaises(usage.UsageError, self.parse, "--notebook-dir", "/no/such/directory")
 
     def test_make_service(self):
         """makeService builds a router service and one listener per endpoint."""
@@ -57,8 +58,8 @@ class OptionsTests(SynchronousTestCase):
         top = tap.makeService(options, reactor=Clock())
         self.assertTrue(IServiceCollection.providedBy(top))
         kinds = [type(s).__name__ for s in top]
-        self.assertEqual(kinds, ["RouterService", "KernelHostService", "ListeningService",
-                                 "ListeningService"])
+        self.assertEqual(kinds, ["RouterService", "KernelHostService", "NotebookService",
+                                 "ListeningService", "ListeningService"])
 
 
 class PluginTests(SynchronousTestCase):

@@ -31,3 +31,7 @@ class UnsignedSession(ValueError):
 
 class KernelNotReady(TimeoutError):
     """The kernel did not answer on shell, or iopub did not deliver, within the time allowed."""
+
+
+class KernelGone(LookupError):
+    """A kernel recorded in the kernel directory no longer runs (or cannot be reached)."""

@@ -4,6 +4,11 @@ Output messages are numbered per kernel, gap-free, from 1. The history keeps
 the newest ones within a limit in messages and one in bytes; ``since(seq)``
 returns what came after *seq* and says honestly whether the history still
 holds all of it.
+
+A history can start after a given seq (a kernel re-attached after the
+service restarted: the old history is gone, numbering goes on), and can ask a
+*reserve* function for seqs before it hands them out (to record a high-water
+mark that survives a crash; see :mod:`broker.kernel.records`).
 """
 
 import json
@@ -26,10 +31,15 @@ def approximate_size(output):
 class OutputHistory:
     """The newest output messages of one kernel, within limits."""
 
-    def __init__(self, max_messages=DEFAULT_MAX_MESSAGES, max_bytes=DEFAULT_MAX_BYTES):
+    def __init__(self, max_messages=DEFAULT_MAX_MESSAGES, max_bytes=DEFAULT_MAX_BYTES,
+                 last_seq=0, reserve=None):
+        """*reserve(seq)* is called before *seq* is handed out unless an earlier call covered
+        it; it returns the highest seq now covered."""
         self.max_messages = max_messages
         self.max_bytes = max_bytes
-        self.last_seq = 0
+        self.last_seq = last_seq
+        self._reserve = reserve
+        self._reserved = last_seq if reserve is not None else float("inf")
         self._kept = deque()  # (output, size)
         self._bytes = 0
 
@@ -40,6 +50,8 @@ class OutputHistory:
 
     def append(self, output):
         """Number *output* (sets its ``seq``), keep it, drop the oldest beyond the limits."""
+        if self.last_seq + 1 > self._reserved:
+            self._reserved = self._reserve(self.last_seq + 1)
         self.last_seq += 1
         output["seq"] = self.last_seq
         size = approximate_size(output)

@@ -11,6 +11,12 @@ registration on ``webkernel.kernel.`` answers calls for unknown kernels with
 It is an ordinary Autobahn session (``Session``: an ``ApplicationSession`` that
 Autobahn's ``Component`` can run): attached in-process to the embedded router,
 or joined to an external router over WebSocket.
+
+With *records* (the kernel directory's :class:`~broker.kernel.records.KernelRecords`)
+every kernel has a metadata file, and :meth:`KernelHost.reattach_all` takes
+over the kernels an earlier service left running (it crashed, or stopped
+with ``--keep-kernels``): same id, same state, output numbered on after the
+old service's last seq; event ``reattached``.
 """
 
 import uuid
@@ -21,11 +27,14 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallResult, PublishOptions, RegisterOptions
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from broker.kernel import procedures
 from broker.kernel import uris
-from broker.kernel.errors import NoSuchKernelSpec
+from broker.kernel.adoption import POLL_INTERVAL
+from broker.kernel.errors import KernelGone, NoSuchKernelSpec
 from broker.kernel.history import OutputHistory
+from broker.kernel.records import KernelRecord, KernelRecordFile, NoRecordFile
 from broker.kernel.session import KernelConversation
 from broker.kernel.supervisor import KernelStartFailed, KernelSupervisor
 
@@ -58,13 +67,16 @@ class KernelHost(Session):
     log = Logger()
 
     def __init__(self, config, launcher, channels_factory, clock, max_kernels=20,
-                 ready_timeout=60.0, history_messages=None, history_bytes=None):
+                 ready_timeout=60.0, history_messages=None, history_bytes=None,
+                 heartbeat_interval=3.0, records=None):
         super().__init__(config)
         self.launcher = launcher
         self.channels_factory = channels_factory
         self.clock = clock
         self.max_kernels = max_kernels
         self.ready_timeout = ready_timeout
+        self.heartbeat_interval = heartbeat_interval
+        self.records = records
         self.history_limits = {k: v for k, v in
                                (("max_messages", history_messages), ("max_bytes", history_bytes))
                                if v is not None}
@@ -136,22 +148,34 @@ class KernelHost(Session):
         if not wait:
             ready.addErrback(lambda f: None)
             return kernel.model()
-        yield ready
+        yield _uncancellable(ready)  # a canceled start call must not cancel the start itself
         return kernel.model()
 
-    def _new_kernel(self, kernel_name, owner):
-        kernel_id = uuid.uuid4().hex
+    def _new_kernel(self, kernel_name, owner, kernel_id=None, created=None, last_seq=0,
+                    claim=None):
+        kernel_id = kernel_id or uuid.uuid4().hex
+        created = created or self.now()
+        record_file = self._record_file(
+            KernelRecord(kernel_id, kernel_name, owner, created, seq_reserved=last_seq), claim)
         conversation = KernelConversation(
             kernel_id, lambda sub, output: self._publish_output(kernel_id, sub, output),
-            OutputHistory(**self.history_limits),
+            OutputHistory(**self.history_limits, last_seq=last_seq,
+                          reserve=record_file.reserve_seq),
             on_state=lambda state: self._state_changed(kernel_id))
         supervisor = KernelSupervisor(
             kernel_id, kernel_name, conversation, self.launcher, self.channels_factory,
             self.clock, lambda event, reason: self._lifecycle(kernel_id, event),
-            ready_timeout=self.ready_timeout)
-        kernel = ManagedKernel(kernel_id, kernel_name, owner, self.now(), conversation, supervisor)
+            ready_timeout=self.ready_timeout, heartbeat_interval=self.heartbeat_interval,
+            record_file=record_file)
+        kernel = ManagedKernel(kernel_id, kernel_name, owner, created, conversation, supervisor)
         self.kernels[kernel_id] = kernel
         return kernel
+
+    def _record_file(self, record, claim):
+        if self.records is None:
+            return NoRecordFile()
+        claim = claim or self.records.claim(record.kernel_id)
+        return KernelRecordFile(self.records, record, claim)
 
     @defer.inlineCallbacks
     def _ready(self, kernel):
@@ -198,6 +222,82 @@ class KernelHost(Session):
         return defer.DeferredList([self.remove_kernel(k) for k in list(self.kernels.values())],
                                   consumeErrors=True)
 
+    def detach_all(self):
+        """Leave every live kernel running, files kept, for the next service (``--keep-kernels``)."""
+        kernels, self.kernels = list(self.kernels.values()), {}
+        for kernel in kernels:
+            if kernel.supervisor.state != "dead":
+                kernel.supervisor.detach()
+        return len(kernels)
+
+    # -- re-attaching ----------------------------------------------------------------
+
+    def reattach_all(self):
+        """Take over the kernels in the kernel directory that no live service holds.
+
+        Each whose process runs and answers (on control, within the ready
+        timeout) is re-attached; the files of the others are removed, and one
+        that runs but does not answer is killed. Fires when each is settled.
+        """
+        ids = sorted(self.records.kernel_ids()) if self.records is not None else []
+        return defer.DeferredList([defer.maybeDeferred(self._reattach, kernel_id).addErrback(
+            lambda f, kernel_id=kernel_id: self.log.failure(
+                "cannot re-attach kernel {kernel_id}", f, kernel_id=kernel_id))
+            for kernel_id in ids])
+
+    def _reattach(self, kernel_id):
+        claim = None if kernel_id in self.kernels else self.records.claim(kernel_id)
+        if claim is None:
+            self.log.info("kernel {kernel_id} is held by a running service: left to it",
+                          kernel_id=kernel_id)
+            return defer.succeed(None)
+        record = self.records.read(kernel_id)
+        if record is None or record.kernel_id != kernel_id:
+            self.log.info("removed the files of kernel {kernel_id}: it has no metadata",
+                          kernel_id=kernel_id)
+            self.records.remove(kernel_id)
+            claim.release()
+            return defer.succeed(None)
+        d = self.launcher.adopt(record.kernel_name, kernel_id, record.pid,
+                                poll_interval=min(POLL_INTERVAL, self.heartbeat_interval))
+        d.addCallbacks(lambda launched: self._adopt(record, claim, launched),
+                       lambda failure: self._gone(record, claim, failure))
+        return d
+
+    def _gone(self, record, claim, failure):
+        failure.trap(KernelGone)
+        self.log.info("kernel {kernel_id} is gone ({why}): removed its files",
+                      kernel_id=record.kernel_id, why=failure.getErrorMessage())
+        self.records.remove(record.kernel_id)
+        claim.release()
+
+    def _adopt(self, record, claim, launched):
+        kernel = self._new_kernel(record.kernel_name, record.owner, kernel_id=record.kernel_id,
+                                  created=record.created, last_seq=record.seq_reserved,
+                                  claim=claim)
+        d = kernel.supervisor.adopt(launched)
+        d.addCallbacks(lambda _: self._reattached(kernel),
+                       lambda failure: self._reattach_failed(kernel, failure))
+        return d
+
+    @defer.inlineCallbacks
+    def _reattached(self, kernel):
+        if kernel.id not in self.kernels:
+            return
+        kernel.registrations = yield procedures.register_all(self, kernel)
+        self.log.info("re-attached kernel {kernel_id} (pid {pid}); its output history starts "
+                      "at seq {seq}", kernel_id=kernel.id, pid=kernel.supervisor.launched.pid,
+                      seq=kernel.conversation.history.first_seq)
+        self._event("reattached", kernel)
+
+    def _reattach_failed(self, kernel, failure):
+        self.log.warn("kernel {kernel_id} could not be re-attached (it is killed, its files "
+                      "removed): {why}", kernel_id=kernel.id, why=failure.getErrorMessage())
+        kernel.supervisor.state = "dead"
+        kernel.supervisor.reason = failure.getErrorMessage()
+        self.kernels.pop(kernel.id, None)
+        self._event("dead", kernel)
+
     # -- publishing ------------------------------------------------------------------
 
     def _publish_output(self, kernel_id, sub, output):
@@ -215,3 +315,16 @@ _NO_ACK = PublishOptions(acknowledge=False)
 def result(**kwargs):
     """A WAMP result carried in keyword arguments."""
     return CallResult(**kwargs)
+
+
+def _uncancellable(d):
+    """A Deferred with *d*'s result whose cancellation leaves *d* alone."""
+    out = defer.Deferred()
+
+    def forward(result):
+        if not out.called:
+            (out.errback if isinstance(result, Failure) else out.callback)(result)
+        return None
+
+    d.addBoth(forward)
+    return out

@@ -4,6 +4,8 @@ from zope.interface import Attribute, Interface
 
 #: the channels a client sends requests on (iopub and the heartbeat carry none)
 REQUEST_CHANNELS = ("shell", "control", "stdin")
+#: the signals a launched kernel's ``signal(name)`` sends
+SIGNALS = ("INT", "TERM", "KILL")
 
 
 class IKernelLauncher(Interface):
@@ -17,6 +19,15 @@ class IKernelLauncher(Interface):
         :class:`~broker.kernel.errors.NoSuchKernelSpec`,
         :class:`~broker.kernel.errors.InvalidKernelId` or
         :class:`~broker.kernel.errors.KernelCommandNotFound`.
+        """
+
+    def adopt(kernel_name, kernel_id, pid, poll_interval=1.0):
+        """Take over kernel *kernel_id*, started by an earlier service, running as *pid*.
+
+        Return a Deferred firing with an object like ``LaunchedKernel`` (an
+        :class:`~broker.kernel.adoption.AdoptedKernel`: ``exited`` fires when a
+        poll every *poll_interval* seconds finds the process gone), or failing
+        with :class:`~broker.kernel.errors.KernelGone`.
         """
 
     def kernelspecs():
@@ -45,12 +56,13 @@ class IKernelChannels(Interface):
         kernel's reply and of the iopub messages it causes.
         """
 
-    def nudge(timeout=30.0, interval=0.5):
-        """Wait until the kernel answers on shell and iopub is subscribed.
+    def nudge(timeout=30.0, interval=0.5, channel="shell"):
+        """Wait until the kernel answers ``kernel_info_request`` on *channel* and iopub is subscribed.
 
         Return a Deferred firing with the ``kernel_info_reply`` content, or
         failing with :class:`~broker.kernel.errors.KernelNotReady` after
-        *timeout* seconds.
+        *timeout* seconds. ``channel="control"`` reaches a kernel that is busy
+        running code (ipykernel answers control requests on a thread of their own).
         """
 
     def ping():

@@ -2,20 +2,36 @@
 
 :class:`KernelLauncher` writes ``kernel-<id>.json`` (loopback ports, a fresh
 HMAC key, mode 0600) in its kernel directory (mode 0700 when it creates it)
-and spawns the kernelspec's command with ``reactor.spawnProcess``. The kernel's
-stdout and stderr are logged at debug level. :class:`LaunchedKernel` is what
-the caller gets back: the connection info to open channels with, the process,
-and Deferreds for its end.
+and spawns the kernelspec's command with ``reactor.spawnProcess``.
+:class:`LaunchedKernel` is what the caller gets back: the connection info to
+open channels with, the process, and Deferreds for its end.
+:meth:`KernelLauncher.adopt` gives the same for a kernel an earlier service
+started (see :mod:`broker.kernel.adoption`).
 
-Twisted's ``spawnProcess`` cannot start a new session, so unlike
-``jupyter_client`` the kernel stays in the host's process group and
-:meth:`LaunchedKernel.signal` signals the kernel process only. The kernel
-gets ``JPY_PARENT_PID``, so ipykernel exits when the host dies.
+Kernels outlive a service that crashes, so a restarted one can re-attach them:
+
+* no ``JPY_PARENT_PID``: with it, ipykernel's parent poller exits as soon as
+  its parent is gone (Jupyter Server sets it; ``jupyter_client`` leaves it out
+  only for "independent" kernels, as here);
+* the kernel's stdout and stderr go to ``kernel-<id>.log`` (0600), not to
+  pipes into this process: after a crash nothing would read them, and
+  ipykernel's thread that echoes fd-level output to the original stdout stops
+  at the first EPIPE, after which the kernel blocks once that pipe is full;
+* a new session (``setsid``, as ``jupyter_client`` does with
+  ``start_new_session``): a terminal's Ctrl-C or hang-up aimed at the service
+  does not reach kernels. Twisted's ``spawnProcess`` cannot do that itself, so
+  the command runs through a two-line Python ``exec`` wrapper (same pid).
+
+:meth:`LaunchedKernel.signal` signals the kernel process only.
 """
 
+import contextlib
+import json
 import os
 import re
 import secrets
+import signal as signals
+import sys
 
 import attr
 from jupyter_client.connect import write_connection_file
@@ -24,18 +40,22 @@ from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from broker.kernel.errors import InvalidKernelId
-from broker.kernel.interfaces import IKernelLauncher
+from broker.kernel import records
+from broker.kernel.adoption import POLL_INTERVAL, AdoptedKernel, kernel_process_running
+from broker.kernel.errors import InvalidKernelId, KernelGone, NoSuchKernelSpec
+from broker.kernel.interfaces import SIGNALS, IKernelLauncher
 from broker.kernel.kernelspecs import find_spec, kernel_command, kernel_environment, kernelspecs_model
 
 LOOPBACK = "127.0.0.1"
 SIGNATURE_SCHEME = "hmac-sha256"
-SIGNALS = ("INT", "TERM", "KILL")
 #: how long the kernel's output pipes may stay open after it exited (a child
 #: process it started may hold them) before they are closed
 PIPE_GRACE = 2.0
 _KERNEL_ID = re.compile(r"[0-9a-z_]+")
 _MAX_LINE = 8192
+#: runs the kernel's command in a new session (argv: executable, kernel argv...)
+NEW_SESSION = ("import os, sys\ntry: os.setsid()\nexcept OSError: pass\n"
+               "os.execv(sys.argv[1], sys.argv[2:])")
 
 
 @attr.s(frozen=True)
@@ -56,10 +76,11 @@ class KernelExit:
 
 
 class KernelProcessProtocol(protocol.ProcessProtocol):
-    """Logs a kernel's output and fires ``exited`` (a KernelExit) and then ``ended``.
+    """Fires ``exited`` (a KernelExit) and then ``ended``; logs output that comes on pipes.
 
     ``exited`` fires as soon as the process is reaped, ``ended`` once its
     output pipes are closed too (at most PIPE_GRACE seconds later).
+    (:class:`KernelLauncher` gives kernels a log file, not pipes, for their output.)
     """
 
     log = Logger()
@@ -134,12 +155,12 @@ class LaunchedKernel:
             return False
         return True
 
+    def stop_watching(self):
+        """Nothing to stop: a child's end is reported by the reactor."""
+
     def remove_files(self):
-        """Remove the connection file (a kernel that exited no longer needs it)."""
-        try:
-            os.remove(self.connection_file)
-        except FileNotFoundError:
-            pass
+        """Remove the connection file and the output log (a kernel that exited no longer needs them)."""
+        records.remove_launch_files(self.connection_file)
 
 
 @implementer(IKernelLauncher)
@@ -168,25 +189,57 @@ class KernelLauncher:
             raise InvalidKernelId(f"kernel id {kernel_id!r} is not a string of [0-9a-z_]")
         spec = find_spec(self.spec_manager, kernel_name)
         env = kernel_environment(spec, self.environ)
-        env["JPY_PARENT_PID"] = str(os.getpid())
-        connection_file = os.path.join(self.kernel_dir, f"kernel-{kernel_id}.json")
+        env.pop("JPY_PARENT_PID", None)  # the kernel must outlive a crashed service
+        connection_file = records.connection_path(self.kernel_dir, kernel_id)
         executable, argv = kernel_command(spec, connection_file, env.get("PATH", os.defpath))
         info = self._write_connection_file(connection_file, kernel_name)
         kernel_protocol = KernelProcessProtocol(self.reactor, kernel_id)
+        output = os.open(records.log_path(self.kernel_dir, kernel_id),
+                         os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             process = self.reactor.spawnProcess(
-                kernel_protocol, executable, argv, env=env, path=self.cwd,
-                childFDs={0: "w", 1: "r", 2: "r"},
+                kernel_protocol, sys.executable,
+                [sys.executable, "-I", "-S", "-c", NEW_SESSION, executable, *argv],
+                env=env, path=self.cwd, childFDs={0: "w", 1: output, 2: output},
             )
         except BaseException:
-            os.remove(connection_file)
+            records.remove_launch_files(connection_file)
             raise
+        finally:
+            os.close(output)
         process.closeStdin()
         self.log.info("started kernel {kernel_id} ({kernel_name}), pid {pid}",
                       kernel_id=kernel_id, kernel_name=kernel_name, pid=process.pid, argv=argv)
         return LaunchedKernel(kernel_id, kernel_name, info, connection_file, process,
                               kernel_protocol.exited, kernel_protocol.ended,
                               interrupt_mode=getattr(spec, "interrupt_mode", None) or "signal")
+
+    def adopt(self, kernel_name, kernel_id, pid, poll_interval=POLL_INTERVAL):
+        """A Deferred of the AdoptedKernel of a running kernel an earlier service started.
+
+        Fails with KernelGone if process *pid* is not that kernel (any more)
+        or its connection file cannot be read.
+        """
+        return defer.maybeDeferred(self._adopt, kernel_name, kernel_id, pid, poll_interval)
+
+    def _adopt(self, kernel_name, kernel_id, pid, poll_interval):
+        connection_file = records.connection_path(self.kernel_dir, kernel_id)
+        if not kernel_process_running(pid, connection_file):
+            raise KernelGone(f"kernel {kernel_id}: no process {pid} runs it")
+        try:
+            with open(connection_file) as f:
+                info = json.load(f)
+        except (OSError, ValueError) as e:
+            with contextlib.suppress(ProcessLookupError):  # unreachable: it must not run on
+                os.kill(pid, signals.SIGKILL)
+            raise KernelGone(f"kernel {kernel_id}: its connection file is unreadable ({e}); "
+                             f"killed process {pid}")
+        try:
+            interrupt_mode = find_spec(self.spec_manager, kernel_name).interrupt_mode
+        except NoSuchKernelSpec:
+            interrupt_mode = None
+        return AdoptedKernel(kernel_id, kernel_name, info, connection_file, pid, self.reactor,
+                             interrupt_mode=interrupt_mode or "signal", poll_interval=poll_interval)
 
     def _write_connection_file(self, connection_file, kernel_name):
         self._ensure_kernel_dir()
@@ -199,6 +252,4 @@ class KernelLauncher:
         return info
 
     def _ensure_kernel_dir(self):
-        if not os.path.isdir(self.kernel_dir):
-            os.makedirs(self.kernel_dir, mode=0o700, exist_ok=True)
-            os.chmod(self.kernel_dir, 0o700)
+        records.ensure_private_dir(self.kernel_dir)

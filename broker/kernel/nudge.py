@@ -6,6 +6,8 @@ of the first request could be lost. So, as Jupyter Server does, send
 ``kernel_info_request`` on shell every *interval* seconds until both a
 ``kernel_info_reply`` has come back on shell and some message (the ``status``
 each request causes) has come through iopub. Then iopub is known to work.
+The requests go on shell, or on control (*channel*) to reach a kernel that may
+be busy running code (a re-attached one).
 
 :class:`IOPubNudge` is fed every incoming message by the channels and tells
 them which ones it consumed (the replies to its own requests). Further
@@ -25,13 +27,14 @@ class IOPubNudge:
     log = Logger()
 
     def __init__(self, clock, send_request, timeout=30.0, interval=0.5, kernel_id=None,
-                 conditions=()):
-        """*send_request()* sends one ``kernel_info_request`` and returns its message dict."""
+                 conditions=(), channel="shell"):
+        """*send_request()* sends one ``kernel_info_request`` on *channel*, returning its message dict."""
         self.clock = clock
         self.send_request = send_request
         self.timeout = timeout
         self.interval = interval
         self.kernel_id = kernel_id
+        self.channel = channel
         self.request_ids = set()
         self.reply = None
         self.iopub_seen = False
@@ -56,7 +59,7 @@ class IOPubNudge:
         if msg.get("parent_header", {}).get("msg_id") not in self.request_ids:
             return False
         self.request_ids.discard(msg["parent_header"]["msg_id"])
-        if channel == "shell" and self.reply is None:
+        if channel == self.channel and self.reply is None:
             self.reply = msg["content"]
             self._finish_if_ready()
         return True
@@ -101,7 +104,7 @@ class IOPubNudge:
         self._deadline = None
         missing = []
         if self.reply is None:
-            missing.append("no kernel_info_reply on shell")
+            missing.append(f"no kernel_info_reply on {self.channel}")
         if not self.iopub_seen:
             missing.append("no message on iopub")
         missing.extend(f"no {name}" for name in sorted(self.conditions))

@@ -1,4 +1,9 @@
-"""The kernel host as a twistd service: attach on start, shut every kernel down on stop."""
+"""The kernel host as a twistd service.
+
+On start it attaches the host and re-attaches the kernels an earlier service
+left in the kernel directory; on stop it shuts every kernel down, or with
+*keep_kernels* leaves them running, their files kept, for the next start.
+"""
 
 import os
 
@@ -10,6 +15,7 @@ from twisted.logger import Logger
 from broker.auth import HOST_AUTHID, KERNEL_HOST_ROLE, Principal
 from broker.kernel.host import KernelHost
 from broker.kernel.launcher import KernelLauncher
+from broker.kernel.records import KernelRecords
 from broker.kernel.zmq_channels import KernelChannels, make_zmq_factory, session_for
 from broker.router.local import attach
 
@@ -41,33 +47,53 @@ def zmq_channels_factory(reactor):
     return make
 
 
+def _start_reattaching(host):
+    host.reattach_all()
+    return host
+
+
 class KernelHostService(service.Service):
     """Runs a :class:`KernelHost` attached in-process to the embedded router."""
 
     log = Logger()
 
     def __init__(self, router, realm, reactor, kernel_dir, max_kernels=20, ready_timeout=60.0,
-                 history_messages=None, history_bytes=None, launcher=None, channels_factory=None):
+                 history_messages=None, history_bytes=None, heartbeat_interval=3.0,
+                 keep_kernels=False, launcher=None, channels_factory=None, records=None):
         self.router = router
         self.realm = realm
         self.reactor = reactor
         self.launcher = launcher or KernelLauncher(reactor, kernel_dir, environ=kernel_environ())
         self.channels_factory = channels_factory or zmq_channels_factory(reactor)
+        self.keep_kernels = keep_kernels
         self.options = dict(max_kernels=max_kernels, ready_timeout=ready_timeout,
-                            history_messages=history_messages, history_bytes=history_bytes)
+                            history_messages=history_messages, history_bytes=history_bytes,
+                            heartbeat_interval=heartbeat_interval,
+                            records=records or KernelRecords(kernel_dir))
         self.host = None
 
     def startService(self):
         super().startService()
-        self.host = KernelHost(types.ComponentConfig(realm=self.realm), self.launcher,
-                               self.channels_factory, self.reactor, **self.options)
+        self.host = self._make_host(types.ComponentConfig(realm=self.realm))
         attach(self.router, self.host, Principal("kernel-host", KERNEL_HOST_ROLE, "local"),
                self.reactor)
+
+    def _make_host(self, config):
+        """A KernelHost; the first one made re-attaches the kernel directory's kernels once joined."""
+        host = KernelHost(config, self.launcher, self.channels_factory, self.reactor, **self.options)
+        if self.host is None:
+            host.joined.addCallback(_start_reattaching)
+        return host
 
     @defer.inlineCallbacks
     def stopService(self):
         super().stopService()
-        if self.host is not None:
+        if self.host is None:
+            return
+        if self.keep_kernels:
+            count = self.host.detach_all()
+            self.log.info("left {count} kernels running (--keep-kernels)", count=count)
+        else:
             count = len(self.host.kernels)
             yield self.host.shutdown_all()
             self.log.info("shut down {count} kernels", count=count)
@@ -91,8 +117,7 @@ class RemoteKernelHostService(KernelHostService):
         from autobahn.twisted.component import Component
 
         def make_host(config):
-            self.host = KernelHost(config, self.launcher, self.channels_factory, self.reactor,
-                                   **self.options)
+            self.host = self._make_host(config)
             return self.host
 
         self.component = Component(

@@ -6,6 +6,14 @@ a factory), and keeps its :class:`~broker.kernel.session.KernelConversation`
 connected to the current ones across restarts. It notices death two ways
 (process exit, missed heartbeats), fails pending requests, and restarts the
 kernel under the same id up to a limit. Time is the injected clock.
+
+It can also *adopt* a kernel an earlier service started
+(:mod:`broker.kernel.adoption`): the process is already running, readiness is
+asked on the control channel (a busy kernel answers there), and death is the
+adopted process's poll or missed heartbeats. It keeps the kernel's record
+file (:mod:`broker.kernel.records`) current: the pid of each launch, and
+removal once the kernel is gone for good; ``detach`` leaves a kernel running
+for the next service.
 """
 
 from twisted.internet import defer
@@ -13,6 +21,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from broker.kernel.heartbeat import HeartbeatMonitor
+from broker.kernel.records import NoRecordFile
 
 
 class KernelDied(Exception):
@@ -34,7 +43,7 @@ class KernelSupervisor:
 
     def __init__(self, kernel_id, kernel_name, conversation, launcher, channels_factory, clock,
                  on_event, ready_timeout=60.0, max_restarts=3, shutdown_grace=5.0,
-                 heartbeat_interval=3.0):
+                 heartbeat_interval=3.0, record_file=None):
         self.kernel_id, self.kernel_name = kernel_id, kernel_name
         self.conversation = conversation
         self.launcher = launcher
@@ -45,6 +54,7 @@ class KernelSupervisor:
         self.max_restarts = max_restarts
         self.shutdown_grace = shutdown_grace
         self.heartbeat_interval = heartbeat_interval
+        self.record_file = record_file if record_file is not None else NoRecordFile()
         self.launched = None
         self.kernel_info = None
         self.restarts = 0
@@ -67,13 +77,21 @@ class KernelSupervisor:
         d.addErrback(self._start_failed)
         return self._ready
 
-    def _launched(self, launched):
+    def adopt(self, launched):
+        """Take over a running kernel (an AdoptedKernel); a Deferred fires once it answers."""
+        self.state, self._stopping = "starting", False
+        self._ready = defer.Deferred()
+        self._launched(launched, nudge_channel="control")
+        return self._ready
+
+    def _launched(self, launched, nudge_channel="shell"):
         self.launched = launched
+        self.record_file.launched(launched.pid)
         launched.exited.addBoth(self._exited, launched)
         channels = self.channels_factory(
             launched.connection_info, self.conversation.message_received, self.kernel_id)
         self.conversation.channels = channels
-        d = channels.nudge(timeout=self.ready_timeout)
+        d = channels.nudge(timeout=self.ready_timeout, channel=nudge_channel)
         d.addCallbacks(self._became_ready, self._start_failed)
 
     def _became_ready(self, kernel_info):
@@ -84,7 +102,7 @@ class KernelSupervisor:
         self.conversation.execution_state = "idle"
         self._heartbeat = HeartbeatMonitor(
             self.clock, self.conversation.channels.ping, self._heartbeat_lost,
-            interval=self.heartbeat_interval)
+            interval=self.heartbeat_interval, kernel_id=self.kernel_id)
         self._heartbeat.start()
         self._ready.callback(kernel_info)
 
@@ -92,12 +110,16 @@ class KernelSupervisor:
         if self._ready is None or self._ready.called:
             return
         reason = f"the kernel did not become ready: {failure.getErrorMessage()}"
-        self._stopping = True  # this launch is given up: its exit is not a death
-        self._ready.errback(Failure(KernelStartFailed(reason)))
+        # this launch is given up: its exit is not a death; closing its channels
+        # fails its nudge, which must not come back here
+        ready, self._ready, self._stopping = self._ready, None, True
         self._kill_quietly()
         self._close_channels()
         if self.launched is not None:
             self.launched.remove_files()
+        if self.state != "restarting":  # a failed restart is decided by _restart_failed
+            self.record_file.remove()
+        ready.errback(Failure(KernelStartFailed(reason)))  # last: it may start a new launch
 
     # -- death and restart ---------------------------------------------------------
 
@@ -136,6 +158,7 @@ class KernelSupervisor:
             self._close_channels()
             if self.launched is not None:
                 self.launched.remove_files()
+            self.record_file.remove()
 
     def _relaunch(self, automatic):
         self._close_channels()
@@ -152,6 +175,7 @@ class KernelSupervisor:
         if automatic:
             return self._died(failure.getErrorMessage())
         self.state, self.reason = "dead", failure.getErrorMessage()
+        self.record_file.remove()
         self.on_event("dead", self.reason)
         return failure
 
@@ -177,9 +201,21 @@ class KernelSupervisor:
     def shutdown(self):
         """Stop the kernel for good and remove its files; fires when the process is gone."""
         yield self._stop_process()
+        self.record_file.remove()
         self.conversation.fail_all(Failure(KernelShutDown("the kernel was shut down")))
         self.state = "dead"
         self.reason = "shut down"
+
+    def detach(self):
+        """Let the kernel run on without us, its files kept for the next service (``--keep-kernels``)."""
+        self._stopping = True
+        self._stop_heartbeat()
+        if self.launched is not None:
+            self.launched.stop_watching()
+        self._close_channels()
+        self.record_file.keep(self.conversation.history.last_seq)
+        self.conversation.fail_all(Failure(KernelShutDown(
+            "the service stopped; the kernel runs on for the next one")))
 
     @defer.inlineCallbacks
     def _stop_process(self):

@@ -31,6 +31,7 @@ class FakeKernelChannels:
         self.session = session or Session(key=b"fake-kernel-key")
         self.sent = []
         self.nudges = []
+        self.nudge_channels = []
         self.pings = []
         self.closed = False
 
@@ -59,11 +60,12 @@ class FakeKernelChannels:
         _idents, frames = self.session.feed_identities(frames)
         return self.session.deserialize(frames)
 
-    def nudge(self, timeout=30.0, interval=0.5):
-        """A Deferred the test fires (with kernel_info content) from ``nudges``."""
+    def nudge(self, timeout=30.0, interval=0.5, channel="shell"):
+        """A Deferred the test fires (with kernel_info content) from ``nudges``; ``nudge_channels`` says where each asked."""
         self._check_open()
         d = defer.Deferred()
         self.nudges.append(d)
+        self.nudge_channels.append(channel)
         return d
 
     def ping(self):

@@ -184,17 +184,17 @@ class KernelChannels:
         self._nudges = [n for n in self._nudges if not n.done or n.request_ids]
         return consumed
 
-    def nudge(self, timeout=30.0, interval=0.5):
-        """Send kernel_info_request until shell answers and iopub delivers; fire with the reply content.
+    def nudge(self, timeout=30.0, interval=0.5, channel="shell"):
+        """Send kernel_info_request until *channel* answers and iopub delivers; fire with the reply content.
 
         The Deferred also waits for the stdin socket's handshake; it fails
         with KernelNotReady after *timeout* seconds.
         """
         self._check_open()
         nudge = IOPubNudge(
-            self.clock, lambda: self.send("shell", "kernel_info_request", {}),
+            self.clock, lambda: self.send(channel, "kernel_info_request", {}),
             timeout=timeout, interval=interval, kernel_id=self.kernel_id,
-            conditions=() if self.stdin_connected else (STDIN_HANDSHAKE,),
+            conditions=() if self.stdin_connected else (STDIN_HANDSHAKE,), channel=channel,
         )
         self._nudges.append(nudge)
         return nudge.start()

@@ -1,0 +1,116 @@
+"""The notebook page at ``/`` and its assets at ``/static/``.
+
+The page is a small HTML shell: the realm and the authentication the page
+should use are in ``<meta>`` tags, everything else is the bundle built from
+``web/`` into ``broker/static/`` (``npm ci && npm run build`` in ``web/``;
+see docs/notebook.md). The page is sent with a strict Content-Security-Policy:
+scripts only from this origin and no inline script, so output a kernel
+produces cannot run script even if it got past the sanitizer.
+"""
+
+import html
+import os
+
+from twisted.web.pages import notFound
+from twisted.web.resource import Resource
+from twisted.web.static import File
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
+SCRIPT = "notebook.js"
+STYLESHEET = "notebook.css"
+
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'none'",
+    "script-src 'self'",
+    # CodeMirror and KaTeX set style attributes and style elements from script
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    "connect-src 'self' ws: wss:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+    "object-src 'none'",
+])
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<meta name="webkernel-realm" content="{realm}">
+<meta name="webkernel-auth" content="{auth}">
+<title>webkernel</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="static/{stylesheet}?v={version}">
+<script src="static/{script}?v={version}" defer></script>
+</head>
+<body>
+<div id="app"><p class="boot">Loading the notebook…</p></div>
+</body>
+</html>
+"""
+
+_NOT_BUILT = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>webkernel</title></head>
+<body><h1>webkernel</h1>
+<p>The WAMP router is running (WebSocket at <code>/ws</code>), but the notebook
+page's assets are not built. From a checkout: <code>cd web &amp;&amp; npm ci &amp;&amp;
+npm run build</code> (or run <code>./serve</code>, which does it), then reinstall.
+See docs/notebook.md.</p></body></html>
+"""
+
+
+def _secure_headers(request):
+    request.setHeader(b"x-content-type-options", b"nosniff")
+    request.setHeader(b"referrer-policy", b"no-referrer")
+
+
+class NotebookPage(Resource):
+    """``/``: the notebook page, with the realm and authentication filled in."""
+
+    isLeaf = True
+
+    def __init__(self, realm, anonymous, static_dir=STATIC_DIR):
+        super().__init__()
+        self.realm = realm
+        self.auth = "ticket anonymous" if anonymous else "ticket"
+        self.static_dir = static_dir
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        request.setHeader(b"content-security-policy", CONTENT_SECURITY_POLICY.encode())
+        request.setHeader(b"x-frame-options", b"DENY")
+        _secure_headers(request)
+        script = os.path.join(self.static_dir, SCRIPT)
+        if not os.path.exists(script):
+            request.setResponseCode(503)
+            return _NOT_BUILT.encode()
+        page = _PAGE.format(realm=html.escape(self.realm, quote=True), auth=self.auth,
+                            script=SCRIPT, stylesheet=STYLESHEET,
+                            version=int(os.stat(script).st_mtime))
+        return page.encode()
+
+
+class StaticFiles(File):
+    """``/static/``: the built assets; no directory listings; revalidated on every load."""
+
+    contentTypes = {**File.contentTypes, ".js": "text/javascript; charset=utf-8",
+                    ".css": "text/css; charset=utf-8", ".map": "application/json",
+                    ".woff2": "font/woff2", ".woff": "font/woff", ".ttf": "font/ttf",
+                    ".txt": "text/plain; charset=utf-8"}
+
+    def directoryListing(self):
+        return notFound()
+
+    def render_GET(self, request):
+        _secure_headers(request)
+        request.setHeader(b"cache-control", b"no-cache")
+        return super().render_GET(request)
+
+
+def static_resource(static_dir=STATIC_DIR):
+    """The resource for ``/static/`` (a 404 for everything when the assets are not built)."""
+    return StaticFiles(static_dir) if os.path.isdir(static_dir) else notFound()

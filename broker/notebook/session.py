@@ -1,0 +1,72 @@
+"""The notebook session: ``webkernel.notebooks.list / get / save`` on the router.
+
+An ordinary Autobahn session attached in-process to the embedded router (as
+the kernel host is), with the role that may register under ``webkernel.``.
+File work runs in the reactor's thread pool, so a large notebook does not
+hold up the router; a refusal becomes a WAMP error with the URI of its
+condition.
+"""
+
+from autobahn.twisted.wamp import ApplicationSession
+from autobahn.wamp.exception import ApplicationError
+from twisted.internet import defer, threads
+from twisted.logger import Logger
+
+from broker.notebook import uris
+from broker.notebook.store import NotebookError
+
+
+def in_thread_pool(reactor):
+    """Run a function in *reactor*'s thread pool; a Deferred of its result."""
+    return lambda f, *args: threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)
+
+
+def synchronously(f, *args):
+    """Run a function at once; a Deferred of its result (for tests)."""
+    return defer.maybeDeferred(f, *args)
+
+
+class NotebookSession(ApplicationSession):
+    """Registers the notebook procedures for one :class:`~broker.notebook.store.NotebookDirectory`."""
+
+    log = Logger()
+
+    def __init__(self, config, directory, run=synchronously):
+        super().__init__(config)
+        self.directory = directory
+        self.run = run
+        self.joined = defer.Deferred()
+
+    def onUserError(self, fail, msg):
+        """Refusals answered to callers on purpose are logged quietly."""
+        if isinstance(fail.value, ApplicationError):
+            self.log.debug("answered {error}: {message}", error=fail.value.error, message=msg)
+        else:
+            super().onUserError(fail, msg)
+
+    @defer.inlineCallbacks
+    def onJoin(self, details):
+        yield self.register(self.list_notebooks, uris.NOTEBOOKS_LIST)
+        yield self.register(self.get_notebook, uris.NOTEBOOKS_GET)
+        yield self.register(self.save_notebook, uris.NOTEBOOKS_SAVE)
+        self.log.info("notebooks served from {root}", root=self.directory.root)
+        self.joined.callback(self)
+
+    def list_notebooks(self, path=""):
+        return self._call(self.directory.list, path)
+
+    def get_notebook(self, path):
+        return self._call(self.directory.get, path)
+
+    def save_notebook(self, path, content):
+        return self._call(self.directory.save, path, content)
+
+    def _call(self, f, *args):
+        d = self.run(f, *args)
+        d.addErrback(_as_wamp_error)
+        return d
+
+
+def _as_wamp_error(failure):
+    failure.trap(NotebookError)
+    raise ApplicationError(failure.value.uri, str(failure.value))

@@ -1,0 +1,180 @@
+"""The notebook directory, its WAMP procedures, and the page at ``/`` (no browser here)."""
+
+import json
+import os
+import tempfile
+
+import nbformat
+from autobahn.wamp import message, types
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.test.requesthelper import DummyRequest
+
+from broker.auth import KERNEL_HOST_ROLE, Principal
+from broker.notebook import page, store, uris
+from broker.notebook.session import NotebookSession
+from broker.router.local import attach
+from broker.testing import MemoryRouter
+
+
+def a_notebook(source="print('hi')"):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source), nbformat.v4.new_markdown_cell("# Title")]
+    notebook.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="hi\n")]
+    return notebook
+
+
+class NotebookDirectoryTests(SynchronousTestCase):
+    """Listing, reading and writing .ipynb files, and nothing outside the directory."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp()
+        self.addCleanup(_remove_tree, self.root)
+        os.mkdir(os.path.join(self.root, "sub"))
+        os.mkdir(os.path.join(self.root, ".hidden"))
+        nbformat.write(a_notebook(), os.path.join(self.root, "one.ipynb"))
+        nbformat.write(a_notebook("2"), os.path.join(self.root, "sub", "two.ipynb"))
+        with open(os.path.join(self.root, "notes.txt"), "w") as f:
+            f.write("not a notebook")
+        self.directory = store.NotebookDirectory(self.root)
+
+    def test_list_shows_directories_then_notebooks(self):
+        """Subdirectories first, then .ipynb files; other and hidden files are left out."""
+        listing = self.directory.list("")
+        self.assertEqual([(e["name"], e["type"]) for e in listing["entries"]],
+                         [("sub", "directory"), ("one.ipynb", "notebook")])
+        self.assertEqual(self.directory.list("sub")["entries"][0]["path"], "sub/two.ipynb")
+
+    def test_get_returns_plain_nbformat_4(self):
+        """get returns the notebook as JSON data, with its name and size."""
+        got = self.directory.get("one.ipynb")
+        self.assertEqual(got["name"], "one.ipynb")
+        self.assertEqual(got["content"]["nbformat"], 4)
+        self.assertEqual(got["content"]["cells"][0]["source"], "print('hi')")
+        json.dumps(got)  # plain data, ready for any serializer
+        self.assertNotIn("warning", got)
+
+    def test_save_validates_and_writes(self):
+        """save writes a valid notebook atomically; get reads it back."""
+        content = json.loads(nbformat.writes(a_notebook("x = 1")))
+        saved = self.directory.save("sub/new.ipynb", content)
+        self.assertEqual(saved["path"], "sub/new.ipynb")
+        on_disk = nbformat.read(os.path.join(self.root, "sub", "new.ipynb"), as_version=4)
+        nbformat.validate(on_disk)
+        self.assertEqual(on_disk.cells[0].source, "x = 1")
+        self.assertEqual([n for n in os.listdir(os.path.join(self.root, "sub")) if n.endswith(".tmp")], [])
+
+    def test_paths_outside_are_refused(self):
+        """'..', absolute paths and symlinks out of the directory are refused."""
+        outside = tempfile.mkdtemp()
+        self.addCleanup(_remove_tree, outside)
+        nbformat.write(a_notebook(), os.path.join(outside, "secret.ipynb"))
+        os.symlink(outside, os.path.join(self.root, "link"))
+        for path in ["../x.ipynb", "sub/../../x.ipynb", "/etc/passwd", "link/secret.ipynb", 3]:
+            with self.assertRaises(store.PathOutsideNotebookDir, msg=repr(path)):
+                self.directory.get(path)
+        self.assertRaises(store.PathOutsideNotebookDir, self.directory.list, "..")
+        self.assertRaises(store.PathOutsideNotebookDir, self.directory.save, "../evil.ipynb",
+                          json.loads(nbformat.writes(a_notebook())))
+        self.assertNotIn("link", [e["name"] for e in self.directory.list("")["entries"]])
+
+    def test_refusals_name_the_condition(self):
+        """Missing files, non-notebooks and invalid content each get their own error."""
+        self.assertRaises(store.NoSuchPath, self.directory.get, "missing.ipynb")
+        self.assertRaises(store.NoSuchPath, self.directory.list, "nowhere")
+        self.assertRaises(store.NotANotebook, self.directory.get, "notes.txt")
+        self.assertRaises(store.NoSuchPath, self.directory.save, "nodir/x.ipynb",
+                          json.loads(nbformat.writes(a_notebook())))
+        for bad in [{"cells": []}, {"nbformat": 4, "nbformat_minor": 5, "cells": "no"}, "text"]:
+            self.assertRaises(store.InvalidNotebook, self.directory.save, "bad.ipynb", bad)
+        with open(os.path.join(self.root, "broken.ipynb"), "w") as f:
+            f.write("{not json")
+        self.assertRaises(store.InvalidNotebook, self.directory.get, "broken.ipynb")
+        self.assertFalse(os.path.exists(os.path.join(self.root, "bad.ipynb")))
+
+
+class NotebookSessionTests(SynchronousTestCase):
+    """The procedures on the router, called by a network client."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp()
+        self.addCleanup(_remove_tree, self.root)
+        nbformat.write(a_notebook(), os.path.join(self.root, "one.ipynb"))
+        self.memory = MemoryRouter()
+        self.session = NotebookSession(types.ComponentConfig(realm="realm1"),
+                                       store.NotebookDirectory(self.root))
+        attach(self.memory.router, self.session, Principal("notebooks", KERNEL_HOST_ROLE, "local"),
+               self.memory.clock)
+        self.memory.clock.advance(0)
+        self.client = self.memory.joined()
+
+    def call(self, procedure, **kwargs):
+        self.client.send(message.Call(self.client.request_id(), procedure, kwargs=kwargs))
+        for _ in range(3):
+            self.memory.clock.advance(0)
+        return self.client.take()[-1]
+
+    def test_registers_and_answers(self):
+        """list, get and save answer a client; the saved file is on disk."""
+        self.assertIsNotNone(self.session.joined.result)
+        listing = self.call(uris.NOTEBOOKS_LIST).args[0]
+        self.assertEqual([e["name"] for e in listing["entries"]], ["one.ipynb"])
+        got = self.call(uris.NOTEBOOKS_GET, path="one.ipynb").args[0]
+        saved = self.call(uris.NOTEBOOKS_SAVE, path="copy.ipynb", content=got["content"]).args[0]
+        self.assertEqual(saved["name"], "copy.ipynb")
+        self.assertTrue(os.path.exists(os.path.join(self.root, "copy.ipynb")))
+
+    def test_refusals_are_documented_errors(self):
+        """Each refusal is an ERROR with its webkernel.error.* URI and a message."""
+        cases = [
+            (uris.NOTEBOOKS_GET, {"path": "../etc/passwd"}, uris.PATH_OUTSIDE_NOTEBOOK_DIR),
+            (uris.NOTEBOOKS_GET, {"path": "none.ipynb"}, uris.NO_SUCH_PATH),
+            (uris.NOTEBOOKS_GET, {"path": "x.txt"}, uris.NOT_A_NOTEBOOK),
+            (uris.NOTEBOOKS_SAVE, {"path": "x.ipynb", "content": {"nbformat": 3}}, uris.INVALID_NOTEBOOK),
+        ]
+        for procedure, kwargs, uri in cases:
+            answer = self.call(procedure, **kwargs)
+            self.assertIsInstance(answer, message.Error, (procedure, kwargs))
+            self.assertEqual(answer.error, uri)
+            self.assertTrue(answer.args and answer.args[0])
+
+
+class NotebookPageTests(SynchronousTestCase):
+    """The page's shell: realm and authentication in meta tags, a strict CSP."""
+
+    def render(self, resource):
+        request = DummyRequest([b""])
+        body = resource.render_GET(request)
+        return request, body.decode()
+
+    def built(self):
+        static = tempfile.mkdtemp()
+        self.addCleanup(_remove_tree, static)
+        with open(os.path.join(static, page.SCRIPT), "w") as f:
+            f.write("")
+        return static
+
+    def test_page_carries_realm_auth_and_csp(self):
+        """The realm is escaped into a meta tag; script only from self; no inline script."""
+        request, body = self.render(page.NotebookPage('r"<x>', anonymous=True, static_dir=self.built()))
+        self.assertIn('content="r&quot;&lt;x&gt;"', body)
+        self.assertIn('name="webkernel-auth" content="ticket anonymous"', body)
+        self.assertNotIn("<script>", body)
+        csp = request.responseHeaders.getRawHeaders(b"content-security-policy")[0].decode()
+        self.assertIn("script-src 'self';", csp)
+        self.assertIn("connect-src 'self' ws: wss:", csp)
+        self.assertNotIn("unsafe-eval", csp)
+        self.assertEqual(request.responseHeaders.getRawHeaders(b"referrer-policy"), [b"no-referrer"])
+
+    def test_token_mode_and_unbuilt_assets(self):
+        """Without --anonymous the page uses the ticket; unbuilt assets get a 503 that says what to do."""
+        _, body = self.render(page.NotebookPage("webkernel", anonymous=False, static_dir=self.built()))
+        self.assertIn('name="webkernel-auth" content="ticket"', body)
+        request, body = self.render(page.NotebookPage("webkernel", False, static_dir="/no/such/dir"))
+        self.assertEqual(request.responseCode, 503)
+        self.assertIn("npm run build", body)
+
+
+def _remove_tree(path):
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,105 @@
+// The page's one WAMP connection (autobahn-js): ticket or anonymous
+// authentication, automatic reconnection, and calls that return plain values.
+import autobahn from 'autobahn-browser';
+
+const CANCEL = 49; // the WAMP CANCEL message type
+
+// What a call returns: its single positional result, or its keyword results.
+export function resultOf(result) {
+  if (result instanceof autobahn.Result) {
+    return Object.keys(result.kwargs || {}).length ? result.kwargs : result.args?.[0];
+  }
+  return result;
+}
+
+// An Error with the WAMP error URI and the message the service sent.
+export function callError(error) {
+  if (error instanceof Error) return error;
+  if (error && error.error) {
+    const wrapped = new Error(error.args?.[0] || error.error);
+    wrapped.uri = error.error;
+    wrapped.kwargs = error.kwargs || {};
+    return wrapped;
+  }
+  return new Error(String(error));
+}
+
+export class Wamp {
+  // handlers: {opened(session), closed(reason, details) -> bool stopRetrying}
+  constructor({ url, realm, token, anonymous, handlers }) {
+    this.handlers = handlers;
+    this.session = null;
+    this.sessionIds = new Set();
+    const auth = token
+      ? { authmethods: ['ticket'], onchallenge: () => token }
+      : { authmethods: anonymous ? ['anonymous'] : ['ticket'], onchallenge: () => '' };
+    this.connection = new autobahn.Connection({
+      url, realm, ...auth,
+      max_retries: -1, initial_retry_delay: 0.3, max_retry_delay: 5,
+      retry_delay_growth: 1.5, retry_delay_jitter: 0.1,
+      use_es6_promises: true,
+    });
+    this.connection.onopen = (session) => {
+      this.session = session;
+      this.sessionIds.add(session.id);
+      this.handlers.opened(session);
+    };
+    this.connection.onclose = (reason, details) => {
+      this.session = null;
+      return this.handlers.closed(reason, details);
+    };
+  }
+
+  open() {
+    this.connection.open();
+  }
+
+  get isOpen() {
+    return Boolean(this.session && this.session.isOpen);
+  }
+
+  async call(procedure, kwargs = {}, options = {}) {
+    if (!this.isOpen) throw new Error('not connected to the service (reconnecting…)');
+    try {
+      return resultOf(await this.session.call(procedure, [], kwargs, { disclose_me: true, ...options }));
+    } catch (error) {
+      throw callError(error);
+    }
+  }
+
+  // Call and let go at once (CANCEL mode "skip": the callee is not told and
+  // goes on). Used for `execute`, so that a dropped connection does not
+  // interrupt the running code: the router interrupts the pending calls of a
+  // caller that leaves. Outputs then come from the kernel's topics.
+  // autobahn-js's own cancel() forgets the request before the router's ERROR
+  // comes back (and then fails the session on that ERROR), so the CANCEL is
+  // sent here with the request still pending.
+  callDetached(procedure, kwargs = {}) {
+    if (!this.isOpen) return Promise.reject(new Error('not connected to the service (reconnecting…)'));
+    const session = this.session;
+    const before = new Set(Object.keys(session._call_reqs || {}));
+    const pending = session.call(procedure, [], kwargs, { disclose_me: true });
+    const request = Object.keys(session._call_reqs || {}).find((id) => !before.has(id));
+    if (request !== undefined && typeof session._send_wamp === 'function') {
+      session._send_wamp([CANCEL, Number(request), { mode: 'skip' }]);
+    }
+    return pending.then(resultOf, (error) => {
+      if (error && error.error === 'wamp.error.canceled') return null;
+      throw callError(error);
+    });
+  }
+
+  async subscribe(topic, handler, options = {}) {
+    if (!this.isOpen) throw new Error('not connected');
+    return this.session.subscribe(topic, (args, kwargs, details) => handler(kwargs || {}, args, details), options);
+  }
+
+  async unsubscribe(subscription) {
+    if (!subscription || !subscription.active || !this.isOpen) return;
+    try {
+      await this.session.unsubscribe(subscription);
+    } catch (error) {
+      console.debug('unsubscribe failed', error);
+    }
+  }
+}
