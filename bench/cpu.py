@@ -1,5 +1,5 @@
 """
-CPU time that a router spends, read from Linux's /proc.
+CPU time that a router (or a Jupyter server, or a kernel) spends, read from Linux's /proc.
 
 On a 2-core machine the client processes of the benchmark compete with the
 router for the CPU, so wall-clock rates also measure the clients.  The CPU
@@ -16,6 +16,17 @@ def tree_cpu_seconds(pid):
     """User plus system CPU seconds of process ``pid`` and all its descendants."""
     stats = _all_stats()
     return sum(stats[member][1] for member in _descendants(pid, stats) if member in stats)
+
+
+def process_cpu_seconds(pid):
+    """User plus system CPU seconds of process ``pid`` alone (0.0 if it is gone)."""
+    stat = _read_stat(pid)
+    return 0.0 if stat is None else stat[1]
+
+
+def descendants(pid):
+    """The pids of every process below ``pid`` (children, grandchildren, ...)."""
+    return _descendants(pid, _all_stats())[1:]
 
 
 def _descendants(pid, stats):

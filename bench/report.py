@@ -1,5 +1,8 @@
 """
-Summaries, comparison tables and webkernel/Crossbar.io ratios of a benchmark run.
+Summaries, comparison tables and webkernel/Crossbar.io ratios of a router benchmark run.
+
+``percentile``, ``number`` and ``table`` are shared with the kernel benchmark
+(``kernel_report.py``).
 """
 
 import math
@@ -57,17 +60,17 @@ def summarize(result):
     }
 
 
-def _number(value, spec):
+def number(value, spec):
     return "-" if value is None else format(value, spec)
 
 
-def _spread(rates):
+def spread(rates):
     if not rates:
         return "no complete round"
     return f"{min(rates):,.0f}-{max(rates):,.0f}, {len(rates)}"
 
 
-def _table(header, rows):
+def table(header, rows):
     return "\n".join([header, "-" * len(header), *rows])
 
 
@@ -78,12 +81,12 @@ def rpc_table(summaries):
     for summary in summaries:
         rpc = summary["rpc"] or {}
         rows.append(
-            f"{summary['router']:<15} {_number(rpc.get('p50'), '.3f'):>8}"
-            f" {_number(rpc.get('p90'), '.3f'):>8} {_number(rpc.get('p99'), '.3f'):>8}"
-            f" {_number(rpc.get('mean'), '.3f'):>8}"
-            f" {_number(rpc.get('cpu_us_per_call'), '.0f'):>19}"
+            f"{summary['router']:<15} {number(rpc.get('p50'), '.3f'):>8}"
+            f" {number(rpc.get('p90'), '.3f'):>8} {number(rpc.get('p99'), '.3f'):>8}"
+            f" {number(rpc.get('mean'), '.3f'):>8}"
+            f" {number(rpc.get('cpu_us_per_call'), '.0f'):>19}"
         )
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def fanout_table(summaries):
@@ -92,13 +95,13 @@ def fanout_table(summaries):
     rows = []
     for summary in summaries:
         fanout = summary["fanout"]
-        rate = f"{_number(fanout['median_rate'], ',.0f')} ({_spread(fanout['rates'])})"
+        rate = f"{number(fanout['median_rate'], ',.0f')} ({spread(fanout['rates'])})"
         rows.append(
             f"{summary['router']:<15} {rate:>38}"
-            f" {_number(fanout['cpu_us_per_delivery'], '.1f'):>23}"
+            f" {number(fanout['cpu_us_per_delivery'], '.1f'):>23}"
             f" {fanout['missing']:>8} {fanout['anomalies']:>8}"
         )
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def ratios(summaries):
@@ -137,7 +140,7 @@ def _ratio_line(what, value, goal, meets=None):
     verdict = ""
     if meets is not None:
         verdict = ": not measured" if value is None else (": met" if meets(value) else ": NOT met")
-    return f"webkernel/crossbar {what:<24} = {_number(value, '.2f'):>5}  ({goal}{verdict})"
+    return f"webkernel/crossbar {what:<24} = {number(value, '.2f'):>5}  ({goal}{verdict})"
 
 
 def errors(summaries):

@@ -360,6 +360,15 @@ class KernelChannelsTests(RealKernelTestCase):
         self.assertEqual(inbox.stdout_of(request), "".join(f"{i}\n" for i in range(20)))
 
     @defer.inlineCallbacks
+    def test_a_burst_beyond_zeromqs_default_queue_all_arrives(self):
+        """5,000 lines printed at once all arrive: iopub's receive queue has no 1,000-message limit."""
+        _kernel, channels, inbox, _info = yield self.start_kernel()
+        self.assertEqual(channels._connections["iopub"].socket.rcvhwm, 0)
+        request = self.execute(channels, "for i in range(5000):\n    print(i, flush=True)")
+        yield inbox.idle_after(request)
+        self.assertEqual(inbox.stdout_of(request), "".join(f"{i}\n" for i in range(5000)))
+
+    @defer.inlineCallbacks
     def test_input_request_round_trip(self):
         """input() in the kernel reaches us on stdin (shell and stdin share an identity) and our reply completes it."""
         _kernel, channels, inbox, _info = yield self.start_kernel()

@@ -77,6 +77,12 @@ class JupyterConnection(txzmq.ZmqConnection):
         self._received = received
         super().__init__(factory, identity=identity)
         if socket_type == zmq.SUB:
+            # ZeroMQ's default receive high-water mark (1,000 messages) makes a SUB
+            # socket drop messages silently when the reactor falls behind a burst:
+            # lost output nobody could notice (Jupyter messages carry no sequence
+            # numbers). The reactor drains this queue continuously, and output is
+            # bounded after it (history, per-peer backlog), so it is unlimited here.
+            self.socket.setsockopt(zmq.RCVHWM, 0)
             self.socket.setsockopt(zmq.SUBSCRIBE, b"")
         self.addEndpoints([txzmq.ZmqEndpoint(txzmq.ZmqEndpointType.connect, address)])
         self.doRead()  # the ZeroMQ fd is edge-triggered: drain after touching the socket
