@@ -27,6 +27,7 @@ from twisted.internet import defer
 
 from broker import errors
 from broker.kernel import uris
+from broker.kernel.procedures import caller_of
 
 SPECS = {"default": "toy", "kernelspecs": {"toy": {"name": "toy", "spec": {
     "display_name": "Toy Python (stub)", "language": "python", "argv": []}}}}
@@ -180,13 +181,6 @@ class _Cell:
         return answer
 
 
-def _caller(details):
-    if details is None or details.caller is None:
-        return None
-    return {"session": details.caller, "authid": details.caller_authid,
-            "authrole": details.caller_authrole}
-
-
 def _check_text(name, value):
     if not isinstance(value, str):
         raise ApplicationError(errors.INVALID_ARGUMENT, f"{name} must be a string")
@@ -250,14 +244,14 @@ class StubKernelHost(ApplicationSession):
         progress = details.progress if details is not None else None
         stdin = bool(progress) if allow_stdin is None else bool(allow_stdin)
         on_output = (lambda output: progress(**output)) if progress else None
-        d = kernel.execute(code, stdin, _caller(details), on_output)
+        d = kernel.execute(code, stdin, caller_of(details), on_output)
         d.addCallback(lambda r: CallResult(status=r[0]["status"], execution_count=r[0]["execution_count"],
                                            reply=r[0], outputs=r[1], msg_id=r[1][0]["parent_msg_id"]))
         return _interruptible(d, kernel)
 
     def do_eval_cell(self, kernel, code, details=None):
         _check_text("code", code)
-        return _interruptible(kernel.execute(code, False, _caller(details), None).addCallback(_evaluated),
+        return _interruptible(kernel.execute(code, False, caller_of(details), None).addCallback(_evaluated),
                               kernel)
 
     def do_complete(self, kernel, code, cursor_pos=None, details=None):

@@ -20,7 +20,6 @@ old service's last seq; event ``reattached``.
 """
 
 import uuid
-from datetime import datetime, timezone
 
 from autobahn.twisted.wamp import Session
 from autobahn.wamp.exception import ApplicationError
@@ -37,6 +36,8 @@ from broker.kernel.history import OutputHistory
 from broker.kernel.records import KernelRecord, KernelRecordFile, NoRecordFile
 from broker.kernel.session import KernelConversation
 from broker.kernel.supervisor import KernelStartFailed, KernelSupervisor
+from broker.service_session import QuietRefusals
+from broker.timestamps import iso_utc
 
 
 class ManagedKernel:
@@ -61,7 +62,7 @@ class ManagedKernel:
         }
 
 
-class KernelHost(Session):
+class KernelHost(QuietRefusals, Session):
     """Owns kernels; registers their procedures; publishes their output."""
 
     log = Logger()
@@ -83,16 +84,8 @@ class KernelHost(Session):
         self.kernels = {}
         self.joined = defer.Deferred()
 
-    def onUserError(self, fail, msg):
-        """Errors answered to callers on purpose are not the host's problem: log quietly."""
-        if isinstance(fail.value, ApplicationError):
-            self.log.debug("answered {error}: {message}", error=fail.value.error, message=msg)
-        else:
-            super().onUserError(fail, msg)
-
     def now(self):
-        stamp = datetime.fromtimestamp(self.clock.seconds(), timezone.utc)
-        return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return iso_utc(self.clock.seconds())
 
     # -- joining ----------------------------------------------------------------
 

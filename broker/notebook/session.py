@@ -14,6 +14,7 @@ from twisted.logger import Logger
 
 from broker.notebook import uris
 from broker.notebook.store import NotebookError
+from broker.service_session import QuietRefusals
 
 
 def in_thread_pool(reactor):
@@ -26,7 +27,7 @@ def synchronously(f, *args):
     return defer.maybeDeferred(f, *args)
 
 
-class NotebookSession(ApplicationSession):
+class NotebookSession(QuietRefusals, ApplicationSession):
     """Registers the notebook procedures for one :class:`~broker.notebook.store.NotebookDirectory`."""
 
     log = Logger()
@@ -36,13 +37,6 @@ class NotebookSession(ApplicationSession):
         self.directory = directory
         self.run = run
         self.joined = defer.Deferred()
-
-    def onUserError(self, fail, msg):
-        """Refusals answered to callers on purpose are logged quietly."""
-        if isinstance(fail.value, ApplicationError):
-            self.log.debug("answered {error}: {message}", error=fail.value.error, message=msg)
-        else:
-            super().onUserError(fail, msg)
 
     @defer.inlineCallbacks
     def onJoin(self, details):

@@ -9,11 +9,11 @@ to its WAMP error URI (:mod:`broker.notebook.uris`).
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
 
 import nbformat
 
 from broker.notebook import uris
+from broker.timestamps import iso_utc
 
 SUFFIX = ".ipynb"
 
@@ -49,8 +49,7 @@ class InvalidNotebook(NotebookError):
 
 
 def _modified(stat):
-    stamp = datetime.fromtimestamp(stat.st_mtime, timezone.utc)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return iso_utc(stat.st_mtime)
 
 
 class NotebookDirectory:

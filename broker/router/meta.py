@@ -6,9 +6,8 @@ Procedures (``wamp.session.*``, ``wamp.subscription.*``,
 session. Shapes follow the WAMP Advanced Profile and Crossbar.io.
 """
 
-from datetime import datetime, timezone
-
 from broker import errors
+from broker.timestamps import iso_utc
 from broker.router.uri import MATCH_EXACT
 
 
@@ -38,8 +37,7 @@ class MetaApi:
 
     def now(self):
         """The realm clock's time as an ISO 8601 UTC timestamp."""
-        stamp = datetime.fromtimestamp(self.realm.clock.seconds(), timezone.utc)
-        return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return iso_utc(self.realm.clock.seconds())
 
     # -- session procedures ---------------------------------------------------
 
