@@ -23,7 +23,7 @@ import uuid
 
 from autobahn.twisted.wamp import Session
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import CallResult, PublishOptions, RegisterOptions
+from autobahn.wamp.types import PublishOptions, RegisterOptions
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -303,11 +303,6 @@ class KernelHost(QuietRefusals, Session):
 
 
 _NO_ACK = PublishOptions(acknowledge=False)
-
-
-def result(**kwargs):
-    """A WAMP result carried in keyword arguments."""
-    return CallResult(**kwargs)
 
 
 def _uncancellable(d):
