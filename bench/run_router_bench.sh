@@ -11,27 +11,6 @@ set -euo pipefail
 # against NumPy 1.x and prints an import traceback into the router log under NumPy 2.
 CROSSBAR_VERSION="${CROSSBAR_VERSION:-26.10.1}"
 
-BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_DIR="$(dirname "$BENCH_DIR")"
-CROSSBAR_VENV="$BENCH_DIR/.venv-crossbar"
-PROJECT_PYTHON="$REPO_DIR/.venv/bin/python"
-
-crossbar_installed() {
-    local shown
-    [ -x "$CROSSBAR_VENV/bin/crossbar" ] || return 1
-    shown="$("$CROSSBAR_VENV/bin/pip" show crossbar 2>/dev/null)" || return 1
-    grep -qx "Version: $CROSSBAR_VERSION" <<<"$shown"
-}
-
-if ! crossbar_installed; then
-    echo "[router-bench] installing crossbar==$CROSSBAR_VERSION into $CROSSBAR_VENV" >&2
-    python3 -m venv "$CROSSBAR_VENV"
-    "$CROSSBAR_VENV/bin/pip" install --quiet "crossbar==$CROSSBAR_VERSION" "numpy<2"
-fi
-
-if [ ! -x "$PROJECT_PYTHON" ]; then
-    echo "[router-bench] $PROJECT_PYTHON not found: create the project virtualenv first" >&2
-    exit 2
-fi
-
+source "$(dirname "${BASH_SOURCE[0]}")/side_venv.sh"
+side_venv router-bench "$BENCH_DIR/.venv-crossbar" crossbar crossbar "$CROSSBAR_VERSION" "numpy<2"
 exec "$PROJECT_PYTHON" "$BENCH_DIR/router_bench.py" "$@"
