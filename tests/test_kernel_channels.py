@@ -32,7 +32,9 @@ from broker.kernel.interfaces import IKernelChannels, IKernelLauncher
 from broker.kernel.launcher import KernelExit, KernelLauncher
 from broker.kernel.nudge import IOPubNudge
 from broker.kernel.testing import FakeKernelChannels
-from broker.kernel.zmq_channels import KernelChannels, make_zmq_factory, session_for
+from broker.kernel.zmq_channels import (
+    REPLAY_WINDOW, KernelChannels, make_zmq_factory, session_for,
+)
 
 TIMEOUT = 15
 
@@ -244,6 +246,37 @@ class KernelChannelsArgumentTests(TestCase):
     def test_a_session_without_key_is_refused(self):
         """Every kernel message must be signed: a Session with no key is UnsignedSession."""
         self.assertRaises(UnsignedSession, KernelChannels, None, {}, Session(key=b""), lambda c, m: None)
+
+
+class VerifyingSessionTests(TestCase):
+    """Kernel messages are checked like jupyter_client checks them, in bounded memory."""
+
+    def setUp(self):
+        self.kernel_side = Session(key=b"k" * 32)
+        self.service_side = session_for({"key": "k" * 32})
+
+    def frames(self, text):
+        msg = self.kernel_side.msg("stream", {"name": "stdout", "text": text})
+        return self.kernel_side.serialize(msg)[1:]   # without the b"<IDS|MSG>" delimiter
+
+    def test_replay_memory_is_bounded(self):
+        """However many messages arrive, at most REPLAY_WINDOW signatures are kept."""
+        for n in range(REPLAY_WINDOW * 2 + 100):
+            self.service_side.deserialize(self.frames(str(n)))
+        self.assertLessEqual(len(self.service_side.digest_history), REPLAY_WINDOW)
+
+    def test_a_recent_message_replayed_is_refused(self):
+        """The same signed frames twice: the second is a replay."""
+        frames = self.frames("once")
+        self.assertEqual(self.service_side.deserialize(frames)["content"]["text"], "once")
+        self.assertRaisesRegex(ValueError, "Duplicate", self.service_side.deserialize, frames)
+
+    def test_forged_signatures_are_not_remembered(self):
+        """A wrongly signed message is refused and takes no room in the replay memory."""
+        frames = self.frames("forged")
+        frames[0] = b"0" * len(frames[0])
+        self.assertRaisesRegex(ValueError, "Invalid Signature", self.service_side.deserialize, frames)
+        self.assertEqual(len(self.service_side.digest_history), 0)
 
 
 class Inbox:

@@ -52,6 +52,11 @@ def make_zmq_factory(reactor):
     return factory
 
 
+#: signatures of received kernel messages remembered per kernel, to refuse replays
+#: (about 1.4 MB when full)
+REPLAY_WINDOW = 8192
+
+
 class VerifyingSession(Session):
     """jupyter_client's Session, minus parsing header dates on every received message.
 
@@ -60,6 +65,11 @@ class VerifyingSession(Session):
     output, for dates webkernel never reads. Verification is unchanged: an
     unsigned, replayed or wrongly signed message is refused (``ValueError``)
     before anything in it is unpacked.
+
+    Replays are caught by remembering up to ``REPLAY_WINDOW`` signatures of
+    recent messages (when full, jupyter_client forgets a random tenth; its
+    default of 65,536 costs about 11 MB per kernel); only signatures that
+    verified are remembered, so forged messages cannot push real ones out.
     """
 
     def deserialize(self, msg_list, content=True, copy=True):
@@ -86,9 +96,9 @@ class VerifyingSession(Session):
             raise ValueError("Unsigned Message")
         if signature in self.digest_history:
             raise ValueError("Duplicate Signature (a replayed message)")
-        self._add_digest(signature)
         if not hmac.compare_digest(signature, self.sign(msg_list[1:5])):
             raise ValueError("Invalid Signature")
+        self._add_digest(signature)
 
 
 def session_for(connection_info):
@@ -97,6 +107,7 @@ def session_for(connection_info):
     return VerifyingSession(
         key=key.encode("ascii") if isinstance(key, str) else key,
         signature_scheme=connection_info.get("signature_scheme", "hmac-sha256"),
+        digest_history_size=REPLAY_WINDOW,
     )
 
 
