@@ -40,6 +40,8 @@ NO_SUCH_SESSION = ApplicationError.NO_SUCH_SESSION
 CANCELED = ApplicationError.CANCELED
 TIMEOUT = ApplicationError.TIMEOUT
 OPTION_NOT_ALLOWED = "wamp.error.option_not_allowed"
+#: what Autobahn answers for a procedure that raised something not an ApplicationError
+RUNTIME_ERROR = "wamp.error.runtime_error"
 #: a RESULT too large for the caller's transport (its message size limit)
 PAYLOAD_SIZE_EXCEEDED = ApplicationError.PAYLOAD_SIZE_EXCEEDED
 
@@ -94,6 +96,14 @@ AuthorizationFailed = _error_class(
     "AuthorizationFailed",
     AUTHORIZATION_FAILED,
     "The authorizer itself failed; its exception text is not disclosed.",
+)
+InvalidPayload = _error_class(
+    "InvalidPayload", INVALID_PAYLOAD,
+    "A message carries a value the receiving peer's serializer cannot represent.",
+)
+PayloadSizeExceeded = _error_class(
+    "PayloadSizeExceeded", PAYLOAD_SIZE_EXCEEDED,
+    "A message is larger than the receiving peer accepts.",
 )
 Canceled = _error_class("Canceled", CANCELED, "The call was canceled.")
 Timeout = _error_class("Timeout", TIMEOUT, "The call's timeout expired.")

@@ -75,7 +75,7 @@ class _Channel:
             return session.protocol_violation(str(e))
         for item in items:
             if type(item) is InvalidRequestUri:
-                session.bad_request(item.request_type, item.request, item.reason)
+                session.bad_request(item.request_type, item.request, item.reason, item.answer)
             else:
                 session.message_received(item)
             if session.state == "closed":
@@ -203,6 +203,10 @@ class WampRawSocketProtocol(_Channel, WampRawSocketServerProtocol):
     """WAMP over one RawSocket connection (after Autobahn's opening handshake)."""
 
     def _on_handshake_complete(self):
+        # Autobahn takes the limit it announced (a power of two) as MAX_LENGTH;
+        # a length prefix has 24 bits, the top octet is the frame type: with
+        # 2**24 a PING (type 1) of no payload would read as a 16 MiB message
+        self.MAX_LENGTH = min(self.MAX_LENGTH, 2**24 - 1)
         self._open_session(self.factory.router, self.factory.limits)
 
     def _max_message(self):
@@ -214,9 +218,7 @@ class WampRawSocketProtocol(_Channel, WampRawSocketServerProtocol):
 
     def lengthLimitExceeded(self, length):
         if self.session is not None:
-            self.session.protocol_violation(
-                f"message of {length} bytes exceeds the limit of {self.MAX_LENGTH} bytes"
-            )
+            self.session.protocol_violation(_frame_refusal(length, self.MAX_LENGTH))
         self.transport.loseConnection()
 
     def connectionLost(self, reason):
@@ -237,6 +239,18 @@ class WampRawSocketProtocol(_Channel, WampRawSocketServerProtocol):
     def close(self):
         self.session = None
         self.transport.loseConnection()
+
+
+_FRAME_TYPES = {1: "PING", 2: "PONG"}
+
+
+def _frame_refusal(prefix, limit):
+    """Why a RawSocket frame with this 32-bit prefix is refused."""
+    kind = prefix >> 24
+    if kind:
+        return (f"RawSocket frame type {kind} ({_FRAME_TYPES.get(kind, 'reserved')}) is not "
+                f"supported: send WAMP messages (type 0) only")
+    return f"message of {prefix} bytes exceeds the limit of {limit} bytes"
 
 
 class WampRawSocketFactory(WampRawSocketServerFactory):

@@ -1,8 +1,9 @@
 """A slow peer's backlog: coalesced, then gapped, then closed; never unbounded, never silent."""
 
-from autobahn.wamp import message
+from autobahn.wamp import message, role
 from twisted.trial.unittest import SynchronousTestCase
 
+from broker import errors
 from broker.auth import KERNEL_HOST_ROLE
 from broker.router.backpressure import OutboundQueue
 
@@ -141,3 +142,47 @@ class OutboundQueueTests(SynchronousTestCase):
         peer.queue.send(message.Event(1, 2, kwargs=dict(forged.kwargs, seq=2), publisher_authrole="user"))
         peer.queue.resumeProducing()
         self.assertEqual(len(peer.received()), 2)
+
+
+class UndeliverableTests(SynchronousTestCase):
+    """A message the peer cannot receive (too large, or a value its serializer cannot encode)."""
+
+    def setUp(self):
+        self.written = []
+        self.queue = OutboundQueue(self.encode, self.written.append, lambda queued: None,
+                                   max_message=100)
+
+    def encode(self, msg):
+        if msg.args and msg.args[0] == "unencodable":
+            raise OverflowError("Integer value out of range")
+        return b"x" * (500 if msg.args and msg.args[0] == "big" else 10)
+
+    def test_an_answer_becomes_an_error_for_its_call(self):
+        """RESULT (or a callee's ERROR) too large or unencodable: an ERROR for the caller instead."""
+        encoded = []
+        self.queue.encode = lambda msg: encoded.append(msg) or self.encode(msg)
+        self.queue.send(message.Result(1, args=["unencodable"]))
+        self.queue.send(message.Result(2, args=["big"]))
+        self.queue.send(message.Error(message.Call.MESSAGE_TYPE, 3, "com.err", args=["big"]))
+        self.assertEqual(len(self.written), 3)
+        self.assertEqual([(m.request, m.error) for m in encoded if isinstance(m, message.Error)
+                          and m.error != "com.err"],
+                         [(1, errors.INVALID_PAYLOAD), (2, errors.PAYLOAD_SIZE_EXCEEDED),
+                          (3, errors.PAYLOAD_SIZE_EXCEEDED)])
+
+    def test_an_invocation_raises_for_the_dealer(self):
+        """An INVOCATION the callee cannot receive raises, so the dealer answers its caller."""
+        with self.assertRaises(errors.InvalidPayload):
+            self.queue.send(message.Invocation(1, 2, args=["unencodable"]))
+        with self.assertRaises(errors.PayloadSizeExceeded):
+            self.queue.send(message.Invocation(1, 2, args=["big"]))
+        self.assertEqual(self.written, [])
+
+    def test_an_event_is_dropped_and_a_welcome_goes_on(self):
+        """An EVENT is dropped (logged); a WELCOME too large is left to the transport to refuse."""
+        self.queue.send(message.Event(1, 2, args=["unencodable"]))
+        self.assertEqual(self.written, [])
+        welcome = message.Welcome(1, {"broker": role.RoleBrokerFeatures()})
+        self.queue.encode = lambda msg: b"w" * 600
+        self.queue.send(welcome)
+        self.assertEqual(self.written, [b"w" * 600])

@@ -60,7 +60,7 @@ class LocalSessionTests(SynchronousTestCase):
         client.take()
         self.host.publish("webkernel.kernels.events", "started")
         self.assertEqual(list(client.take()[-1].args), ["started"])
-        client.send(message.Publish(2, "webkernel.kernels.events", args=["fake"]))
+        client.send(message.Publish(2, "webkernel.kernels.events", args=["fake"], acknowledge=True))
         self.assertEqual(client.take()[-1].error, errors.NOT_AUTHORIZED)
 
     def test_leave_and_shutdown(self):
@@ -75,3 +75,19 @@ class LocalSessionTests(SynchronousTestCase):
         self.memory.router.shutdown()
         self.clock.advance(0)
         self.assertEqual(other.left.reason, errors.SYSTEM_SHUTDOWN)
+
+    def test_a_call_autobahn_cannot_make_is_refused_and_the_batch_goes_on(self):
+        """Keywords that clash with Autobahn's own (self, fun) get invalid_argument; calls queued
+        with it are still served."""
+        self.host.register(lambda **kw: sorted(kw), "webkernel.keys")
+        self.clock.advance(0)
+        client = self.memory.joined()
+        client.send(message.Call(1, "webkernel.keys", kwargs={"self": 1}))
+        client.send(message.Call(2, "webkernel.keys", kwargs={"fun": 1}))
+        client.send(message.Call(3, "webkernel.keys", kwargs={"a": 1}))
+        self.clock.advance(0)
+        answers = {m.request: m for m in client.take()}
+        self.assertEqual([answers[1].error, answers[2].error],
+                         [errors.INVALID_ARGUMENT, errors.INVALID_ARGUMENT])
+        self.assertEqual(answers[3].args, [["a"]])
+        self.assertEqual(len(self.memory.realm.dealer.calls), 0)

@@ -524,6 +524,14 @@ class AuthorizationTests(SynchronousTestCase):
         client.send(message.Subscribe(1, "com.t"))
         self.assertEqual(only(client.take(), message.Error).error, errors.NOT_AUTHORIZED)
 
+    def test_refused_publication_without_acknowledge_is_not_answered(self):
+        """A PUBLISH that did not ask for acknowledgement gets no ERROR (Autobahn would close on one)."""
+        client = MemoryRouter().joined()
+        client.send(message.Publish(1, "webkernel.kernel.abc.iopub.stream"))
+        client.send(message.Call(2, "wamp.session.count"))
+        self.assertEqual([type(m) for m in client.take()], [message.Result])
+        self.assertFalse(client.channel.closed)
+
     def test_failing_authorizer_does_not_leak(self):
         """An authorizer that raises gives authorization_failed without its text."""
         client = MemoryRouter(authorizer=RecordingAuthorizer(RuntimeError("db password x"))).joined()
@@ -555,9 +563,9 @@ class AuthorizationTests(SynchronousTestCase):
         router = MemoryRouter()
         client = router.joined()
         for msg in (message.Register(1, "wamp.session.count"),
-                    message.Publish(2, "wamp.session.on_join"),
+                    message.Publish(2, "wamp.session.on_join", acknowledge=True),
                     message.Register(3, "webkernel.kernels.start"),
-                    message.Publish(4, "webkernel.kernel.abc.iopub.stream"),
+                    message.Publish(4, "webkernel.kernel.abc.iopub.stream", acknowledge=True),
                     message.Register(5, "webkernel", match="prefix"),
                     message.Register(6, "", match="prefix"),
                     message.Register(7, ".kernels.start", match="wildcard")):
@@ -592,3 +600,67 @@ class SerializationSharingTests(SynchronousTestCase):
         first = encode(serializer, event)
         self.assertIs(encode(serializer, event), first)
         self.assertEqual(len(event._serialized), 1)
+
+
+class BadInputRegressionTests(SynchronousTestCase):
+    """What the fuzz tests (tests/test_fuzz_*.py) found, pinned down without a socket."""
+
+    def test_unacknowledged_publication_with_bad_uri_is_not_answered(self):
+        """A PUBLISH with an invalid URI and no acknowledge gets no ERROR; with it, it does."""
+        from autobahn.wamp.serializer import JsonSerializer
+
+        from broker.router.wire import decode
+        client = MemoryRouter().joined()
+        for raw, answered in ((b'[16, 1, {}, "a b"]', False),
+                              (b'[16, 2, {"acknowledge": true}, "a b"]', True)):
+            (item,) = decode(JsonSerializer(), raw, False)
+            client.session.bad_request(item.request_type, item.request, item.reason, item.answer)
+            self.assertEqual(len(client.take()), int(answered), raw)
+        self.assertFalse(client.channel.closed)
+
+    def test_lone_surrogate_in_json_is_a_protocol_violation(self):
+        """A JSON string with an unpaired surrogate escape is refused; a paired one is text."""
+        from autobahn.wamp.serializer import JsonSerializer
+
+        from broker.router.wire import decode
+        with self.assertRaises(errors.ProtocolViolation):
+            decode(JsonSerializer(), b'[16, 1, {}, "com.t", ["\\ud800"]]', False)
+        (publish,) = decode(JsonSerializer(), b'[16, 1, {}, "com.t", ["\\ud83d\\ude00"]]', False)
+        self.assertEqual(publish.args, ["\U0001F600"])
+
+    def test_a_uri_may_not_end_in_a_newline(self):
+        """com.x followed by a newline is not com.x ("$" alone would let it through)."""
+        client = MemoryRouter().joined()
+        client.send(message.Subscribe(1, "com.x\n"))
+        self.assertEqual(only(client.take(), message.Error).error, errors.INVALID_URI)
+
+    def test_a_session_closed_while_welcomed_does_not_stay_in_the_realm(self):
+        """If sending the WELCOME closes the connection (it does not fit), the session is gone."""
+        router = MemoryRouter()
+        client = router.client()
+        original = client.channel.send
+
+        def refuse_welcome(msg):
+            original(msg)
+            if isinstance(msg, message.Welcome):
+                client.session.connection_lost()
+        client.channel.send = refuse_welcome
+        client.join()
+        self.assertEqual(router.realm.sessions, {})
+
+    def test_an_invocation_the_callee_cannot_receive_fails_the_call(self):
+        """The callee's channel refuses the INVOCATION: the caller gets that error, nothing leaks."""
+        router = MemoryRouter()
+        callee, caller = router.joined(), router.joined()
+        callee.send(message.Register(1, "com.echo"))
+        callee.take()
+
+        def refuse(msg):
+            raise errors.InvalidPayload("the INVOCATION carries a value the callee cannot take")
+        callee.channel.send = refuse
+        caller.send(message.Call(2, "com.echo", args=[2**70], timeout=1000))
+        error = only(caller.take(), message.Error)
+        self.assertEqual((error.request, error.error), (2, errors.INVALID_PAYLOAD))
+        self.assertEqual(len(router.realm.dealer.calls), 0)
+        router.clock.advance(2)
+        self.assertEqual(caller.take(), [])  # the timeout was canceled with the call

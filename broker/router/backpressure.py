@@ -20,6 +20,12 @@ the amount waiting is bounded in three steps:
 Kernel output is an EVENT published by the kernel host (publisher role
 ``webkernel_host``) whose keyword arguments are an output message
 (``seq``, ``msg_type``, ``content``, …). Nothing else is ever merged or dropped.
+
+A message the peer cannot receive at all (larger than its limit, or holding a
+value its serializer cannot encode, which another peer's serializer could
+decode) is refused here, one peer at a time: an answer to a call becomes an
+ERROR for that call, an INVOCATION raises so the dealer fails the call, and
+anything else is dropped for this peer and logged.
 """
 
 from collections import deque
@@ -28,8 +34,8 @@ from autobahn.wamp import message
 
 from twisted.logger import Logger
 
+from broker import errors
 from broker.auth import KERNEL_HOST_ROLE
-from broker.errors import PAYLOAD_SIZE_EXCEEDED
 
 _log = Logger()
 
@@ -101,11 +107,17 @@ class OutboundQueue:
     # -- sending ----------------------------------------------------------------
 
     def send(self, msg):
+        """Write or queue *msg*.
+
+        Raises :class:`~broker.errors.InvalidPayload` or
+        :class:`~broker.errors.PayloadSizeExceeded` for an INVOCATION the
+        peer cannot receive, so the dealer can answer its caller.
+        """
         if self.closed:
             return
-        payload = self.encode(msg)
-        if self.max_message is not None and len(payload) > self.max_message:
-            msg, payload = self._too_big(msg, len(payload))
+        payload, refusal = self._encoded(msg)
+        if refusal is not None:
+            msg, payload = self._undeliverable(msg, payload, refusal)
             if msg is None:
                 return
         if not self.paused and not self.waiting:
@@ -122,15 +134,41 @@ class OutboundQueue:
             queued, self.bytes = self.bytes, 0
             self.close(queued)
 
-    def _too_big(self, msg, size):
-        """A message the peer cannot receive: a RESULT becomes an ERROR, anything else is dropped."""
-        reason = (f"a {size}-byte {type(msg).__name__.upper()} exceeds the peer's message "
-                  f"size limit of {self.max_message} bytes")
-        _log.warn("{reason}", reason=reason)
-        if type(msg) is message.Result:
-            error = message.Error(message.Call.MESSAGE_TYPE, msg.request, PAYLOAD_SIZE_EXCEEDED,
+    def _encoded(self, msg):
+        """``(payload, None)``, or ``(payload or None, refusal)`` if the peer cannot receive it."""
+        name = type(msg).__name__.upper()
+        try:
+            payload = self.encode(msg)
+        except Exception as e:  # a value this peer's serializer cannot represent
+            return None, errors.InvalidPayload(
+                f"the {name} carries a value the receiving peer's serializer cannot represent: {e}")
+        if self.max_message is not None and len(payload) > self.max_message:
+            return payload, errors.PayloadSizeExceeded(
+                f"a {len(payload)}-byte {name} exceeds the peer's message size limit of "
+                f"{self.max_message} bytes")
+        return payload, None
+
+    def _undeliverable(self, msg, payload, refusal):
+        """What to send instead of a message the peer cannot receive (``None``: nothing).
+
+        The answer to a call becomes an ERROR for that call; an INVOCATION
+        raises *refusal* (the dealer answers the caller); a WELCOME too large
+        goes on to the transport, which closes a connection that cannot carry
+        it (there is no session without it); anything else is dropped, logged.
+        """
+        _log.warn("{reason}", reason=refusal.message)
+        kind = type(msg)
+        if kind is message.Result or (kind is message.Error
+                                      and msg.request_type == message.Call.MESSAGE_TYPE):
+            reason = refusal.message if kind is message.Result else (
+                f"{refusal.message} (the callee answered {msg.error})")
+            error = message.Error(message.Call.MESSAGE_TYPE, msg.request, refusal.uri,
                                   args=[reason])
             return error, self.encode(error)
+        if kind is message.Invocation:
+            raise refusal
+        if kind is message.Welcome and payload is not None:
+            return msg, payload
         return None, None
 
     def _append(self, item):

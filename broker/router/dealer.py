@@ -177,23 +177,26 @@ class Dealer:
             invocation.timer = self.realm.clock.callLater(
                 msg.timeout / 1000.0, self._timed_out, invocation
             )
-        callee.send(
-            message.Invocation(
-                invocation.id,
-                observation.id,
-                args=msg.args,
-                kwargs=msg.kwargs,
-                payload=msg.payload,
-                receive_progress=msg.receive_progress or None,
-                caller=session.id if disclose else None,
-                caller_authid=session.authid if disclose else None,
-                caller_authrole=session.authrole if disclose else None,
-                procedure=None if observation.match == MATCH_EXACT else msg.procedure,
-                enc_algo=msg.enc_algo,
-                enc_key=msg.enc_key,
-                enc_serializer=msg.enc_serializer,
-            )
+        request = message.Invocation(
+            invocation.id,
+            observation.id,
+            args=msg.args,
+            kwargs=msg.kwargs,
+            payload=msg.payload,
+            receive_progress=msg.receive_progress or None,
+            caller=session.id if disclose else None,
+            caller_authid=session.authid if disclose else None,
+            caller_authrole=session.authrole if disclose else None,
+            procedure=None if observation.match == MATCH_EXACT else msg.procedure,
+            enc_algo=msg.enc_algo,
+            enc_key=msg.enc_key,
+            enc_serializer=msg.enc_serializer,
         )
+        try:
+            callee.send(request)
+        except errors.RouterError:  # the callee cannot receive it: the caller gets the error
+            self.calls.remove(invocation)
+            raise
 
     @staticmethod
     def _pick_callee(observation):

@@ -12,11 +12,16 @@ negotiated: that is how the kernel host gets the ``webkernel_host`` role,
 which no network client can obtain.
 """
 
+from autobahn.wamp import message
 from autobahn.wamp.exception import TransportLost
 from autobahn.wamp.types import TransportDetails
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 
+from broker import errors
 from broker.router.session import RouterSession
+
+_log = Logger()
 
 
 class _NoSerializer:
@@ -85,12 +90,38 @@ class LocalTransport:
         self._scheduled = None
         pending, self._pending = self._pending, []
         for msg in pending:
-            self._app.onMessage(msg)
+            try:
+                self._app.onMessage(msg)
+            except Exception as e:  # the rest of the batch is still delivered
+                self._refused(msg, e)
         if self._closing and not self._pending:
             self._closing = False
             if not self.is_closed.called:
                 self.is_closed.callback(self)
             self._app.onClose(True)
+
+    def _refused(self, msg, exception):
+        """The application failed on *msg*: log it, and answer it if it was an INVOCATION.
+
+        Autobahn raises before it invokes anything when the call's keyword
+        arguments clash with its own parameters (``self``, ``fun``): that
+        call is answered ``wamp.error.invalid_argument`` instead of never.
+        """
+        bad_arguments = type(msg) is message.Invocation and isinstance(exception, TypeError)
+        if bad_arguments:
+            _log.info("refused an INVOCATION Autobahn cannot make: {why}", why=exception)
+        else:
+            _log.failure("the in-process session failed on {msg}", msg=type(msg).__name__.upper())
+        if type(msg) is not message.Invocation or self._router_side is None:
+            return
+        if bad_arguments:
+            uri, text = errors.INVALID_ARGUMENT, (
+                f"the procedure cannot be called with these arguments (keyword arguments "
+                f"named self or fun are not possible here): {exception}")
+        else:
+            uri, text = errors.RUNTIME_ERROR, "the service failed on this call (it is logged)"
+        self._router_side.session.message_received(message.Error(
+            message.Invocation.MESSAGE_TYPE, msg.request, uri, args=[text]))
 
 
 class LocalChannel:

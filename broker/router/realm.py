@@ -105,7 +105,16 @@ class Realm:
         self.dealer.invocation_error(session, msg)
 
     def send_error(self, session, request, error):
-        """Answer *request* with an ERROR built from a RouterError."""
+        """Answer *request* with an ERROR built from a RouterError.
+
+        A PUBLISH without ``acknowledge`` is not answered (the spec's rule: its
+        publisher expects no reply, and Autobahn closes a session that gets
+        one); the refusal is logged.
+        """
+        if type(request) is message.Publish and not request.acknowledge:
+            self.log.info("dropped a publication of session {session}: {uri}: {text}",
+                          session=session.id, uri=error.uri, text=error.message)
+            return
         session.send(
             message.Error(
                 request.MESSAGE_TYPE,

@@ -84,10 +84,13 @@ class RouterSession:
         except errors.ProtocolViolation as e:
             self.abort(errors.PROTOCOL_VIOLATION, str(e))
 
-    def bad_request(self, request_type, request, reason):
-        """A request whose URI broke the rules: answer ERROR, keep the session."""
+    def bad_request(self, request_type, request, reason, answer=True):
+        """A request whose URI broke the rules: ERROR (if it wants an answer); the session stays."""
         if self.state != "joined":
             return self.abort(errors.PROTOCOL_VIOLATION, reason)
+        if not answer:  # a PUBLISH without acknowledge
+            return self.log.info("dropped a publication of session {session}: {uri}: {text}",
+                                 session=self.id, uri=errors.INVALID_URI, text=reason)
         self.send(message.Error(request_type, request, errors.INVALID_URI, args=[reason]))
 
     def protocol_violation(self, reason):
@@ -204,7 +207,8 @@ class RouterSession:
                 authextra=self.authextra or None,
             )
         )
-        self.realm.join(self)
+        if self.state == "joined":  # not if sending the WELCOME closed the connection
+            self.realm.join(self)
 
     # Autobahn's transports log these two attributes of their session.
     @property

@@ -25,7 +25,8 @@ def check_uri(uri, match=MATCH_EXACT, what="URI"):
     """Return *uri* if it is valid under *match*, else raise ``InvalidUri``."""
     if match not in _PATTERNS:
         raise InvalidUri(f"unknown match policy {match!r}: use one of {MATCH_POLICIES}")
-    if not isinstance(uri, str) or not _PATTERNS[match].match(uri):
+    # fullmatch: with match(), "$" also matches before a trailing newline ("com.x\n")
+    if not isinstance(uri, str) or not _PATTERNS[match].fullmatch(uri):
         raise InvalidUri(f"invalid {what} {uri!r} for match policy {match!r}")
     return uri
 
