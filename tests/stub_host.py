@@ -18,6 +18,7 @@ import sys
 import threading
 import traceback
 import uuid
+from collections import OrderedDict
 from datetime import datetime, timezone
 
 from autobahn.twisted.wamp import ApplicationSession
@@ -34,6 +35,7 @@ SPECS = {"default": "toy", "kernelspecs": {"toy": {"name": "toy", "spec": {
 _INTERRUPT = object()
 _CELL = "<cell>"
 _NO_ACK = PublishOptions(acknowledge=False)
+_KEPT_REPLIES = 256
 
 
 def _now():
@@ -64,6 +66,7 @@ class ToyKernel:
         self.created = self.last_activity = _now()
         self.namespace, self.execution_count, self.seq = {}, 0, 0
         self.history, self.registrations = [], []
+        self.replies = OrderedDict()  # msg_id -> reply(msg_id) entry, the newest _KEPT_REPLIES
         self.state = "idle"
         self.lock = defer.DeferredLock()
         self.interrupted = threading.Event()
@@ -103,10 +106,18 @@ class ToyKernel:
         threading.Thread(target=cell.run, args=(done,), daemon=True).start()
 
         def finished(reply):
+            self.remember_reply(msg_id, reply)
             self.state, self.last_activity = "idle", _now()
             out("status", {"execution_state": "idle"})
             return reply, outputs
         return done.addCallback(finished)
+
+    def remember_reply(self, msg_id, reply):
+        self.replies[msg_id] = {"msg_id": msg_id, "status": reply["status"],
+                                "execution_count": reply["execution_count"], "reply": reply,
+                                "truncated": False}
+        while len(self.replies) > _KEPT_REPLIES:
+            self.replies.popitem(last=False)
 
     def ask(self, emit, prompt):
         self.waiting_for_input = True
@@ -230,7 +241,7 @@ class StubKernelHost(ApplicationSession):
         self.kernels[kernel.id] = kernel
         options = RegisterOptions(details_arg="details")
         for name in ("execute", "eval_cell", "complete", "inspect", "kernel_info", "input",
-                     "outputs", "interrupt", "restart", "shutdown"):
+                     "outputs", "reply", "interrupt", "restart", "shutdown"):
             kernel.registrations.append((yield self.register(
                 functools.partial(getattr(self, "do_" + name), kernel),
                 uris.kernel_procedure(kernel.id, name), options=options)))
@@ -246,7 +257,8 @@ class StubKernelHost(ApplicationSession):
         on_output = (lambda output: progress(**output)) if progress else None
         d = kernel.execute(code, stdin, caller_of(details), on_output)
         d.addCallback(lambda r: CallResult(status=r[0]["status"], execution_count=r[0]["execution_count"],
-                                           reply=r[0], outputs=r[1], msg_id=r[1][0]["parent_msg_id"]))
+                                           reply=r[0], outputs=r[1], omitted=None,
+                                           msg_id=r[1][0]["parent_msg_id"]))
         return _interruptible(d, kernel)
 
     def do_eval_cell(self, kernel, code, details=None):
@@ -280,6 +292,13 @@ class StubKernelHost(ApplicationSession):
         kept = [o for o in kernel.history if o["seq"] > since][:limit]
         first = kernel.history[0]["seq"] if kernel.history else kernel.seq + 1
         return CallResult(first_seq=first, last_seq=kernel.seq, outputs=kept, complete=first <= since + 1)
+
+    def do_reply(self, kernel, msg_id, details=None):
+        _check_text("msg_id", msg_id)
+        if msg_id not in kernel.replies:
+            raise ApplicationError(uris.NO_SUCH_REQUEST,
+                                   f"kernel {kernel.id} has no recent execute request {msg_id!r}")
+        return CallResult(**kernel.replies[msg_id])
 
     def do_interrupt(self, kernel, details=None):
         kernel.interrupt()

@@ -28,7 +28,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from broker.kernel import procedures
+from broker.kernel import arguments, procedures
 from broker.kernel import uris
 from broker.kernel.adoption import POLL_INTERVAL
 from broker.kernel.errors import KernelGone, NoSuchKernelSpec
@@ -94,9 +94,10 @@ class KernelHost(QuietRefusals, Session):
         # shared (round robin), so several hosts can join one router (scale-out)
         shared = RegisterOptions(invoke="roundrobin")
         with_details = RegisterOptions(details_arg="details", invoke="roundrobin")
-        yield self.register(self.kernelspecs, uris.KERNELSPECS, options=shared)
-        yield self.register(self.start_kernel, uris.KERNELS_START, options=with_details)
-        yield self.register(self.list_kernels, uris.KERNELS_LIST, options=shared)
+        for function, uri, options in ((self.kernelspecs, uris.KERNELSPECS, shared),
+                                       (self.start_kernel, uris.KERNELS_START, with_details),
+                                       (self.list_kernels, uris.KERNELS_LIST, shared)):
+            yield self.register(arguments.checked(function, uri), uri, options=options)
         yield self.register(self._unknown_kernel, uris.KERNEL_PREFIX, options=RegisterOptions(
             match="prefix", details_arg="details", invoke="roundrobin"))
         self.log.info("kernel host joined realm {realm}", realm=details.realm)
@@ -110,6 +111,11 @@ class KernelHost(QuietRefusals, Session):
             raise ApplicationError(uris.KERNEL_NOT_READY,
                                    f"kernel {kernel_id} is {kernel.model()['execution_state']}: "
                                    f"wait for its 'ready' event on {uris.KERNELS_EVENTS}")
+        if kernel is not None:
+            names = sorted({**procedures.PROCEDURES, **procedures.LIFECYCLE})
+            raise ApplicationError(ApplicationError.NO_SUCH_PROCEDURE,
+                                   f"kernel {kernel_id} has no procedure {details.procedure!r}; "
+                                   f"its procedures are {', '.join(names)}")
         raise ApplicationError(uris.NO_SUCH_KERNEL,
                                f"no kernel {kernel_id!r} here: start one with "
                                f"{uris.KERNELS_START} or list them with {uris.KERNELS_LIST}")
@@ -124,6 +130,8 @@ class KernelHost(QuietRefusals, Session):
 
     @defer.inlineCallbacks
     def start_kernel(self, kernel_name=None, wait=True, details=None):
+        arguments.text("kernel_name", kernel_name, optional=True)
+        arguments.flag("wait", wait)
         specs = self.launcher.kernelspecs()
         kernel_name = kernel_name or specs["default"]
         if kernel_name not in specs["kernelspecs"]:

@@ -9,12 +9,11 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallResult, RegisterOptions
 from twisted.internet import defer
 
-from broker.kernel import uris
+from broker.kernel import arguments, uris
 from broker.kernel.history import approximate_size
+from broker.kernel.replies import NoSuchRequest
 from broker.kernel.session import NoPendingInput
 from broker.kernel.supervisor import KernelDied, KernelShutDown, KernelStartFailed
-
-INVALID_ARGUMENT = ApplicationError.INVALID_ARGUMENT
 
 
 class ExecutionFailed(ApplicationError):
@@ -38,9 +37,7 @@ def caller_of(details):
             "authrole": details.caller_authrole}
 
 
-def _check_text(name, value):
-    if not isinstance(value, str):
-        raise ApplicationError(INVALID_ARGUMENT, f"{name} must be a string, not {type(value).__name__}")
+_check_text = arguments.text
 
 
 def _check_ready(kernel):
@@ -78,12 +75,17 @@ def _reply_content(reply):
 def execute(kernel, code, silent=False, store_history=True, user_expressions=None,
             allow_stdin=None, stop_on_error=True, details=None):
     _check_text("code", code)
+    for name, value in (("silent", silent), ("store_history", store_history),
+                        ("stop_on_error", stop_on_error)):
+        arguments.flag(name, value)
+    arguments.flag("allow_stdin", allow_stdin, optional=True)
+    arguments.text_map("user_expressions", user_expressions, optional=True)
     progress = details.progress if details is not None else None
     content = {
-        "code": code, "silent": bool(silent), "store_history": bool(store_history),
+        "code": code, "silent": silent, "store_history": store_history,
         "user_expressions": user_expressions or {},
-        "allow_stdin": bool(progress) if allow_stdin is None else bool(allow_stdin),
-        "stop_on_error": bool(stop_on_error),
+        "allow_stdin": bool(progress) if allow_stdin is None else allow_stdin,
+        "stop_on_error": stop_on_error,
     }
     on_output = (lambda output: progress(**output)) if progress else None
     d = _request(kernel, "shell", "execute_request", content, details, on_output, interruptible=True)
@@ -144,16 +146,22 @@ def _eval_result(reply_and_outputs):
     return ""
 
 
-def complete(kernel, code, cursor_pos=None, details=None):
+def _cursor(code, cursor_pos):
+    """The cursor position in *code* (its end if None), checked: in characters, within the code."""
     _check_text("code", code)
-    position = len(code) if cursor_pos is None else cursor_pos
+    arguments.integer("cursor_pos", cursor_pos, 0, len(code), optional=True)
+    return len(code) if cursor_pos is None else cursor_pos
+
+
+def complete(kernel, code, cursor_pos=None, details=None):
+    position = _cursor(code, cursor_pos)
     return _request(kernel, "shell", "complete_request", {"code": code, "cursor_pos": position},
                     details).addCallback(_reply_content)
 
 
 def inspect(kernel, code, cursor_pos=None, detail_level=0, details=None):
-    _check_text("code", code)
-    position = len(code) if cursor_pos is None else cursor_pos
+    position = _cursor(code, cursor_pos)
+    arguments.integer("detail_level", detail_level, 0, 1)
     content = {"code": code, "cursor_pos": position, "detail_level": detail_level}
     return _request(kernel, "shell", "inspect_request", content, details).addCallback(_reply_content)
 
@@ -164,8 +172,21 @@ def is_complete(kernel, code, details=None):
                     details).addCallback(_reply_content)
 
 
-def history(kernel, hist_access_type="tail", n=10, output=False, raw=True, details=None, **more):
-    content = {"hist_access_type": hist_access_type, "n": n, "output": output, "raw": raw, **more}
+HISTORY_ACCESS_TYPES = ("tail", "range", "search")
+
+
+def history(kernel, hist_access_type="tail", n=10, output=False, raw=True, session=None,
+            start=None, stop=None, pattern=None, unique=False, details=None):
+    arguments.choice("hist_access_type", hist_access_type, HISTORY_ACCESS_TYPES)
+    arguments.integer("n", n, 0, arguments.INT32)
+    for name, value in (("session", session), ("start", start), ("stop", stop)):
+        arguments.integer(name, value, -arguments.INT32, arguments.INT32, optional=True)
+    for name, value in (("output", output), ("raw", raw), ("unique", unique)):
+        arguments.flag(name, value)
+    _check_text("pattern", pattern, optional=True)
+    given = {"session": session, "start": start, "stop": stop, "pattern": pattern}
+    content = {"hist_access_type": hist_access_type, "n": n, "output": output, "raw": raw,
+               "unique": unique, **{k: v for k, v in given.items() if v is not None}}
     return _request(kernel, "shell", "history_request", content, details).addCallback(_reply_content)
 
 
@@ -182,9 +203,23 @@ def input_(kernel, value, details=None):
 
 
 def outputs(kernel, since=0, limit=None, details=None):
-    if not isinstance(since, int) or (limit is not None and not isinstance(limit, int)):
-        raise ApplicationError(INVALID_ARGUMENT, "since and limit must be integers")
+    arguments.integer("since", since, -arguments.SAFE_INT, arguments.SAFE_INT)
+    arguments.integer("limit", limit, 0, arguments.SAFE_INT, optional=True)
     return CallResult(**kernel.conversation.history.since(since, limit))
+
+
+def reply(kernel, msg_id, details=None):
+    """The recent execute reply to *msg_id* ``{msg_id, status, execution_count, reply, truncated}``."""
+    _check_text("msg_id", msg_id)
+    d = kernel.conversation.reply_for(msg_id)
+    d.addErrback(_no_such_request)
+    d.addErrback(_kernel_errors, kernel)
+    return d.addCallback(lambda entry: CallResult(**entry))
+
+
+def _no_such_request(failure):
+    failure.trap(NoSuchRequest)
+    raise ApplicationError(uris.NO_SUCH_REQUEST, failure.getErrorMessage())
 
 
 def interrupt(kernel, details=None):
@@ -209,15 +244,16 @@ def shutdown(kernel, details=None, host=None):
 PROCEDURES = {
     "execute": execute, "eval_cell": eval_cell, "complete": complete, "inspect": inspect,
     "is_complete": is_complete, "history": history, "kernel_info": kernel_info,
-    "input": input_, "outputs": outputs, "interrupt": interrupt,
+    "input": input_, "outputs": outputs, "reply": reply, "interrupt": interrupt,
 }
 LIFECYCLE = {"restart": restart, "shutdown": shutdown}
 
 
-def _bind(function, kernel, host=None):
+def _bind(function, kernel, name, host=None):
+    uri = uris.kernel_procedure(kernel.id, name)
     if host is None:
-        return lambda *args, **kwargs: function(kernel, *args, **kwargs)
-    return lambda *args, **kwargs: function(kernel, *args, host=host, **kwargs)
+        return arguments.checked(function, uri, kernel)
+    return arguments.checked(function, uri, kernel, host=host)
 
 
 @defer.inlineCallbacks
@@ -227,8 +263,10 @@ def register_all(host, kernel):
     registrations = []
     for name, function in PROCEDURES.items():
         registrations.append((yield host.register(
-            _bind(function, kernel), uris.kernel_procedure(kernel.id, name), options=options)))
+            _bind(function, kernel, name), uris.kernel_procedure(kernel.id, name),
+            options=options)))
     for name, function in LIFECYCLE.items():
         registrations.append((yield host.register(
-            _bind(function, kernel, host), uris.kernel_procedure(kernel.id, name), options=options)))
+            _bind(function, kernel, name, host), uris.kernel_procedure(kernel.id, name),
+            options=options)))
     return registrations

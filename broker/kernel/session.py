@@ -7,7 +7,9 @@ both its ``execute_reply`` and its ``status: idle`` have arrived, so its
 result holds every output. Every iopub message and ``input_request`` becomes
 an *output message* (``{seq, msg_type, content, metadata, parent_msg_id,
 caller}``), numbered in the kernel's :class:`~broker.kernel.history.OutputHistory`,
-handed to the request that caused it and to ``publish``.
+handed to the request that caused it and to ``publish``. Every
+``execute_reply`` is also kept in the bounded :class:`~broker.kernel.replies.RecentReplies`
+(``reply_for``), for a caller that lost its call.
 """
 
 from collections import OrderedDict
@@ -16,6 +18,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from broker.kernel.history import OutputHistory
+from broker.kernel.replies import NoSuchRequest, RecentReplies
 
 _REMEMBERED_CALLERS = 1000
 
@@ -52,6 +55,7 @@ class KernelConversation:
         self.kernel_id = kernel_id
         self.publish = publish
         self.history = history if history is not None else OutputHistory()
+        self.replies = RecentReplies()
         self.on_state = on_state or (lambda state: None)
         self.channels = None
         self.execution_state = "starting"
@@ -88,6 +92,22 @@ class KernelConversation:
         self.pending_input = None
         for request in requests.values():
             request.deferred.errback(failure)
+        self.replies.fail_waiters(failure)
+
+    def reply_for(self, msg_id):
+        """A Deferred of the recent execute reply to *msg_id*: at once, or once a pending one comes.
+
+        Fails with :class:`NoSuchRequest` if it is neither kept nor pending.
+        """
+        known = self.replies.get(msg_id)
+        if known is not None:
+            return defer.succeed(known)
+        request = self._requests.get(msg_id)
+        if request is None or request.msg_type != "execute_request":
+            return defer.fail(NoSuchRequest(
+                f"kernel {self.kernel_id} has no recent execute request {msg_id!r} "
+                f"(it keeps the last {self.replies.max_replies} replies)"))
+        return self.replies.wait_for(msg_id)
 
     def _remember_caller(self, msg_id, caller):
         self._callers[msg_id] = caller
@@ -105,7 +125,10 @@ class KernelConversation:
         self._reply(msg)
 
     def _reply(self, msg):
-        request = self._requests.get(_parent_id(msg))
+        parent_id = _parent_id(msg)
+        if msg["msg_type"] == "execute_reply" and parent_id is not None:
+            self.replies.record(parent_id, msg["content"])
+        request = self._requests.get(parent_id)
         if request is None:
             return
         request.reply = msg

@@ -14,6 +14,7 @@ KERNEL_START_FAILED = "webkernel.error.kernel_start_failed"
 KERNEL_DIED = "webkernel.error.kernel_died"
 EXECUTION_FAILED = "webkernel.error.execution_failed"
 NO_PENDING_INPUT = "webkernel.error.no_pending_input"
+NO_SUCH_REQUEST = "webkernel.error.no_such_request"
 
 
 def kernel_procedure(kernel_id, name):
