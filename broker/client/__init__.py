@@ -8,7 +8,10 @@ Blocking, for scripts and the REPL::
 
 Twisted-native, every method returning a Deferred: :func:`connect_async`.
 Errors are the exceptions of :mod:`broker.client.errors`, all
-:class:`KernelError`, each keeping its WAMP error URI.
+:class:`KernelError`, each keeping its WAMP error URI. Both flavours
+reconnect by themselves after a dropped connection (``reconnect=False`` to
+not), resuming watches and executions in flight without losing or repeating
+an output.
 """
 
 from broker.client.asynchronous import AsyncClient, AsyncKernel, connect_async
@@ -28,6 +31,7 @@ from broker.client.errors import (
     NoSuchKernel,
     NoSuchKernelSpec,
     NoSuchProcedure,
+    NoSuchRequest,
     NotAuthorized,
     Timeout,
 )
@@ -35,7 +39,8 @@ from broker.client.errors import (
 __all__ = [
     "connect", "connect_async", "Client", "Kernel", "AsyncClient", "AsyncKernel",
     "KernelError", "ExecutionFailed", "NoSuchKernel", "NoSuchKernelSpec", "KernelLimit",
-    "KernelNotReady", "KernelStartFailed", "KernelDied", "NoPendingInput", "InvalidArgument",
+    "KernelNotReady", "KernelStartFailed", "KernelDied", "NoPendingInput", "NoSuchRequest",
+    "InvalidArgument",
     "NotAuthorized", "NoSuchProcedure", "Timeout", "Canceled", "ConnectionFailed",
     "ConnectionLost",
 ]

@@ -1,24 +1,36 @@
 """The Twisted-native client of the kernel API: every method returns a Deferred.
 
-:class:`AsyncClient` wraps a joined WAMP session and calls the
-``webkernel.*`` procedures of ``docs/kernels.md``; :class:`AsyncKernel` is
-one kernel. WAMP errors arrive as the exceptions of
-:mod:`broker.client.errors`. Every call is bounded: it carries a WAMP call
-``timeout`` (which interrupts an execution on the service's side) and the
-client gives up a little after that if no answer comes at all.
+:class:`AsyncClient` calls the ``webkernel.*`` procedures of
+``docs/kernels.md`` on its session; :class:`AsyncKernel` is one kernel. WAMP
+errors arrive as the exceptions of :mod:`broker.client.errors`. Every call is
+bounded: it carries a WAMP call ``timeout`` (which interrupts an execution on
+the service's side) and the client gives up a little after that if no answer
+comes at all.
+
+A client from :func:`connect_async` reconnects by itself when its connection
+drops (:mod:`broker.client.reconnect`): calls made meanwhile wait for the new
+session, watches resume without losing or repeating an output
+(:mod:`broker.client.feed`), and an ``execute`` in flight is followed to its
+end (:mod:`broker.client.execution`). Other calls pending at the drop fail
+with ConnectionLost.
 """
 
+from collections import OrderedDict
+
 from autobahn.wamp import types
-from twisted.internet import defer
 
 from broker.client.errors import NoSuchKernel, NoSuchProcedure, from_failure
+from broker.client.execution import GRACE, Execution
+from broker.client.feed import OutputFeed
+from broker.client.ordering import seq_range
+from broker.client.reconnect import DEFAULT_RECONNECT_TIMEOUT, SessionKeeper
 from broker.client.session import open_websocket_session
 from broker.kernel import uris
 
 #: seconds a call may take unless told otherwise
 DEFAULT_TIMEOUT = 60.0
-#: seconds the client waits past a call's timeout for the service's own timeout error
-GRACE = 5.0
+#: msg_ids of its executions a kernel object remembers (to tell them apart after a drop)
+_CLAIMED = 1000
 
 
 def payload(result):
@@ -30,28 +42,39 @@ def payload(result):
     return result
 
 
-def _event(args, kwargs):
-    """An output message from a progressive result or an event (kwargs, or one dict argument)."""
-    return dict(kwargs) if kwargs else (args[0] if args else {})
-
-
 class AsyncClient:
-    """A session on the service's realm, for the kernel API (Deferred-returning)."""
+    """A session on the service's realm, for the kernel API (Deferred-returning).
 
-    def __init__(self, session, reactor, timeout=DEFAULT_TIMEOUT):
-        self.session = session
+    *keeper* is the :class:`~broker.client.reconnect.SessionKeeper` that
+    replaces a dropped session; without one the client never reconnects.
+    """
+
+    def __init__(self, session, reactor, timeout=DEFAULT_TIMEOUT, keeper=None):
+        self.keeper = keeper if keeper is not None else SessionKeeper(session, reactor)
         self.reactor = reactor
         self.timeout = timeout
+
+    @property
+    def session(self):
+        """The current WAMP session (None while reconnecting)."""
+        return self.keeper.session
+
+    @property
+    def authid(self):
+        """The name the client joined under (kept across reconnects)."""
+        return self.keeper.authid
 
     def call(self, procedure, *args, timeout=None, on_progress=None, **kwargs):
         """Call *procedure*; a Deferred of its :func:`payload`.
 
-        *timeout* (seconds) defaults to the client's; ``0`` means none.
+        *timeout* (seconds) defaults to the client's; ``0`` means none. While
+        the client reconnects the call waits for the new session.
         """
         seconds = self.timeout if timeout is None else timeout
         options = types.CallOptions(on_progress=on_progress,
                                     timeout=int(seconds * 1000) if seconds else None)
-        d = defer.maybeDeferred(self.session.call, procedure, *args, options=options, **kwargs)
+        d = self.keeper.joined()
+        d.addCallback(lambda session: session.call(procedure, *args, options=options, **kwargs))
         if seconds:
             d.addTimeout(seconds + GRACE, self.reactor)
         return d.addCallbacks(payload, from_failure)
@@ -77,13 +100,17 @@ class AsyncClient:
                 if model.get("id") == kernel_id:
                     return AsyncKernel(self, model)
             raise NoSuchKernel(f"no kernel {kernel_id!r} (see kernels())")
-        return self.kernels().addCallback(find)
+
+        def where_it_is(kernel):  # its last seq: where to look for an execution after a drop
+            def seen(page):
+                kernel.last_seq = page["last_seq"]
+                return kernel
+            return kernel.outputs(since=0, limit=0).addCallback(seen)
+        return self.kernels().addCallback(find).addCallback(where_it_is)
 
     def close(self):
-        """Leave the realm and close the connection; fires once it is closed."""
-        if self.session.is_attached():
-            self.session.leave()
-        return self.session.when_closed().addTimeout(self.timeout or DEFAULT_TIMEOUT, self.reactor)
+        """Leave the realm and close the connection (never to reconnect); fires once it is closed."""
+        return self.keeper.close(self.timeout or DEFAULT_TIMEOUT)
 
 
 class AsyncKernel:
@@ -93,6 +120,8 @@ class AsyncKernel:
         self.client = client
         self.model = model
         self.id = model["id"]
+        self.last_seq = 0  # the highest output seq this client has seen of the kernel
+        self._claimed = OrderedDict()  # msg_ids of executions of this client, the newest _CLAIMED
 
     def __repr__(self):
         return f"<AsyncKernel {self.id} {self.model.get('name')!r}>"
@@ -118,10 +147,13 @@ class AsyncKernel:
         kernel). An exception from either cancels the call, which interrupts
         the code if it still runs, and is what the Deferred fails with. More
         ``execute_request`` fields (``silent``, ``store_history``,
-        ``user_expressions``, ``stop_on_error``) go in *options*.
+        ``user_expressions``, ``stop_on_error``) go in *options*. If the
+        connection drops, the code goes on and, once reconnected, so do the
+        callbacks, each output once, and the final result (see
+        :mod:`broker.client.execution`).
         """
         options.setdefault("allow_stdin", on_input is not None)
-        return _Execution(self, on_output, on_input).start(code, timeout, options)
+        return Execution(self, on_output, on_input).start(code, timeout, options)
 
     def eval_cell(self, code, timeout=None):
         """The ``text/plain`` of *code*'s result (``'5'`` for ``2+3``); fails with ExecutionFailed."""
@@ -155,6 +187,10 @@ class AsyncKernel:
         """``{first_seq, last_seq, outputs, complete}``: kept output messages with ``seq > since``."""
         return self.call("outputs", since=since, limit=limit)
 
+    def reply(self, msg_id):
+        """``{msg_id, status, execution_count, reply, truncated}``: a recent execute request's reply."""
+        return self.call("reply", msg_id)
+
     def interrupt(self):
         """Interrupt the running code (SIGINT or ``interrupt_request``)."""
         return self.call("interrupt")
@@ -172,91 +208,68 @@ class AsyncKernel:
         """Stop the kernel; fires once its process is gone."""
         return self.call("shutdown")
 
-    def watch(self, callback):
-        """Call ``callback(output_message)`` for every iopub message of this kernel.
+    def watch(self, callback, since=None):
+        """Call ``callback(output_message)`` for every output of this kernel, in seq order, once each.
 
-        A prefix subscription on ``webkernel.kernel.<id>.iopub``; fires with a
-        :class:`Watch` whose ``stop()`` unsubscribes.
+        Its iopub messages and input requests, from now on (or every one
+        after seq *since* the history still holds), across reconnects; a gap
+        notice ``{msg_type: "gap", from_seq, to_seq, lost: True}`` stands for
+        outputs the history no longer has. Fires with a :class:`Watch`.
         """
-        topic = uris.kernel_topic(self.id, "iopub")
-        d = defer.maybeDeferred(
-            self.client.session.subscribe, lambda *a, **kw: callback(_event(a, kw)), topic,
-            options=types.SubscribeOptions(match="prefix"))
-        d.addTimeout(self.client.timeout or DEFAULT_TIMEOUT, self.client.reactor)
+        feed = OutputFeed(self, callback, since)
+        d = feed.start().addTimeout(self.client.timeout or DEFAULT_TIMEOUT, self.client.reactor)
         return d.addCallbacks(Watch, from_failure)
+
+    # -- what this client has seen of the kernel ---------------------------------------------
+
+    def saw(self, output):
+        """Note an output's seq (the highest one is where to look from after a drop)."""
+        if isinstance(output.get("seq"), int):
+            self.last_seq = max(self.last_seq, seq_range(output)[1])
+
+    def claim(self, msg_id):
+        """Note *msg_id* as one of this client's executions."""
+        self._claimed[msg_id] = True
+        self._claimed.move_to_end(msg_id)
+        while len(self._claimed) > _CLAIMED:
+            self._claimed.popitem(last=False)
+
+    def claimed(self, msg_id):
+        return msg_id in self._claimed
 
 
 class Watch:
-    """A subscription to a kernel's output; ``stop()`` ends it."""
+    """A running :meth:`AsyncKernel.watch`; ``stop()`` ends it."""
 
-    def __init__(self, subscription):
-        self.subscription = subscription
+    def __init__(self, feed):
+        self.feed = feed
 
     def stop(self):
         """Unsubscribe; a Deferred that fires once the router confirmed."""
-        if not self.subscription.active:
-            return defer.succeed(None)
-        return defer.maybeDeferred(self.subscription.unsubscribe).addErrback(from_failure)
-
-
-class _Execution:
-    """One ``execute`` call: its progressive outputs, input requests and the callbacks' errors."""
-
-    def __init__(self, kernel, on_output, on_input):
-        self.kernel = kernel
-        self.on_output = on_output
-        self.on_input = on_input
-        self.error = None
-        self.call = None
-
-    def start(self, code, timeout, options):
-        wants_progress = self.on_output is not None or self.on_input is not None
-        self.call = self.kernel.call("execute", code, timeout=timeout,
-                                     on_progress=self.progress if wants_progress else None, **options)
-        return self.call.addBoth(self.finish)
-
-    def progress(self, *args, **kwargs):
-        output = _event(args, kwargs)
-        if self.error is not None:
-            return
-        if output.get("msg_type") == "input_request":
-            return self.answer(output.get("content") or {})
-        if self.on_output is not None:
-            try:
-                self.on_output(output)
-            except Exception as e:
-                self.failed(e)
-
-    def answer(self, content):
-        if self.on_input is None:
-            return self.failed(RuntimeError("the code asked for input, but execute() has no on_input"))
-        d = defer.maybeDeferred(self.on_input, content.get("prompt", ""), bool(content.get("password")))
-        d.addCallback(self.kernel.input)
-        d.addErrback(lambda f: self.failed(f.value))
-
-    def failed(self, exception):
-        """A callback raised: cancel the call (the service interrupts the code if it still runs)."""
-        if self.error is None:
-            self.error = exception
-            self.call.cancel()
-
-    def finish(self, result):
-        if self.error is not None:
-            raise self.error
-        return result
+        return self.feed.stop()
 
 
 def connect_async(url, token=None, realm="webkernel", authid=None, timeout=DEFAULT_TIMEOUT,
-                  reactor=None):
+                  reactor=None, reconnect=True, reconnect_timeout=DEFAULT_RECONNECT_TIMEOUT):
     """Connect to the service at *url*; a Deferred of a joined :class:`AsyncClient`.
 
     *url* is the URL the service logs (``http://host:port/?token=…``) or a
     WebSocket URL (``ws://host:port/ws``); *token* is the service token
     (WAMP-Ticket; ``None``: from the URL, else join anonymously). *timeout*
     (seconds) bounds connecting and is every call's default (``0``: calls
-    have none).
+    have none). With *reconnect* a dropped connection is opened again, under
+    the same authid, for at most *reconnect_timeout* seconds.
     """
     if reactor is None:
         from twisted.internet import reactor
-    d = open_websocket_session(reactor, url, token, realm, authid, timeout or DEFAULT_TIMEOUT)
-    return d.addCallback(lambda session: AsyncClient(session, reactor, timeout))
+    connect_timeout = timeout or DEFAULT_TIMEOUT
+
+    def reopen(joined_as, seconds_left):
+        return open_websocket_session(reactor, url, token, realm, joined_as,
+                                      min(connect_timeout, seconds_left))
+
+    def joined(session):
+        keeper = SessionKeeper(session, reactor, reopen if reconnect else None, reconnect_timeout)
+        return AsyncClient(session, reactor, timeout, keeper)
+    d = open_websocket_session(reactor, url, token, realm, authid, connect_timeout)
+    return d.addCallback(joined)

@@ -17,6 +17,7 @@ import crochet
 from broker.client import asynchronous
 from broker.client.asynchronous import DEFAULT_TIMEOUT, GRACE
 from broker.client.errors import NoSuchKernel, Timeout
+from broker.client.reconnect import DEFAULT_RECONNECT_TIMEOUT
 
 
 @crochet.run_in_reactor
@@ -46,16 +47,20 @@ def _wait(eventual, seconds):
         raise
 
 
-def connect(url, token=None, realm="webkernel", authid=None, timeout=DEFAULT_TIMEOUT):
+def connect(url, token=None, realm="webkernel", authid=None, timeout=DEFAULT_TIMEOUT,
+            reconnect=True, reconnect_timeout=DEFAULT_RECONNECT_TIMEOUT):
     """Connect to the service at *url*; a :class:`Client`.
 
     *url* is the URL the service logs (``http://127.0.0.1:8080/?token=…``,
     the token is taken from it) or ``ws://host:port/ws`` with *token*.
-    *timeout* (seconds) bounds connecting and is every call's default.
+    *timeout* (seconds) bounds connecting and is every call's default. With
+    *reconnect* a dropped connection is opened again, under the same authid,
+    for at most *reconnect_timeout* seconds.
     """
     crochet.setup()
     eventual = _in_reactor(asynchronous.connect_async, url, token=token, realm=realm,
-                           authid=authid, timeout=timeout)
+                           authid=authid, timeout=timeout, reconnect=reconnect,
+                           reconnect_timeout=reconnect_timeout)
     return Client(_wait(eventual, 2 * (timeout or DEFAULT_TIMEOUT) + GRACE))  # connect, then join
 
 
@@ -65,6 +70,11 @@ class Client:
     def __init__(self, async_client):
         self.async_client = async_client
         self.timeout = async_client.timeout
+
+    @property
+    def authid(self):
+        """The name the client joined under (kept across reconnects)."""
+        return self.async_client.authid
 
     def _run(self, method, *args, **kwargs):
         deadline = _deadline(kwargs.get("timeout"), self.timeout)
@@ -126,7 +136,8 @@ class Kernel:
         ``on_output(output_message)`` is called for each output as it
         happens, in order, and ``on_input(prompt, password) -> str`` answers
         ``input()``; both in the calling thread. An exception from either
-        cancels the execution (interrupting the code) and is raised.
+        cancels the execution (interrupting the code) and is raised. A
+        dropped connection does not end it (see ``docs/clients.md``).
         """
         run = _BlockingExecution(self, on_output, on_input)
         return run.wait(code, timeout, options)
@@ -159,6 +170,10 @@ class Kernel:
         """``{first_seq, last_seq, outputs, complete}``: kept output messages with ``seq > since``."""
         return self._run("outputs", since, limit)
 
+    def reply(self, msg_id):
+        """``{msg_id, status, execution_count, reply, truncated}``: a recent execute request's reply."""
+        return self._run("reply", msg_id)
+
     def interrupt(self):
         """Interrupt the running code."""
         return self._run("interrupt")
@@ -171,13 +186,15 @@ class Kernel:
         """Stop the kernel."""
         return self._run("shutdown")
 
-    def watch(self, callback):
-        """Call ``callback(output_message)`` for each iopub message, in order, in a thread of its own.
+    def watch(self, callback, since=None):
+        """Call ``callback(output_message)`` for each output, in seq order, once, in a thread of its own.
 
-        Returns a :class:`Watch`; ``stop()`` ends it.
+        From now on, or after seq *since*; across reconnects (see
+        :meth:`~broker.client.asynchronous.AsyncKernel.watch`). Returns a
+        :class:`Watch`; ``stop()`` ends it.
         """
         events = queue.SimpleQueue()
-        watch = Watch(self, self._run("watch", events.put), events, callback)
+        watch = Watch(self, self._run("watch", events.put, since), events, callback)
         watch.thread.start()
         return watch
 

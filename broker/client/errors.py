@@ -70,6 +70,9 @@ KernelStartFailed = _condition(
 KernelDied = _condition("KernelDied", uris.KERNEL_DIED, "The kernel died while the call was pending.")
 NoPendingInput = _condition(
     "NoPendingInput", uris.NO_PENDING_INPUT, "``input`` was called but the kernel is not waiting for input.")
+NoSuchRequest = _condition(
+    "NoSuchRequest", uris.NO_SUCH_REQUEST,
+    "``reply`` for a msg_id the kernel has no recent execute request of.")
 InvalidArgument = _condition("InvalidArgument", errors.INVALID_ARGUMENT, "A bad argument.")
 NotAuthorized = _condition(
     "NotAuthorized", errors.NOT_AUTHORIZED, "The token is wrong, or the action is not allowed.")
@@ -85,7 +88,7 @@ ConnectionLost = _condition(
 
 _BY_URI = {cls.uri: cls for cls in (
     ExecutionFailed, NoSuchKernel, NoSuchKernelSpec, KernelLimit, KernelNotReady,
-    KernelStartFailed, KernelDied, NoPendingInput, InvalidArgument, NotAuthorized,
+    KernelStartFailed, KernelDied, NoPendingInput, NoSuchRequest, InvalidArgument, NotAuthorized,
     NoSuchProcedure, Timeout, Canceled,
 )}
 

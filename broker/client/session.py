@@ -129,4 +129,7 @@ def open_websocket_session(reactor, url, token, realm, authid, timeout):
     except defer.TimeoutError:
         protocol.transport.abortConnection()
         raise ConnectionFailed(f"no WAMP session joined at {ws_url} within {timeout} s")
+    except defer.CancelledError:
+        protocol.transport.abortConnection()
+        raise
     return session
