@@ -162,6 +162,10 @@ class LaunchedKernel:
         """Remove the connection file and the output log (a kernel that exited no longer needs them)."""
         records.remove_launch_files(self.connection_file)
 
+    def output_tail(self):
+        """The last lines the kernel printed (its ``.log``), for saying why it failed."""
+        return records.output_tail(self.connection_file)
+
 
 @implementer(IKernelLauncher)
 class KernelLauncher:

@@ -47,6 +47,18 @@ def lock_path(kernel_dir, kernel_id):
     return os.path.join(kernel_dir, f"kernel-{kernel_id}.lock")
 
 
+def output_tail(connection_file, max_bytes=4096):
+    """The last lines of a launch's ``.log`` (what the kernel printed), at most *max_bytes*; "" if none."""
+    path = connection_file[:-len(".json")] + ".log"
+    try:
+        with open(path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - max_bytes))
+            return log.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
 def remove_launch_files(connection_file):
     """Remove a launch's connection file and its ``.log`` (what the launcher wrote)."""
     for path in (connection_file, connection_file[:-len(".json")] + ".log"):

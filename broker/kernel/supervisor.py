@@ -36,6 +36,18 @@ class KernelShutDown(Exception):
     """The kernel was shut down while the request was pending."""
 
 
+#: what a kernel prints when a port chosen for it was taken before it could bind it
+#: (ports are picked free, then handed to the kernel: another socket can win the race)
+PORT_TAKEN = "Address already in use"
+#: launches with fresh ports after PORT_TAKEN, before the start counts as failed
+PORT_RETRIES = 3
+
+
+def _last_line(text):
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
 class KernelSupervisor:
     """Keeps one kernel running, or says why it is not."""
 
@@ -63,6 +75,7 @@ class KernelSupervisor:
         self._heartbeat = None
         self._stopping = False
         self._ready = None  # Deferred of the current start
+        self._port_retries = 0
 
     # -- start --------------------------------------------------------------------
 
@@ -72,10 +85,14 @@ class KernelSupervisor:
             self.state = "starting"
         self._stopping = False
         self._ready = defer.Deferred()
+        self._port_retries = 0
+        self._launch()
+        return self._ready
+
+    def _launch(self):
         d = self.launcher.launch(self.kernel_name, self.kernel_id)
         d.addCallback(self._launched)
         d.addErrback(self._start_failed)
-        return self._ready
 
     def adopt(self, launched):
         """Take over a running kernel (an AdoptedKernel); a Deferred fires once it answers."""
@@ -92,7 +109,9 @@ class KernelSupervisor:
             launched.connection_info, self.conversation.message_received, self.kernel_id)
         self.conversation.channels = channels
         d = channels.nudge(timeout=self.ready_timeout, channel=nudge_channel)
-        d.addCallbacks(self._became_ready, self._start_failed)
+        # a launch given up for another (a port clash) must not end the start
+        d.addCallbacks(lambda info: self._became_ready(info) if launched is self.launched else None,
+                       lambda f: self._start_failed(f) if launched is self.launched else None)
 
     def _became_ready(self, kernel_info):
         if self._ready is None or self._ready.called:
@@ -121,6 +140,16 @@ class KernelSupervisor:
             self.record_file.remove()
         ready.errback(Failure(KernelStartFailed(reason)))  # last: it may start a new launch
 
+    def _launch_with_new_ports(self):
+        self._port_retries += 1
+        self.log.info("kernel {kernel_id}: a port chosen for it was taken before it bound it; "
+                      "launching it again with new ports ({n} of {most})",
+                      kernel_id=self.kernel_id, n=self._port_retries, most=PORT_RETRIES)
+        given_up, self.launched = self.launched, None   # first: closing fails its nudge
+        self._close_channels()
+        given_up.remove_files()
+        self._launch()
+
     # -- death and restart ---------------------------------------------------------
 
     def _exited(self, result, launched):
@@ -132,8 +161,16 @@ class KernelSupervisor:
     def _exited_now(self, result):
         status = result.getErrorMessage() if isinstance(result, Failure) else str(result)
         if self._ready is not None and not self._ready.called:
+            output = getattr(self.launched, "output_tail", lambda: "")()
+            if PORT_TAKEN in output and self._port_retries < PORT_RETRIES:
+                return self._launch_with_new_ports()
+            if output:
+                self.log.warn("kernel {kernel_id} exited while starting; its last output:\n{output}",
+                              kernel_id=self.kernel_id, output=output)
+            said = _last_line(output)
             self._start_failed(Failure(KernelStartFailed(
-                f"the kernel process exited while starting ({status})")))
+                f"the kernel process exited while starting ({status})"
+                + (f": {said}" if said else ""))))
             return
         self._died(f"the kernel process exited ({status})")
 
