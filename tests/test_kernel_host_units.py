@@ -31,6 +31,7 @@ from broker.kernel.interfaces import IKernelLauncher
 from broker.kernel.launcher import KernelExit, KernelLauncher
 from broker.kernel.session import KernelConversation, NoPendingInput
 from broker.kernel.supervisor import (
+    PORT_RETRIES,
     KernelDied,
     KernelShutDown,
     KernelStartFailed,
@@ -61,6 +62,7 @@ class FakeLaunchedKernel:
         self.exited = defer.Deferred()
         self.signals = []
         self.files_removed = 0
+        self.output = ""   # what the kernel printed (its log)
         self.watching = True
 
     def stop_watching(self):
@@ -72,6 +74,9 @@ class FakeLaunchedKernel:
 
     def remove_files(self):
         self.files_removed += 1
+
+    def output_tail(self):
+        return self.output
 
     def exit(self, exit_code=0, signal=None):
         self.exited.callback(KernelExit(exit_code, signal))
@@ -204,6 +209,16 @@ class OutputHistoryTests(SynchronousTestCase):
         self.assertTrue(window["complete"])
         self.assertEqual(history.since(6)["outputs"], [])
         self.assertEqual(history.since(99)["outputs"], [])
+
+    def test_since_answers_in_pages_of_bounded_bytes(self):
+        """A catch-up over more than max_bytes comes in pages, each at least one output."""
+        history = OutputHistory()
+        fill(history, 10, text="p" * 1000)   # 1,064 bytes each, roughly
+        page = history.since(0, max_bytes=3000)
+        self.assertEqual([o["seq"] for o in page["outputs"]], [1, 2])
+        self.assertEqual(page["last_seq"], 10)
+        self.assertEqual([o["seq"] for o in history.since(2, max_bytes=3000)["outputs"]], [3, 4])
+        self.assertEqual([o["seq"] for o in history.since(0, max_bytes=10)["outputs"]], [1])
 
     def test_since_says_when_history_no_longer_holds_it(self):
         """Asking from before first_seq gives what is kept, with complete false."""
@@ -542,6 +557,41 @@ class KernelSupervisorTests(SupervisorTestCase):
         self.assertEqual(self.events, [])
         self.assertEqual(kernel.files_removed, 1)
         self.assertTrue(self.channels.last.closed)
+
+    def test_exit_while_starting_says_what_the_kernel_said(self):
+        """The start's failure ends with the last line the kernel printed."""
+        d = self.supervisor.start()
+        kernel = self.launcher.launched[-1]
+        kernel.output = "Traceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'x'\n"
+        kernel.exit(1)
+        self.assertIn("exited while starting (exit code 1): ModuleNotFoundError: No module named 'x'",
+                      self.failureResultOf(d, KernelStartFailed).getErrorMessage())
+
+    def test_a_port_taken_before_the_kernel_bound_it_means_new_ports(self):
+        """A kernel that could not bind its ports is launched again; the start goes on."""
+        d = self.supervisor.start()
+        first = self.launcher.launched[-1]
+        first.output = "zmq.error.ZMQError: Address already in use (addr='tcp://127.0.0.1:40001')"
+        first.exit(1)
+        self.assertNoResult(d)
+        self.assertEqual(len(self.launcher.launched), 2)
+        self.assertEqual(first.files_removed, 1)
+        self.assertTrue(self.channels.made[0].closed)
+        self.ready()
+        self.assertEqual(self.successResultOf(d), KERNEL_INFO)
+        self.assertEqual(self.events, [])
+        self.assertEqual(self.supervisor.state, "idle")
+
+    def test_ports_are_tried_three_more_times_at_most(self):
+        """After PORT_RETRIES launches with new ports the start fails, saying why."""
+        d = self.supervisor.start()
+        for _ in range(PORT_RETRIES + 1):
+            self.assertNoResult(d)
+            kernel = self.launcher.launched[-1]
+            kernel.output = "zmq.error.ZMQError: Address already in use"
+            kernel.exit(1)
+        self.assertIn("Address already in use", self.failureResultOf(d, KernelStartFailed).getErrorMessage())
+        self.assertEqual(len(self.launcher.launched), PORT_RETRIES + 1)
 
     def test_nudge_failure_kills_the_kernel(self):
         """A kernel that never becomes ready fails start and is killed."""

@@ -17,6 +17,10 @@ from itertools import islice
 
 DEFAULT_MAX_MESSAGES = 10000
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+#: most bytes of outputs one ``since`` answer carries (at least one output): a
+#: WAMP message is bounded (``--max-message-size``, 16 MiB by default), so a
+#: catch-up over a large history comes in pages; ask again from the last seq
+PAGE_BYTES = 4 * 1024 * 1024
 
 
 def approximate_size(output):
@@ -62,12 +66,21 @@ class OutputHistory:
             self._bytes -= dropped
         return output
 
-    def since(self, seq=0, limit=None):
-        """``{first_seq, last_seq, outputs, complete}`` for messages after *seq*."""
+    def since(self, seq=0, limit=None, max_bytes=PAGE_BYTES):
+        """``{first_seq, last_seq, outputs, complete}`` for messages after *seq*.
+
+        At most *limit* outputs and, past the first, *max_bytes* of them: when
+        the last output returned is below ``last_seq``, more follow.
+        """
         first = self.first_seq
         start = max(0, seq - first + 1)  # seqs in the deque are contiguous
         stop = None if limit is None else start + max(0, limit)
-        outputs = [o for o, _ in islice(self._kept, start, stop)]
+        outputs, size = [], 0
+        for output, output_size in islice(self._kept, start, stop):
+            size += output_size
+            if outputs and size > max_bytes:
+                break
+            outputs.append(output)
         return {
             "first_seq": first,
             "last_seq": self.last_seq,
