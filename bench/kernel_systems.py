@@ -240,7 +240,8 @@ class JupyterSystem(System):
         self.limits = limits
         self.name = "jupyter" if limits else "jupyter-nolimit"
 
-    async def start(self, reactor):
+    async def start_server(self, reactor):
+        """Start Jupyter Server on a free loopback port; return once it answers."""
         self.port = free_port()
         self.token = secrets.token_hex(16)
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -253,9 +254,12 @@ class JupyterSystem(System):
             argv += NO_RATE_LIMITS
         self.server = LoggedProcess(self.name, self.log_path("server"))
         self.server.spawn(reactor, argv, cwd=self.bench_env.work_dir, env=self.bench_env.env)
+        await self._wait_ready(reactor)
+
+    async def start(self, reactor):
         self.client = None
         self.kernel_id = None
-        await self._wait_ready(reactor)
+        await self.start_server(reactor)
         self.kernel_id = await JupyterKernel.create(reactor, self.base_url, self.token)
         self.client = await JupyterKernel(self.base_url, self.token, self.kernel_id).connect(
             reactor, timeout=self.options.start_timeout)

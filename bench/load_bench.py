@@ -21,7 +21,6 @@ joined, over that), its peak while running, and the kernels' own memory.
 import argparse
 import json
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -32,9 +31,9 @@ from twisted.internet import defer, task
 from cpu import process_cpu_seconds
 from kernel_cells import KERNEL_NAME, WEBKERNEL_REALM
 from kernel_clients import JupyterKernel
-from kernel_systems import JUPYTER_BIN, SERVING, BenchEnvironment, JupyterSystem
+from kernel_systems import SERVING, BenchEnvironment, JupyterSystem
 from processes import LoggedProcess, WorkerProcess
-from routers import BENCH_DIR, TWISTD_BIN, free_port
+from routers import BENCH_DIR, TWISTD_BIN
 from wamp_client import close_sessions, connect_session
 
 SYSTEMS = ("webkernel", "jupyter")
@@ -135,16 +134,7 @@ class Jupyter(JupyterSystem):
         self.options.start_timeout = 90.0
 
     async def start(self):
-        self.port, self.token = free_port(), secrets.token_hex(16)
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        argv = [JUPYTER_BIN, "server", "--no-browser", f"--IdentityProvider.token={self.token}",
-                f"--port={self.port}", "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
-                f"--ServerApp.root_dir={self.bench_env.dirs['jupyter-root']}"]
-        if os.geteuid() == 0:
-            argv.append("--allow-root")
-        self.server = LoggedProcess(self.name, self.log_path("server"))
-        self.server.spawn(self.reactor, argv, cwd=self.bench_env.work_dir, env=self.bench_env.env)
-        await self._wait_ready(self.reactor)
+        await self.start_server(self.reactor)
 
     async def start_kernel(self):
         kernel_id = await JupyterKernel.create(self.reactor, self.base_url, self.token)

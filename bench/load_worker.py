@@ -17,14 +17,12 @@ latencies and tallies; closing stdin makes it close its sessions and exit.
 """
 
 import argparse
-import json
-import sys
 import time
 
 import broker  # noqa: F401  (selects Twisted for txaio)
 from twisted.internet import defer, stdio, task
-from twisted.protocols.basic import LineReceiver
 
+from worker_channel import Commands, emit
 from kernel_cells import WEBKERNEL_REALM
 from kernel_clients import JupyterKernel
 from wamp_client import close_sessions, connect_session
@@ -159,23 +157,6 @@ async def run_session(reactor, client, first, executions):
             client.tally.failures.append(problem)
 
 
-class Commands(LineReceiver):
-    delimiter = b"\n"
-
-    def __init__(self):
-        self.lines = defer.DeferredQueue()
-        self.lost = defer.Deferred()
-
-    def lineReceived(self, line):
-        self.lines.put(json.loads(line))
-
-    def connectionLost(self, reason):
-        self.lost.callback(None)
-
-
-def emit(**fields):
-    sys.stdout.write(json.dumps(fields) + "\n")
-    sys.stdout.flush()
 
 
 async def main(reactor, options):

@@ -13,36 +13,17 @@ JSON lines with the driver: ``ready`` once subscribed; the command ``round`` (wi
 """
 
 import argparse
-import json
-import sys
 import time
 
 import broker  # noqa: F401  (selects Twisted for txaio)
 from autobahn.wamp.types import SubscribeOptions
 from twisted.internet import defer, stdio, task
-from twisted.protocols.basic import LineReceiver
 
+from worker_channel import Commands, emit
 from kernel_cells import WEBKERNEL_REALM
 from wamp_client import close_sessions, connect_session
 
 
-class Commands(LineReceiver):
-    delimiter = b"\n"
-
-    def __init__(self):
-        self.lines = defer.DeferredQueue()
-        self.lost = defer.Deferred()
-
-    def lineReceived(self, line):
-        self.lines.put(json.loads(line))
-
-    def connectionLost(self, reason):
-        self.lines.put(None)
-
-
-def emit(**fields):
-    sys.stdout.write(json.dumps(fields) + "\n")
-    sys.stdout.flush()
 
 
 class Round:

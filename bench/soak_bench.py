@@ -186,7 +186,7 @@ def report(options, samples, rss_peak, tallies, auditor, behind):
            f" {options.workers} x {options.concurrency} concurrent client lives\n",
            "| | |", "|---|---|",
            f"| service RSS at start | {samples[0][1] / MiB:.0f} MiB |",
-           f"| every kernel's history full after | "
+           "| every kernel's history full after | "
            + (f"{full_at / 60:.1f} min |" if full_at is not None else "never |"),
            f"| RSS after the {options.warmup:g}-minute warm-up | {warm[0][1] / MiB:.0f} MiB |"
            if warm else "| RSS after warm-up | - |",

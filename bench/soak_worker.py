@@ -22,10 +22,8 @@ end (after ``--minutes``); closing stdin also ends it.
 """
 
 import argparse
-import json
 import os
 import random
-import sys
 import time
 import traceback
 
@@ -33,6 +31,7 @@ import broker  # noqa: F401  (selects Twisted for txaio)
 from autobahn.wamp.types import CallOptions, SubscribeOptions
 from twisted.internet import defer, task
 
+from worker_channel import emit
 from kernel_cells import WEBKERNEL_REALM
 from wamp_client import close_sessions, connect_session
 
@@ -211,11 +210,6 @@ async def lives(reactor, options, tally, rng, slot, until):
             tally.fail(f"slot {slot} life {number}: {type(error).__name__}: {error}"
                        f" ({os.path.basename(where.filename)}:{where.lineno})")
         await task.deferLater(reactor, rng.uniform(0, options.pause), lambda: None)
-
-
-def emit(**fields):
-    sys.stdout.write(json.dumps(fields) + "\n")
-    sys.stdout.flush()
 
 
 async def main(reactor, options):
