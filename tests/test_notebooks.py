@@ -130,6 +130,10 @@ class NotebookSessionTests(SynchronousTestCase):
             (uris.NOTEBOOKS_GET, {"path": "none.ipynb"}, uris.NO_SUCH_PATH),
             (uris.NOTEBOOKS_GET, {"path": "x.txt"}, uris.NOT_A_NOTEBOOK),
             (uris.NOTEBOOKS_SAVE, {"path": "x.ipynb", "content": {"nbformat": 3}}, uris.INVALID_NOTEBOOK),
+            (uris.NOTEBOOKS_GET, {}, "wamp.error.invalid_argument"),
+            (uris.NOTEBOOKS_GET, {"path": 7}, "wamp.error.invalid_argument"),
+            (uris.NOTEBOOKS_LIST, {"bogus": 1}, "wamp.error.invalid_argument"),
+            (uris.NOTEBOOKS_SAVE, {"path": "x.ipynb"}, "wamp.error.invalid_argument"),
         ]
         for procedure, kwargs, uri in cases:
             answer = self.call(procedure, **kwargs)

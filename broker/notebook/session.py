@@ -12,6 +12,7 @@ from autobahn.wamp.exception import ApplicationError
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
+from broker.kernel import arguments
 from broker.notebook import uris
 from broker.notebook.store import NotebookError
 from broker.service_session import QuietRefusals
@@ -40,19 +41,23 @@ class NotebookSession(QuietRefusals, ApplicationSession):
 
     @defer.inlineCallbacks
     def onJoin(self, details):
-        yield self.register(self.list_notebooks, uris.NOTEBOOKS_LIST)
-        yield self.register(self.get_notebook, uris.NOTEBOOKS_GET)
-        yield self.register(self.save_notebook, uris.NOTEBOOKS_SAVE)
+        for function, uri in ((self.list_notebooks, uris.NOTEBOOKS_LIST),
+                              (self.get_notebook, uris.NOTEBOOKS_GET),
+                              (self.save_notebook, uris.NOTEBOOKS_SAVE)):
+            yield self.register(arguments.checked(function, uri), uri)
         self.log.info("notebooks served from {root}", root=self.directory.root)
         self.joined.callback(self)
 
     def list_notebooks(self, path=""):
+        arguments.text("path", path)
         return self._call(self.directory.list, path)
 
     def get_notebook(self, path):
+        arguments.text("path", path)
         return self._call(self.directory.get, path)
 
     def save_notebook(self, path, content):
+        arguments.text("path", path)
         return self._call(self.directory.save, path, content)
 
     def _call(self, f, *args):
