@@ -205,7 +205,7 @@ def makeService(options, reactor=None):
         router, options["allowed-origin"], options["max-message-size"], limits)
     rawsocket = WampRawSocketFactory(router, options["max-message-size"], limits)
     site = make_site(websocket, router, reactor, options["realm"], options["anonymous"])
-    factory = UniversalFactory(site, rawsocket)
+    factory = UniversalFactory(site, rawsocket, clock=reactor)
     query = "" if options["anonymous"] else f"?token={options['token']}"
     for description in options["listen"]:
         ListeningService(reactor, description, factory, query).setServiceParent(top)

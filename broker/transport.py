@@ -45,6 +45,16 @@ class OutputLimits:
     max_output = attr.ib(default=DEFAULT_MAX_OUTPUT)
 
 
+#: seconds a connection has to choose its transport (its first byte), finish the
+#: RawSocket handshake, and join a realm (HELLO to WELCOME); then it is closed
+OPENING_TIMEOUT = 30.0
+
+
+def _default_clock():
+    from twisted.internet import reactor
+    return reactor
+
+
 class _Channel:
     """What both transports share: a session, its bounded backlog, decoding.
 
@@ -55,6 +65,7 @@ class _Channel:
 
     session = None
     queue = None
+    opening_deadline = None   # a DelayedCall that closes the connection unless cancelled
 
     def _open_session(self, router, limits):
         self.queue = OutboundQueue(
@@ -63,6 +74,22 @@ class _Channel:
             close_above=limits.max_output, max_message=self._max_message())
         self.queue.attach(self.transport)
         self.session = router.new_session(self)
+        self._cancel_deadline()
+        clock = getattr(self, "clock", None) or _default_clock()
+        self.opening_deadline = clock.callLater(OPENING_TIMEOUT, self._not_joined)
+
+    def _not_joined(self):
+        self.opening_deadline = None
+        if self.session is not None and self.session.state != "joined":
+            _log.info("closing {peer}: it did not join a realm within {seconds:g} s",
+                      peer=self.peer, seconds=OPENING_TIMEOUT)
+            self._lost()
+            self.transport.abortConnection()
+
+    def _cancel_deadline(self):
+        if self.opening_deadline is not None and self.opening_deadline.active():
+            self.opening_deadline.cancel()
+        self.opening_deadline = None
 
     def send(self, msg):
         self.queue.send(msg)
@@ -93,6 +120,7 @@ class _Channel:
         self.transport.abortConnection()
 
     def _lost(self):
+        self._cancel_deadline()
         if self.session is not None:
             session, self.session = self.session, None
             session.connection_lost()
@@ -269,16 +297,41 @@ class WampRawSocketFactory(WampRawSocketServerFactory):
 
 
 class TransportSniffer(Protocol):
-    """Looks at a connection's first byte and hands it to RawSocket or HTTP."""
+    """Looks at a connection's first byte and hands it to RawSocket or HTTP.
+
+    A connection that sends nothing within ``OPENING_TIMEOUT`` seconds is
+    closed; a RawSocket one has until then to finish its handshake too (HTTP
+    has its own idle timeout, WebSocket its opening handshake timeout).
+    """
 
     def __init__(self, factory, addr):
         self._factory, self._addr = factory, addr
+        self._deadline = None
+
+    def connectionMade(self):
+        clock = self._factory.clock or _default_clock()
+        self._deadline = clock.callLater(OPENING_TIMEOUT, self._silent)
+
+    def _silent(self):
+        _log.info("closing {peer}: no transport opened within {seconds:g} s",
+                  peer=self.transport.getPeer(), seconds=OPENING_TIMEOUT)
+        self.transport.abortConnection()
+
+    def connectionLost(self, reason):
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
 
     def dataReceived(self, data):
         chosen = self._factory.rawsocket if data[:1] == b"\x7f" else self._factory.web
         protocol = chosen.buildProtocol(self._addr)
         if protocol is None:
             return self.transport.loseConnection()
+        if chosen is self._factory.rawsocket:
+            protocol.opening_deadline = self._deadline   # until its handshake is done
+            protocol.clock = self._factory.clock
+        else:
+            self._deadline.cancel()
+        self._deadline = None
         transport = self.transport
         if isinstance(transport, ProtocolWrapper):
             transport.wrappedProtocol = protocol
@@ -291,9 +344,10 @@ class TransportSniffer(Protocol):
 class UniversalFactory(Factory):
     """One listening port serving HTTP (with WebSocket at ``/ws``) and RawSocket."""
 
-    def __init__(self, web, rawsocket):
+    def __init__(self, web, rawsocket, clock=None):
         self.web = web
         self.rawsocket = rawsocket
+        self.clock = clock
 
     def startFactory(self):
         self.web.doStart()
