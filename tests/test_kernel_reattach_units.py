@@ -453,6 +453,16 @@ class HostReattachTests(HostReattachTestCase):
         self.assertGreaterEqual(self.records.read(KERNEL_ID).seq_reserved, 1003)
         self.assertIsNone(self.records.claim(KERNEL_ID))  # this host holds it now
 
+    def test_a_reattached_kernel_is_starting_until_its_procedures_are_registered(self):
+        """Answering the nudge is not enough: idle only once calls can reach it."""
+        self.leave_kernel(pid=777)
+        self.launcher.running.add(777)
+        self.reattach()
+        self.channels.last.nudges[-1].callback(KERNEL_INFO)
+        self.assertEqual([k["execution_state"] for k in self.host.list_kernels()], ["starting"])
+        self.settle()
+        self.assertEqual([k["execution_state"] for k in self.host.list_kernels()], ["idle"])
+
     def test_a_dead_kernels_files_are_removed(self):
         """A recorded kernel whose process is gone: its files are removed, nothing is listed."""
         self.leave_kernel(pid=778)

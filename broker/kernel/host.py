@@ -53,7 +53,9 @@ class ManagedKernel:
     def model(self):
         state = self.supervisor.state
         if state not in ("starting", "restarting", "dead"):
-            state = self.conversation.execution_state
+            # idle or busy only once its procedures are registered (its 'ready' or
+            # 'reattached' event): a client seeing idle may call them at once
+            state = self.conversation.execution_state if self.registrations else "starting"
         return {
             "id": self.id, "name": self.name, "owner": self.owner,
             "execution_state": state, "last_activity": self.last_activity,
