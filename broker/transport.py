@@ -14,12 +14,17 @@ markers, and a session whose backlog still passes the limit is closed with a
 logged reason instead of letting the process grow.
 """
 
+import base64
+import decimal
+import json
 from urllib.parse import urlsplit
 
 import attr
 from autobahn.twisted.rawsocket import WampRawSocketServerFactory, WampRawSocketServerProtocol
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer
+from autobahn.wamp.serializer import (
+    CBORSerializer, JsonObjectSerializer, JsonSerializer, MsgPackSerializer,
+)
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
@@ -128,11 +133,42 @@ class _Channel:
 
 # -- WebSocket ------------------------------------------------------------------
 
+class _JsonEncoder(json.JSONEncoder):
+    """Autobahn's JSON conventions: binary as a NUL-prefixed base64 string, Decimal as text."""
+
+    def default(self, obj):
+        if isinstance(obj, bytes):
+            return "\x00" + base64.b64encode(obj).decode("ascii")
+        if isinstance(obj, decimal.Decimal):
+            return str(obj)
+        return super().default(obj)
+
+
+class StrictJsonObjectSerializer(JsonObjectSerializer):
+    """Autobahn's JSON, refusing NaN and ±Infinity (which JSON has no way to write).
+
+    A MessagePack or CBOR peer may send them; for a JSON peer such a message is
+    then one it cannot receive (``invalid_payload`` for a call, an event dropped
+    for that peer and logged), as for any value its serializer cannot represent.
+    """
+
+    def serialize(self, obj):
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                          cls=_JsonEncoder).encode("utf-8")
+
+
+def strict_json():
+    """A JsonSerializer that refuses NaN and ±Infinity."""
+    serializer = JsonSerializer()
+    serializer._serializer = StrictJsonObjectSerializer()
+    return serializer
+
+
 # One serializer object per format, shared by every connection: Autobahn caches
 # a message's bytes per serializer object, so an EVENT fanned out to many
 # subscribers is encoded once per format, not once per subscriber.
 WEBSOCKET_SERIALIZERS = {
-    "wamp.2.json": JsonSerializer(),
+    "wamp.2.json": strict_json(),
     "wamp.2.msgpack": MsgPackSerializer(),
     "wamp.2.cbor": CBORSerializer(),
 }
@@ -287,7 +323,7 @@ class WampRawSocketFactory(WampRawSocketServerFactory):
     protocol = WampRawSocketProtocol
 
     def __init__(self, router, max_message_size=DEFAULT_MAX_MESSAGE_SIZE, limits=None):
-        super().__init__(lambda: None, [JsonSerializer(), MsgPackSerializer()])
+        super().__init__(lambda: None, [strict_json(), MsgPackSerializer()])
         self.router = router
         self.limits = limits or OutputLimits()
         self.setProtocolOptions(maxMessagePayloadSize=min(max_message_size, 2**24))

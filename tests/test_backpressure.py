@@ -186,3 +186,28 @@ class UndeliverableTests(SynchronousTestCase):
         self.queue.encode = lambda msg: b"w" * 600
         self.queue.send(welcome)
         self.assertEqual(self.written, [b"w" * 600])
+
+
+class StrictJsonTests(SynchronousTestCase):
+    """JSON peers never get NaN or Infinity (not JSON); they are refused for that peer only."""
+
+    def setUp(self):
+        from broker.router.wire import encode
+        from broker.transport import strict_json
+        serializer = strict_json()
+        self.written = []
+        self.queue = OutboundQueue(lambda msg: encode(serializer, msg), self.written.append,
+                                   lambda queued: None)
+
+    def test_a_result_with_nan_becomes_invalid_payload(self):
+        """A RESULT carrying NaN (from a MessagePack callee) is an ERROR for the JSON caller."""
+        self.queue.send(message.Result(1, args=[float("nan")]))
+        self.assertEqual(len(self.written), 1)
+        self.assertIn(errors.INVALID_PAYLOAD.encode(), self.written[0])
+        self.assertNotIn(b"NaN", self.written[0])
+
+    def test_an_event_with_infinity_is_dropped_and_others_go_on(self):
+        """An EVENT carrying Infinity is not sent to the JSON peer; the next event is."""
+        self.queue.send(message.Event(1, 1, args=[float("inf")]))
+        self.queue.send(message.Event(1, 2, args=[1.5]))
+        self.assertEqual(self.written, [b'[36,1,2,{},[1.5]]'])
