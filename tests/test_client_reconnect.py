@@ -14,7 +14,7 @@ from twisted.internet import defer, reactor
 from twisted.trial.unittest import TestCase
 
 from broker.client import ConnectionLost, connect_async
-from broker.client.ordering import seq_range
+from broker.kernel.results import seq_range
 from tests.relay import Relay
 from tests.service import ServiceProcess
 

@@ -11,7 +11,7 @@ from twisted.internet import defer, task
 from twisted.trial.unittest import SynchronousTestCase
 
 from broker.client.errors import ConnectionFailed, ConnectionLost, KernelDied, NotAuthorized, Timeout
-from broker.client.execution import LOST_WAIT, Execution, Follower, ResultOutputs
+from broker.client.execution import LOST_WAIT, Execution, Follower
 from broker.client.feed import HOLE_WAIT, OutputFeed
 from broker.client.ordering import OutputSequencer, gap_notice
 from broker.client.reconnect import FIRST_DELAY, MAX_DELAY, SessionKeeper
@@ -359,20 +359,6 @@ class OutputFeedTests(SynchronousTestCase):
         self.kernel.client.reactor.advance(0)
         self.successResultOf(stopped)
         self.assertEqual(self.kernel.client.keeper.session.subscriptions, [])
-
-
-class ResultOutputsTests(SynchronousTestCase):
-    """A followed execution's final result is bounded like the service's."""
-
-    def test_keeps_the_newest_within_budget_and_names_the_rest(self):
-        """Outputs over the budget are left out, their seqs named in omitted, as are lost ones."""
-        kept = ResultOutputs(budget=250)  # two of these outputs
-        for seq in range(1, 6):
-            kept.add(out(seq, content={"text": "x" * 40}))
-        self.assertEqual([o["seq"] for o in kept.outputs], [4, 5])
-        self.assertEqual(kept.omitted, [1, 3])
-        kept.add(gap_notice(6, 8))
-        self.assertEqual(kept.omitted, [1, 8])
 
 
 class FollowerTests(SynchronousTestCase):

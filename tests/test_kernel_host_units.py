@@ -29,6 +29,7 @@ from broker.kernel.history import OutputHistory
 from broker.kernel.host import KernelHost
 from broker.kernel.interfaces import IKernelLauncher
 from broker.kernel.launcher import KernelExit, KernelLauncher
+from broker.kernel.results import MAX_RESULT_OUTPUT_BYTES
 from broker.kernel.session import KernelConversation, NoPendingInput
 from broker.kernel.supervisor import (
     PORT_RETRIES,
@@ -271,6 +272,7 @@ class KernelConversationTests(ConversationTestCase):
         self.assertNoResult(d)
         self.channels.publish("status", {"execution_state": "idle"}, parent=request)
         reply, outputs = self.successResultOf(d)
+        outputs = outputs.outputs
         self.assertEqual(reply["content"], {"status": "ok"})
         self.assertEqual([o["msg_type"] for o in outputs], ["status", "stream", "status"])
 
@@ -279,6 +281,7 @@ class KernelConversationTests(ConversationTestCase):
         d, request = self.execute()
         run_execute(self.channels, request, [stream("a")], idle_first=True)
         reply, outputs = self.successResultOf(d)
+        outputs = outputs.outputs
         self.assertEqual(reply["msg_type"], "execute_reply")
         self.assertEqual([o["msg_type"] for o in outputs], ["status", "stream", "status"])
 
@@ -289,6 +292,7 @@ class KernelConversationTests(ConversationTestCase):
         run_execute(self.channels, request, [stream("a"), stream("b", "stderr"),
                                              ("execute_result", {"data": {"text/plain": "1"}})])
         _reply, outputs = self.successResultOf(d)
+        outputs = outputs.outputs
         self.assertEqual([o["seq"] for o in outputs], [1, 2, 3, 4, 5])
         self.assertEqual([o["content"].get("text") for o in outputs[1:3]], ["a", "b"])
         self.assertEqual({o["parent_msg_id"] for o in outputs}, {request["msg_id"]})
@@ -308,6 +312,7 @@ class KernelConversationTests(ConversationTestCase):
         self.channels.publish(*stream("orphan"))
         run_execute(self.channels, request, [stream("mine")])
         _reply, outputs = self.successResultOf(d)
+        outputs = outputs.outputs
         self.assertEqual([o["content"].get("text") for o in outputs], [None, "mine", None])
         self.assertEqual([o["content"]["text"] for _, o in self.published[:2]], ["stray", "orphan"])
         self.assertEqual(self.published[0][1]["parent_msg_id"], other["msg_id"])
@@ -315,6 +320,22 @@ class KernelConversationTests(ConversationTestCase):
         self.assertIsNone(self.published[1][1]["caller"])
         self.assertEqual([o["seq"] for _, o in self.published], [1, 2, 3, 4, 5])
         self.assertEqual(progress, outputs)
+
+    def test_a_running_execute_keeps_only_what_its_result_can_carry(self):
+        """While an execute runs, outputs past the result's byte bound are dropped at once, their seqs named."""
+        d, request = self.execute()
+        self.channels.publish("status", {"execution_state": "busy"}, parent=request)
+        pending = self.conversation._requests[request["msg_id"]].outputs
+        line = "x" * (1024 * 1024)
+        for _ in range(20):  # 20 MiB of output, more than the 4 MiB the result carries
+            self.channels.publish(*stream(line), parent=request)
+            self.assertLessEqual(pending.size, MAX_RESULT_OUTPUT_BYTES)
+        self.assertLessEqual(len(pending), 4)
+        run_execute(self.channels, request, [], status="ok")
+        _reply, outputs = self.successResultOf(d)
+        self.assertEqual(outputs.omitted[0], 1)
+        self.assertEqual(outputs.omitted[1] + 1, outputs.outputs[0]["seq"])
+        self.assertEqual(outputs.outputs[-1]["content"], {"execution_state": "idle"})
 
     def test_other_requests_finish_on_their_reply(self):
         """A request other than execute fires with its reply, not waiting for idle."""
@@ -329,6 +350,7 @@ class KernelConversationTests(ConversationTestCase):
         self.channels.publish("display_data", {"data": {}}, parent=request, buffers=[b"\x00\x01"])
         run_execute(self.channels, request)
         _reply, outputs = self.successResultOf(d)
+        outputs = outputs.outputs
         self.assertEqual(outputs[0]["buffers"], [b"\x00\x01"])
         self.assertNotIn("buffers", outputs[1])
 
@@ -362,6 +384,7 @@ class KernelConversationTests(ConversationTestCase):
         d, request = self.execute(on_output=broken_progress)
         run_execute(self.channels, request)
         _reply, outputs = self.successResultOf(d)
+        outputs = outputs.outputs
         self.assertEqual(len(outputs), 2)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)  # logged once, then dropped
 
@@ -414,6 +437,7 @@ class KernelConversationInputTests(ConversationTestCase):
         self.channels.reply("shell", request, "execute_reply", {"status": "ok"})
         self.channels.publish("status", {"execution_state": "idle"}, parent=request)
         _reply, outputs = self.successResultOf(d)
+        outputs = outputs.outputs
         self.assertEqual(outputs, progress)
 
     def test_no_pending_input(self):

@@ -22,7 +22,7 @@ from autobahn.wamp import types
 from broker.client.errors import NoSuchKernel, NoSuchProcedure, from_failure
 from broker.client.execution import GRACE, Execution
 from broker.client.feed import OutputFeed
-from broker.client.ordering import seq_range
+from broker.kernel.results import seq_range
 from broker.client.reconnect import DEFAULT_RECONNECT_TIMEOUT, SessionKeeper
 from broker.client.session import open_websocket_session
 from broker.kernel import uris

@@ -19,53 +19,17 @@ client has claimed. If none comes while the kernel is idle and quiet for
 kernel that died before running it): ConnectionLost.
 """
 
-from collections import deque
-
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from broker.client.errors import ConnectionLost, KernelDied, Timeout
 from broker.client.feed import OutputFeed, event_output
-from broker.client.ordering import seq_range
-from broker.kernel.history import approximate_size
+from broker.kernel.results import ResultOutputs, seq_range
 
 #: seconds the client waits past a call's timeout for the service's own timeout error
 GRACE = 5.0
-#: a followed execution's final result keeps this much output, as the service's does
-MAX_RESULT_OUTPUT_BYTES = 4 * 1024 * 1024
 #: seconds of an idle, quiet kernel after which an execution not found was never run
 LOST_WAIT = 2.5
-
-
-class ResultOutputs:
-    """An execution's outputs for its final result: the newest within a budget; the seqs left out."""
-
-    def __init__(self, budget=MAX_RESULT_OUTPUT_BYTES):
-        self.budget = budget
-        self.omitted = None
-        self._kept = deque()  # (output, size)
-        self._bytes = 0
-
-    @property
-    def outputs(self):
-        return [output for output, _ in self._kept]
-
-    def add(self, output):
-        if output.get("msg_type") == "gap":
-            return self._omit(output["from_seq"], output["to_seq"])
-        size = approximate_size(output)
-        self._kept.append((output, size))
-        self._bytes += size
-        while self._bytes > self.budget:
-            dropped, size = self._kept.popleft()
-            self._bytes -= size
-            self._omit(*seq_range(dropped))
-
-    def _omit(self, first, last):
-        if self.omitted is None:
-            self.omitted = [first, last]
-        else:
-            self.omitted = [min(first, self.omitted[0]), max(last, self.omitted[1])]
 
 
 class Execution:

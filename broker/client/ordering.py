@@ -18,19 +18,13 @@ and delivers each seq once, strictly in order, as the notebook page does
   from_seq, to_seq, lost: True, …}``: nothing is lost silently.
 """
 
+from broker.kernel.results import seq_range
+
 
 def gap_notice(from_seq, to_seq):
     """The output message saying seqs *from_seq* to *to_seq* are lost (the history no longer has them)."""
     return {"seq": None, "msg_type": "gap", "from_seq": from_seq, "to_seq": to_seq, "lost": True,
             "content": {}, "metadata": {}, "parent_msg_id": None, "caller": None}
-
-
-def seq_range(output):
-    """``(first, last)``: the seqs *output* stands for (a coalesced output stands for several)."""
-    merged = output.get("coalesced")
-    if isinstance(merged, (list, tuple)) and len(merged) == 2:
-        return merged[0], merged[1]
-    return output["seq"], output["seq"]
 
 
 class OutputSequencer:

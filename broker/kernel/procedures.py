@@ -10,7 +10,6 @@ from autobahn.wamp.types import CallResult, RegisterOptions
 from twisted.internet import defer
 
 from broker.kernel import arguments, uris
-from broker.kernel.history import approximate_size
 from broker.kernel.replies import NoSuchRequest
 from broker.kernel.session import NoPendingInput
 from broker.kernel.supervisor import KernelDied, KernelShutDown, KernelStartFailed
@@ -92,33 +91,12 @@ def execute(kernel, code, silent=False, store_history=True, user_expressions=Non
     return d.addCallback(_execute_result)
 
 
-#: the final result of execute carries at most this much output (WAMP messages
-#: are bounded: --max-message-size); the rest is named, and in outputs(since=…)
-MAX_RESULT_OUTPUT_BYTES = 4 * 1024 * 1024
-
-
 def _execute_result(reply_and_outputs):
     reply, outputs = reply_and_outputs
     content = reply["content"]
-    kept, omitted = _bounded_outputs(outputs, MAX_RESULT_OUTPUT_BYTES)
     return CallResult(status=content.get("status"), execution_count=content.get("execution_count"),
-                      reply=content, outputs=kept, omitted=omitted,
+                      reply=content, outputs=outputs.outputs, omitted=outputs.omitted,
                       msg_id=reply["parent_header"].get("msg_id"))
-
-
-def _bounded_outputs(outputs, budget):
-    """The newest outputs within *budget* bytes, and the seq range left out (or None)."""
-    kept, used = [], 0
-    for output in reversed(outputs):
-        used += approximate_size(output)
-        if used > budget:
-            break
-        kept.append(output)
-    kept.reverse()
-    if len(kept) == len(outputs):
-        return kept, None
-    left_out = outputs[: len(outputs) - len(kept)]
-    return kept, [left_out[0]["seq"], left_out[-1]["seq"]]
 
 
 def eval_cell(kernel, code, details=None):
@@ -140,7 +118,7 @@ def _eval_result(reply_and_outputs):
     if content.get("status") == "aborted":
         raise ExecutionFailed(uris.EXECUTION_FAILED, "execution aborted", ename="Aborted",
                                evalue="execution aborted", traceback=[])
-    for output in outputs:
+    for output in outputs.outputs:
         if output["msg_type"] == "execute_result":
             return output["content"].get("data", {}).get("text/plain", "")
     return ""

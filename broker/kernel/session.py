@@ -3,8 +3,10 @@
 A :class:`KernelConversation` sits on a kernel's channels
 (:class:`~broker.kernel.interfaces.IKernelChannels`). It sends requests and
 fires each one's Deferred with the reply; an ``execute`` finishes only when
-both its ``execute_reply`` and its ``status: idle`` have arrived, so its
-result holds every output. Every iopub message and ``input_request`` becomes
+both its ``execute_reply`` and its ``status: idle`` have arrived. While it
+runs, its outputs are gathered for its final result in a
+:class:`~broker.kernel.results.ResultOutputs`: the newest within the result's
+byte bound, the seqs of the older ones named, so a long cell holds no more. Every iopub message and ``input_request`` becomes
 an *output message* (``{seq, msg_type, content, metadata, parent_msg_id,
 caller}``), numbered in the kernel's :class:`~broker.kernel.history.OutputHistory`,
 handed to the request that caused it and to ``publish``. Every
@@ -19,6 +21,7 @@ from twisted.logger import Logger
 
 from broker.kernel.history import OutputHistory
 from broker.kernel.replies import NoSuchRequest, RecentReplies
+from broker.kernel.results import ResultOutputs
 
 _REMEMBERED_CALLERS = 1000
 
@@ -28,7 +31,7 @@ class NoPendingInput(Exception):
 
 
 class Request:
-    """A request in flight."""
+    """A request in flight; an execute's ``outputs`` is its bounded :class:`ResultOutputs`."""
 
     __slots__ = ("msg_id", "msg_type", "caller", "on_output", "outputs", "reply", "idle",
                  "deferred", "waits_for_idle")
@@ -36,7 +39,7 @@ class Request:
     def __init__(self, msg_id, msg_type, caller, on_output, waits_for_idle):
         self.msg_id, self.msg_type, self.caller = msg_id, msg_type, caller
         self.on_output = on_output
-        self.outputs = [] if waits_for_idle else None
+        self.outputs = ResultOutputs() if waits_for_idle else None
         self.reply = None
         self.idle = False
         self.waits_for_idle = waits_for_idle
@@ -66,7 +69,7 @@ class KernelConversation:
     # -- requests ---------------------------------------------------------------
 
     def request(self, channel, msg_type, content, caller=None, on_output=None):
-        """Send a request; a Deferred fires with the reply (for execute: reply and outputs)."""
+        """Send a request; a Deferred fires with the reply (for execute: the reply and its ResultOutputs)."""
         if self.channels is None:
             return defer.fail(ConnectionError("the kernel has no channels open"))
         waits = msg_type == "execute_request"
@@ -170,7 +173,7 @@ class KernelConversation:
         is logged and dropped; the request still finishes.
         """
         if request.outputs is not None:
-            request.outputs.append(output)
+            request.outputs.add(output)
         if request.on_output is not None:
             try:
                 request.on_output(output)
