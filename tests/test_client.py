@@ -62,6 +62,9 @@ class ErrorMappingTests(SynchronousTestCase):
         self.assertIsInstance(e, ExecutionFailed)
         self.assertEqual((e.uri, str(e), e.ename, e.evalue, e.traceback),
                          ("webkernel.error.execution_failed", "NameError: x", "NameError", "x", ["tb"]))
+        lines = from_wamp(ApplicationError("webkernel.error.execution_failed", "E: v", ename="E",
+                                           evalue="v", traceback="a\nb", traceback_lines=["a\n", "b"]))
+        self.assertEqual(lines.traceback, ["a\n", "b"])
         self.assertIsInstance(from_wamp(ApplicationError("webkernel.error.no_such_kernel", "m")),
                               NoSuchKernel)
         self.assertIsInstance(from_wamp(ApplicationError("wamp.error.timeout")), Timeout)

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 
 from autobahn.wamp import message, types
+from autobahn.wamp.exception import ApplicationError
 from jupyter_client.kernelspec import KernelSpecManager
 from twisted.internet import defer, task
 from twisted.python.failure import Failure
@@ -853,8 +854,19 @@ class KernelHostTests(KernelHostTestCase):
         self.settle()
         error = [m for m in self.client.take() if getattr(m, "request", None) == call_id][0]
         self.assertEqual(error.error, uris.EXECUTION_FAILED)
-        self.assertEqual((error.kwargs["ename"], error.kwargs["traceback"]),
-                         ("ZeroDivisionError", ["tb"]))
+        self.assertEqual((error.kwargs["ename"], error.kwargs["traceback_lines"], error.kwargs["traceback"]),
+                         ("ZeroDivisionError", ["tb"], "tb"))
+
+    def test_execution_failed_prints_in_a_stock_autobahn_client(self):
+        """The ERROR's kwargs make a stock Autobahn ApplicationError printable (its traceback a string)."""
+        kernel_id = self.start()["id"]
+        call_id = self.kernel_call(kernel_id, "eval_cell", "1/0")
+        run_execute(self.channels.last, sent(self.channels.last, "execute_request"), status="error")
+        self.settle()
+        error = [m for m in self.client.take() if getattr(m, "request", None) == call_id][0]
+        printed = str(ApplicationError(error.error, *error.args, **error.kwargs))
+        self.assertIn("ZeroDivisionError: division by zero", printed)
+        self.assertTrue(printed.endswith(":\ntb\n"), printed)
 
     def test_outputs_and_input_procedures(self):
         """outputs returns the history window; input without a pending request is no_pending_input."""

@@ -110,14 +110,24 @@ class ExecutionTests(KernelTestCase):
 
     @defer.inlineCallbacks
     def test_eval_cell_error_carries_traceback(self):
-        """Failing code raises execution_failed with ename, evalue and traceback."""
+        """Failing code raises execution_failed with ename, evalue, Jupyter's traceback lines and their text."""
         kernel = yield self.start_kernel()
         error = yield self.assertFailure(self.call(kernel["id"], "eval_cell", "1/0"), ApplicationError)
         self.assertEqual(error.error, "webkernel.error.execution_failed")
         self.assertEqual(error.kwargs["ename"], "ZeroDivisionError")
         self.assertIn("division by zero", error.kwargs["evalue"])
-        plain = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in error.kwargs["traceback"]]
+        plain = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in error.kwargs["traceback_lines"]]
         self.assertTrue(any("1/0" in line for line in plain), plain)
+        self.assertEqual(error.kwargs["traceback"], "\n".join(error.kwargs["traceback_lines"]))
+
+    @defer.inlineCallbacks
+    def test_eval_cell_error_prints_in_a_stock_autobahn_client(self):
+        """An unmodified Autobahn ApplicationError of execution_failed formats with str(), traceback included."""
+        kernel = yield self.start_kernel()
+        error = yield self.assertFailure(self.call(kernel["id"], "eval_cell", "1/0"), ApplicationError)
+        printed = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+        self.assertIn("webkernel.error.execution_failed", printed)
+        self.assertIn("1/0", printed)
 
     @defer.inlineCallbacks
     def test_execute_progress_matches_outputs_and_topics(self):

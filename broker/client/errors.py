@@ -50,7 +50,12 @@ class ExecutionFailed(KernelError):
 
     @property
     def traceback(self):
-        return self.error_kwargs.get("traceback") or []
+        """Jupyter's list of traceback lines (the service sends it as ``traceback_lines``)."""
+        lines = self.error_kwargs.get("traceback_lines")
+        if isinstance(lines, list):
+            return lines
+        text = self.error_kwargs.get("traceback")
+        return text if isinstance(text, list) else text.split("\n") if text else []
 
 
 def _condition(name, uri, doc):

@@ -16,15 +16,26 @@ from broker.kernel.supervisor import KernelDied, KernelShutDown, KernelStartFail
 
 
 class ExecutionFailed(ApplicationError):
-    """Code raised in the kernel: ``webkernel.error.execution_failed`` with ename, evalue, traceback.
+    """Code raised in the kernel: ``webkernel.error.execution_failed``.
 
-    Autobahn's ``ApplicationError.__str__`` pops a ``traceback`` kwarg it
-    expects to be a string; Jupyter's traceback is a list of lines, so that
-    would lose it (Autobahn formats the exception before sending it).
+    Its kwargs are ``ename``, ``evalue``, ``traceback_lines`` (Jupyter's list
+    of traceback lines) and ``traceback`` (those lines joined by newlines).
+    Autobahn's ``ApplicationError.__str__`` appends a ``traceback`` kwarg to
+    the message as a string, so a list there makes ``str(error)`` raise
+    TypeError in a stock Autobahn client; a string prints. It also pops that
+    kwarg, and Autobahn formats the exception before sending it, so this
+    class formats itself without touching its kwargs.
     """
+
+    def __init__(self, message, ename, evalue, traceback_lines):
+        lines = [line for line in traceback_lines if isinstance(line, str)]
+        super().__init__(uris.EXECUTION_FAILED, message, ename=ename, evalue=evalue,
+                         traceback="\n".join(lines), traceback_lines=lines)
 
     def __str__(self):
         return f"{self.error}: {self.args[0] if self.args else ''}"
+
+
 _READY_STATES = ("idle", "busy")
 
 
@@ -111,13 +122,12 @@ def _eval_result(reply_and_outputs):
     reply, outputs = reply_and_outputs
     content = reply["content"]
     if content.get("status") == "error":
-        raise ExecutionFailed(
-            uris.EXECUTION_FAILED, f"{content.get('ename')}: {content.get('evalue')}",
-            ename=content.get("ename"), evalue=content.get("evalue"),
-            traceback=content.get("traceback", []))
+        traceback = content.get("traceback")
+        raise ExecutionFailed(f"{content.get('ename')}: {content.get('evalue')}",
+                              content.get("ename"), content.get("evalue"),
+                              traceback if isinstance(traceback, list) else [])
     if content.get("status") == "aborted":
-        raise ExecutionFailed(uris.EXECUTION_FAILED, "execution aborted", ename="Aborted",
-                               evalue="execution aborted", traceback=[])
+        raise ExecutionFailed("execution aborted", "Aborted", "execution aborted", [])
     for output in outputs.outputs:
         if output["msg_type"] == "execute_result":
             return output["content"].get("data", {}).get("text/plain", "")
