@@ -22,6 +22,8 @@ NOT_AUTHORIZED = ApplicationError.NOT_AUTHORIZED
 AUTHORIZATION_FAILED = ApplicationError.AUTHORIZATION_FAILED
 AUTHENTICATION_FAILED = ApplicationError.AUTHENTICATION_FAILED
 NO_AUTH_METHOD = ApplicationError.NO_AUTH_METHOD
+#: multi-user mode: the session's user was removed, or their password or role changed
+USER_CHANGED = "webkernel.close.user_changed"
 #: the session's unsent output passed the configured limit
 OUTPUT_LIMIT_EXCEEDED = "webkernel.error.output_limit_exceeded"
 

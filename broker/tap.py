@@ -14,6 +14,7 @@ from twisted.internet import defer, endpoints
 from twisted.logger import Logger
 from twisted.python import usage
 
+from broker import errors
 from broker.auth import DefaultAuthorizer
 from broker.kernel.service import (
     KernelHostService,
@@ -23,6 +24,8 @@ from broker.kernel.service import (
 from broker.notebook.service import NotebookService
 from broker.router.router import Router
 from broker.router.backpressure import DEFAULT_COALESCE_ABOVE, DEFAULT_GAP_ABOVE
+from broker.users import store as users_store
+from broker.users.directory import UserDirectory
 from broker.transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_MAX_OUTPUT,
@@ -79,6 +82,7 @@ class Options(usage.Options):
         ["history-messages", None, 10000, "Output messages kept per kernel for outputs(since=...).", _positive_int],
         ["history-bytes", None, 32 * 1024 * 1024, "Bytes of output kept per kernel.", _positive_int],
         ["heartbeat-interval", None, 3.0, "Seconds between heartbeats to each kernel; three missed in a row and it is declared dead.", _positive_float],
+        ["users", None, None, "Multi-user mode: the users file (made with webkernel-users); the service token admits no one. See docs/classroom.md"],
         ["notebook-dir", None, None, "Directory of the .ipynb files the notebook page opens and saves. Default: the current directory."],
     ]
 
@@ -107,9 +111,50 @@ class Options(usage.Options):
                 raise usage.UsageError("--router needs --token: the router's --host-token")
         if self["notebook-dir"] and not os.path.isdir(self["notebook-dir"]):
             raise usage.UsageError(f"--notebook-dir {self['notebook-dir']}: no such directory")
-        if self["token"] is None:
+        if self["users"]:
+            self._check_users()
+        elif self["token"] is None:
             self["token"] = secrets.token_urlsafe(24)
             self["token-generated"] = True
+
+    def _check_users(self):
+        for flag in ("anonymous", "router", "token"):
+            if self[flag]:
+                raise usage.UsageError(
+                    f"--users and --{flag} exclude each other: in multi-user mode everyone "
+                    "signs in as a user (kernel hosts with --host-token)")
+        if not os.path.isfile(self["users"]):
+            raise usage.UsageError(
+                f"--users {self['users']}: no such file; create it with "
+                f"webkernel-users {self['users']} add NAME --role teacher")
+        try:
+            users_store.load(self["users"])
+        except users_store.UsersFileError as e:
+            raise usage.UsageError(f"--users: {e}")
+
+
+class UsersService(service.Service):
+    """Multi-user mode: watches the users file; a removed or changed user's sessions end."""
+
+    log = Logger()
+
+    def __init__(self, directory):
+        self.directory = directory
+
+    def startService(self):
+        super().startService()
+        self.directory.start()
+
+    def stopService(self):
+        self.directory.stop()
+        return super().stopService()
+
+
+def _users_changed(router, names):
+    Logger(namespace="webkernel").info(
+        "users removed or changed: {names}; their sessions end", names=", ".join(names))
+    router.end_sessions(names, errors.USER_CHANGED,
+                        "your user was removed, or your password or role changed: sign in again")
 
 
 class RouterService(service.Service):
@@ -191,9 +236,15 @@ def makeService(options, reactor=None):
         log.warn("--anonymous: anyone who can reach the port may join the realm without a token")
     config = {"token": options["token"], "anonymous": options["anonymous"],
               "host_token": options["host-token"]}
+    directory = None
+    if options["users"]:
+        directory = config["users"] = UserDirectory(
+            options["users"], reactor, on_change=lambda names: _users_changed(router, names))
     router = Router.single_realm(options["realm"], DefaultAuthorizer(), reactor, config)
     top = service.MultiService()
     RouterService(router).setServiceParent(top)
+    if directory is not None:
+        UsersService(directory).setServiceParent(top)
     if not options["no-kernels"]:
         KernelHostService(router, options["realm"], reactor, kernel_dir,
                           **_kernel_options(options)).setServiceParent(top)
@@ -206,7 +257,7 @@ def makeService(options, reactor=None):
     rawsocket = WampRawSocketFactory(router, options["max-message-size"], limits)
     site = make_site(websocket, router, reactor, options["realm"], options["anonymous"])
     factory = UniversalFactory(site, rawsocket, clock=reactor)
-    query = "" if options["anonymous"] else f"?token={options['token']}"
+    query = "" if options["anonymous"] or options["users"] else f"?token={options['token']}"
     for description in options["listen"]:
         ListeningService(reactor, description, factory, query).setServiceParent(top)
     return top

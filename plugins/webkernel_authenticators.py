@@ -1,4 +1,11 @@
-"""The built-in WAMP authentication methods: ``ticket`` (the service token) and ``anonymous``."""
+"""The built-in WAMP authentication methods.
+
+* ``ticket``: the service token (single-token mode), or in multi-user mode
+  (``--users``) a user's password; in both, the authid ``webkernel_host``
+  with the ``--host-token``.
+* ``wampcra``: multi-user mode only, a user's password by challenge-response.
+* ``anonymous``: ``--anonymous`` only.
+"""
 
 import hmac
 from itertools import count
@@ -14,6 +21,7 @@ from broker.auth import (
     IAuthenticatorFactory,
     Principal,
 )
+from broker.users.authenticators import UserCraAuthenticator, UserTicketAuthenticator
 
 _serial = count(1)
 
@@ -76,16 +84,53 @@ class AnonymousAuthenticator:
         raise AuthenticationFailed("anonymous authentication takes no AUTHENTICATE")
 
 
+@implementer(IAuthenticator)
+class UsersOrHostTicketAuthenticator:
+    """Multi-user mode's ticket: a user's password, or the host token for ``webkernel_host``.
+
+    The service token admits no one here.
+    """
+
+    authmethod = "ticket"
+
+    def __init__(self, directory, host_token):
+        self._users = UserTicketAuthenticator(directory)
+        self._host = TicketAuthenticator(None, host_token)
+        self._chosen = None
+
+    def hello(self, realm, details):
+        is_host = details.get("authid") == HOST_AUTHID
+        self._chosen = self._host if is_host else self._users
+        return self._chosen.hello(realm, details)
+
+    def authenticate(self, signature, extra):
+        return self._chosen.authenticate(signature, extra)
+
+
 @provider(IPlugin, IAuthenticatorFactory)
 class ticket:
-    """Enabled when the service has a token."""
+    """Enabled when the service has a token, or users (``--users``)."""
 
     authmethod = "ticket"
 
     @staticmethod
     def build(config):
+        if config.get("users") is not None:
+            return UsersOrHostTicketAuthenticator(config["users"], config.get("host_token"))
         token = config.get("token")
         return TicketAuthenticator(token, config.get("host_token")) if token else None
+
+
+@provider(IPlugin, IAuthenticatorFactory)
+class wampcra:
+    """Enabled in multi-user mode (``--users``)."""
+
+    authmethod = "wampcra"
+
+    @staticmethod
+    def build(config):
+        users = config.get("users")
+        return UserCraAuthenticator(users) if users is not None else None
 
 
 @provider(IPlugin, IAuthenticatorFactory)

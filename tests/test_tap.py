@@ -1,6 +1,7 @@
 """The ``twistd webkernel`` plugin: options, defaults and the service it builds."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,6 +16,7 @@ from zope.interface.verify import verifyObject
 import plugins
 from broker import tap
 from broker.auth import IAuthenticatorFactory
+from broker.users import store
 
 
 class OptionsTests(SynchronousTestCase):
@@ -62,18 +64,61 @@ class OptionsTests(SynchronousTestCase):
                                  "ListeningService", "ListeningService"])
 
 
+class UsersOptionsTests(SynchronousTestCase):
+    """--users: multi-user mode, and what it excludes."""
+
+    def setUp(self):
+        self.directory = tempfile.mkdtemp()
+        self.path = os.path.join(self.directory, "users.json")
+        store.save(self.path, {"tess": store.User.create("tess", "teacher", "t" * 8, 10)})
+
+    def tearDown(self):
+        shutil.rmtree(self.directory)
+
+    def parse(self, *argv):
+        options = tap.Options()
+        options.parseOptions(list(argv))
+        return options
+
+    def test_users_mode_has_no_service_token(self):
+        """With --users no token is made, the URL carries none, and the users file is watched."""
+        options = self.parse("--users", self.path, "--listen", "tcp:0")
+        self.assertIsNone(options["token"])
+        top = tap.makeService(options, reactor=Clock())
+        self.assertIn("UsersService", [type(s).__name__ for s in top])
+        router = next(s for s in top if type(s).__name__ == "RouterService").router
+        self.assertIsNone(router.config["token"])
+        self.assertEqual(set(router.factories), {"ticket", "wampcra"})
+        listener = next(s for s in top if type(s).__name__ == "ListeningService")
+        self.assertEqual(listener.url_query, "")
+
+    def test_users_mode_refusals(self):
+        """A missing or malformed users file, or --token/--anonymous/--router with --users, is a usage error."""
+        missing = os.path.join(self.directory, "missing.json")
+        self.assertIn("webkernel-users", str(self.assertRaises(
+            usage.UsageError, self.parse, "--users", missing)))
+        for extra in (["--token", "t"], ["--anonymous"], ["--router", "ws://h/ws"]):
+            self.assertRaises(usage.UsageError, self.parse, "--users", self.path, *extra)
+        with open(self.path, "w") as f:
+            f.write("[]")
+        self.assertRaises(usage.UsageError, self.parse, "--users", self.path)
+
+
 class PluginTests(SynchronousTestCase):
     """The drop-in plugins are found and implement their interfaces."""
 
     def test_authenticator_plugins(self):
-        """ticket and anonymous are found by getPlugins and build per config."""
+        """ticket, wampcra and anonymous are found by getPlugins and build per config."""
         found = {p.authmethod: p for p in getPlugins(IAuthenticatorFactory, plugins)}
-        self.assertEqual(set(found), {"ticket", "anonymous"})
+        self.assertEqual(set(found), {"ticket", "wampcra", "anonymous"})
         for factory in found.values():
             verifyObject(IAuthenticatorFactory, factory)
         self.assertIsNone(found["anonymous"].build({"anonymous": False}))
         self.assertIsNone(found["ticket"].build({"token": None}))
         self.assertIsNotNone(found["ticket"].build({"token": "x"}))
+        self.assertIsNone(found["wampcra"].build({"token": "x"}))
+        self.assertIsNotNone(found["wampcra"].build({"users": object()}))
+        self.assertIsNotNone(found["ticket"].build({"token": None, "users": object()}))
 
     def test_installed_twistd_lists_webkernel(self):
         """The installed package (not the source tree) gives `twistd webkernel`."""

@@ -55,6 +55,11 @@ class Router:
 
     def no_method_message(self, offered):
         """What to tell a client whose authentication methods are all refused."""
+        if "wampcra" in self.factories:
+            return (
+                f"this router requires signing in (offered: {offered}): join with your user "
+                "name as authid and authmethod 'wampcra' (or 'ticket' with your password)"
+            )
         if "ticket" in self.factories:
             return (
                 f"this router requires authentication (offered: {offered}): join with "
@@ -62,6 +67,14 @@ class Router:
                 "in the URL the service logged at start)"
             )
         return f"none of the offered authentication methods {offered} is enabled here"
+
+    def end_sessions(self, authids, reason, text):
+        """Say GOODBYE with *reason* to every session whose authid is one of *authids*."""
+        authids = set(authids)
+        for realm in self.realms.values():
+            for session in list(realm.sessions.values()):
+                if session.authid in authids:
+                    session.goodbye(reason, text)
 
     def shutdown(self):
         """Say GOODBYE (wamp.close.system_shutdown) to every session."""

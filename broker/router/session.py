@@ -170,7 +170,7 @@ class RouterSession:
             return self.abort(errors.NOT_AUTHORIZED, self.router.no_method_message(offered))
         self._pending_realm, self._hello, self._authenticator = realm, hello, authenticator
         details = {"authid": hello.authid, "authrole": hello.authrole,
-                   "authextra": hello.authextra}
+                   "authextra": hello.authextra, "transport": {"peer": self.channel.peer}}
         self._guarded(lambda: authenticator.hello(realm.name, details))
 
     def _authenticate_received(self, msg):
