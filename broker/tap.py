@@ -253,8 +253,8 @@ def makeService(options, reactor=None):
     limits = OutputLimits(coalesce_above=options["coalesce-above"],
                           gap_above=options["gap-above"], max_output=options["max-output"])
     websocket = WampWebSocketFactory(
-        router, options["allowed-origin"], options["max-message-size"], limits)
-    rawsocket = WampRawSocketFactory(router, options["max-message-size"], limits)
+        router, options["allowed-origin"], options["max-message-size"], limits, reactor=reactor)
+    rawsocket = WampRawSocketFactory(router, options["max-message-size"], limits, reactor=reactor)
     site = make_site(websocket, router, reactor, options["realm"], options["anonymous"])
     factory = UniversalFactory(site, rawsocket, clock=reactor)
     query = "" if options["anonymous"] or options["users"] else f"?token={options['token']}"

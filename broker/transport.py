@@ -55,11 +55,6 @@ class OutputLimits:
 OPENING_TIMEOUT = 30.0
 
 
-def _default_clock():
-    from twisted.internet import reactor
-    return reactor
-
-
 class _Channel:
     """What both transports share: a session, its bounded backlog, decoding.
 
@@ -80,8 +75,7 @@ class _Channel:
         self.queue.attach(self.transport)
         self.session = router.new_session(self)
         self._cancel_deadline()
-        clock = getattr(self, "clock", None) or _default_clock()
-        self.opening_deadline = clock.callLater(OPENING_TIMEOUT, self._not_joined)
+        self.opening_deadline = self.factory.reactor.callLater(OPENING_TIMEOUT, self._not_joined)
 
     def _not_joined(self):
         self.opening_deadline = None
@@ -247,8 +241,8 @@ class WampWebSocketFactory(WebSocketServerFactory):
     protocol = WampWebSocketProtocol
 
     def __init__(self, router, allowed_origins=(), max_message_size=DEFAULT_MAX_MESSAGE_SIZE,
-                 limits=None):
-        super().__init__(protocols=list(WEBSOCKET_SERIALIZERS))
+                 limits=None, *, reactor):
+        super().__init__(protocols=list(WEBSOCKET_SERIALIZERS), reactor=reactor)
         self.router = router
         self.allowed_origins = {o.rstrip("/") for o in allowed_origins}
         self.limits = limits or OutputLimits()
@@ -318,13 +312,15 @@ def _frame_refusal(prefix, limit):
 
 
 class WampRawSocketFactory(WampRawSocketServerFactory):
-    """Builds :class:`WampRawSocketProtocol` for a router."""
+    """Builds :class:`WampRawSocketProtocol` for a router; its timers run on *reactor*."""
 
     protocol = WampRawSocketProtocol
 
-    def __init__(self, router, max_message_size=DEFAULT_MAX_MESSAGE_SIZE, limits=None):
+    def __init__(self, router, max_message_size=DEFAULT_MAX_MESSAGE_SIZE, limits=None, *,
+                 reactor):
         super().__init__(lambda: None, [strict_json(), MsgPackSerializer()])
         self.router = router
+        self.reactor = reactor
         self.limits = limits or OutputLimits()
         self.setProtocolOptions(maxMessagePayloadSize=min(max_message_size, 2**24))
 
@@ -345,8 +341,7 @@ class TransportSniffer(Protocol):
         self._deadline = None
 
     def connectionMade(self):
-        clock = self._factory.clock or _default_clock()
-        self._deadline = clock.callLater(OPENING_TIMEOUT, self._silent)
+        self._deadline = self._factory.clock.callLater(OPENING_TIMEOUT, self._silent)
 
     def _silent(self):
         _log.info("closing {peer}: no transport opened within {seconds:g} s",
@@ -364,7 +359,6 @@ class TransportSniffer(Protocol):
             return self.transport.loseConnection()
         if chosen is self._factory.rawsocket:
             protocol.opening_deadline = self._deadline   # until its handshake is done
-            protocol.clock = self._factory.clock
         else:
             self._deadline.cancel()
         self._deadline = None
@@ -378,9 +372,13 @@ class TransportSniffer(Protocol):
 
 
 class UniversalFactory(Factory):
-    """One listening port serving HTTP (with WebSocket at ``/ws``) and RawSocket."""
+    """One listening port serving HTTP (with WebSocket at ``/ws``) and RawSocket.
 
-    def __init__(self, web, rawsocket, clock=None):
+    *clock* runs the opening deadline; give the same reactor to *web* (the
+    ``Site``) and *rawsocket*, so no timer lands on the global reactor.
+    """
+
+    def __init__(self, web, rawsocket, clock):
         self.web = web
         self.rawsocket = rawsocket
         self.clock = clock

@@ -11,7 +11,7 @@ from broker.notebook.page import NotebookPage, static_resource
 def make_site(websocket_factory, router=None, reactor=None, realm="webkernel", anonymous=False):
     """The Twisted Web site: ``/``, ``/static/``, ``/ws``, and ``/jsonrpc`` when given the *router* to call through.
 
-    The page is told the *realm* and whether it may join *anonymous*ly.
+    Its timers (HTTP idle timeouts) run on *reactor*. The page is told the *realm* and whether it may join *anonymous*ly.
     """
     root = Resource()
     root.putChild(b"", NotebookPage(realm, anonymous))
@@ -19,6 +19,6 @@ def make_site(websocket_factory, router=None, reactor=None, realm="webkernel", a
     root.putChild(b"ws", WebSocketResource(websocket_factory))
     if router is not None:
         root.putChild(b"jsonrpc", JsonRpcResource(router, reactor))
-    site = Site(root)
+    site = Site(root, reactor=reactor)   # its timeouts run on *reactor*, not the global one
     site.displayTracebacks = False
     return site

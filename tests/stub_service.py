@@ -36,9 +36,9 @@ def serve(reactor, token, anonymous):
     """Build and start everything on *reactor*; a Deferred of the listening port."""
     config = {"token": token, "anonymous": anonymous}
     router = Router.single_realm(REALM, DefaultAuthorizer(), reactor, config)
-    websocket = WampWebSocketFactory(router, [], DEFAULT_MAX_MESSAGE_SIZE)
-    rawsocket = WampRawSocketFactory(router, DEFAULT_MAX_MESSAGE_SIZE)
-    factory = UniversalFactory(make_site(websocket, router, reactor), rawsocket)
+    websocket = WampWebSocketFactory(router, [], DEFAULT_MAX_MESSAGE_SIZE, reactor=reactor)
+    rawsocket = WampRawSocketFactory(router, DEFAULT_MAX_MESSAGE_SIZE, reactor=reactor)
+    factory = UniversalFactory(make_site(websocket, router, reactor), rawsocket, reactor)
     host = StubKernelHost(types.ComponentConfig(realm=REALM), reactor)
     attach(router, host, Principal("host", KERNEL_HOST_ROLE, "local"), reactor)
     listening = endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(factory)

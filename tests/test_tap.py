@@ -63,6 +63,15 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(kinds, ["RouterService", "KernelHostService", "NotebookService",
                                  "ListeningService", "ListeningService"])
 
+    def test_every_timer_runs_on_the_given_reactor(self):
+        """The site, the WebSocket and RawSocket factories and the port's sniffer all get makeService's reactor, never the global one."""
+        clock = Clock()
+        top = tap.makeService(self.parse("--listen", "tcp:0"), reactor=clock)
+        factory = [s for s in top if type(s).__name__ == "ListeningService"][0].factory
+        websocket = factory.web.resource.children[b"ws"]._factory
+        self.assertEqual([factory.clock, factory.web.reactor, factory.rawsocket.reactor,
+                          websocket.reactor], [clock] * 4)
+
 
 class UsersOptionsTests(SynchronousTestCase):
     """--users: multi-user mode, and what it excludes."""

@@ -22,8 +22,9 @@ class OpeningDeadlineTests(SynchronousTestCase):
     def setUp(self):
         self.memory = MemoryRouter()
         self.clock = self.memory.clock
-        self.factory = UniversalFactory(Site(Resource()), WampRawSocketFactory(self.memory.router),
-                                        clock=self.clock)
+        self.factory = UniversalFactory(
+            Site(Resource(), reactor=self.clock),
+            WampRawSocketFactory(self.memory.router, reactor=self.clock), clock=self.clock)
 
     def connect(self):
         protocol = self.factory.buildProtocol(ADDRESS)
@@ -81,3 +82,10 @@ class OpeningDeadlineTests(SynchronousTestCase):
         self.send(transport, b"GET / HTTP/1.1\r\n")
         self.clock.advance(OPENING_TIMEOUT)
         self.assertFalse(self.closed(transport))
+
+    def test_the_http_idle_timeout_runs_on_the_given_clock(self):
+        """An idle HTTP connection is closed by the site's timeout on the injected clock, not the global reactor's."""
+        transport = self.connect()
+        self.send(transport, b"GET / HTTP/1.1\r\n")
+        self.clock.advance(self.factory.web.timeOut)
+        self.assertTrue(self.closed(transport))
