@@ -81,6 +81,12 @@ def parse_options(argv=None):
                         help="record the stream and fan-out phases of every system with this"
                              " py-spy executable (server, driver and one watcher process;"
                              " collapsed stacks in the log dir, see profile_summary.py)")
+    parser.add_argument("--cprofile", action="store_true",
+                        help="run webkernel's twistd under cProfile (twistd --profile): its"
+                             " whole life, warm-up and latency included (use --latency-runs 0"
+                             " to profile mostly the stream); the stats go to"
+                             " cprofile-webkernel-<pass>.pstats in the log dir, see"
+                             " profile_summary.py")
     options = parser.parse_args(argv)
     options.systems = options.systems.split(",")
     unknown = set(options.systems) - set(SYSTEMS)

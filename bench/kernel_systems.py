@@ -202,9 +202,10 @@ class DirectSystem(System):
 
 class WebkernelSystem(System):
     name = "webkernel"
+    started = 0  # servers started in this run (names the --cprofile files)
 
     async def start(self, reactor):
-        argv = [TWISTD_BIN, "-n", "--pidfile=", "webkernel", "--anonymous",
+        argv = [TWISTD_BIN, "-n", "--pidfile=", *self.profiler_args(), "webkernel", "--anonymous",
                 "--listen", "tcp:0:interface=127.0.0.1",
                 "--kernel-dir", self.bench_env.dirs["webkernel-kernels"]]
         self.server = LoggedProcess(self.name, self.log_path("server"))
@@ -215,6 +216,14 @@ class WebkernelSystem(System):
         self.client = await WebkernelKernel.start(reactor, self.url, self.options.serializer,
                                                   timeout=self.options.start_timeout)
         self.kernel_pid = kernel_pid_under(self.server.pid)
+
+    def profiler_args(self):
+        """With ``--cprofile``: twistd's own cProfile, its stats saved when the server stops."""
+        if not getattr(self.options, "cprofile", False):
+            return []
+        WebkernelSystem.started += 1
+        path = os.path.join(self.log_dir, f"cprofile-webkernel-{WebkernelSystem.started}.pstats")
+        return [f"--profile={path}", "--profiler=cprofile", "--savestats"]
 
     def watcher_args(self):
         return ["webkernel", "--url", self.url, "--kernel", self.client.id,
