@@ -10,7 +10,9 @@
   ``session``, ``authid``, ``authrole``, ``authmethod``, ``authprovider`` and
   ``authextra``; *options* carries ``match`` for pattern subscriptions and
   registrations. It returns (or returns a Deferred of) a bool or a dict
-  ``{"allow": bool, "disclose": bool, "cache": bool}``.
+  ``{"allow": bool, "disclose": bool, "cache": bool, "namespace": str}``
+  (``namespace``, our addition: the decision holds for every URI in it; see
+  :mod:`broker.router.authorizations`).
 """
 
 import attr
@@ -76,7 +78,7 @@ class IAuthorizer(Interface):
     """Decides whether a session may perform an action on a URI."""
 
     def authorize(session, uri, action, options):
-        """Return a bool or ``{allow, disclose, cache}``, or a Deferred of one."""
+        """Return a bool or ``{allow, disclose, cache, namespace}``, or a Deferred of one."""
 
 
 @implementer(IAuthorizer)
@@ -88,7 +90,11 @@ class DefaultAuthorizer:
     kernel or inject output into another client's view).
 
     Callers and publishers are disclosed (the kernel host needs to know who
-    caused an output); the decision is cached per session.
+    caused an output). A permission holds for the whole top-level namespace
+    of the URI (``webkernel`` for ``webkernel.kernel.<id>.iopub.stream``), so
+    the router keeps one decision per namespace and action, not one per URI
+    (the kernel host publishes on a new topic per kernel and message type).
+    Denials are not kept.
     """
 
     reserved = ("wamp", "webkernel")
@@ -101,7 +107,8 @@ class DefaultAuthorizer:
             if could_cover(uri, match, "webkernel"):
                 if session["authrole"] != KERNEL_HOST_ROLE:
                     return False
-        return {"allow": True, "disclose": True, "cache": True}
+        # the same answer for every URI of this namespace: only whole namespaces are reserved
+        return {"allow": True, "disclose": True, "cache": True, "namespace": uri.split(".", 1)[0]}
 
 
 def could_cover(uri, match, namespace):

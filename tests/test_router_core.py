@@ -8,7 +8,8 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from broker import errors
-from broker.auth import DefaultAuthorizer, IAuthorizer, KERNEL_HOST_ROLE
+from broker.auth import DefaultAuthorizer, IAuthorizer, KERNEL_HOST_ROLE, Principal
+from broker.router.session import RouterSession
 from broker.testing import MemoryRouter
 
 
@@ -557,6 +558,66 @@ class AuthorizationTests(SynchronousTestCase):
         for request in (1, 2):
             client.send(message.Publish(request, "com.t"))
         self.assertEqual(len(authorizer.asked), 1)
+
+    def test_cache_stays_bounded(self):
+        """A session publishing on ever new topics keeps at most max_entries decisions, and is asked again for a forgotten one."""
+        authorizer = RecordingAuthorizer({"allow": True, "cache": True})
+        client = MemoryRouter(authorizer=authorizer).joined()
+        limit = client.session.authorizations.max_entries
+        for request in range(1, limit + 101):
+            client.send(message.Publish(request, f"com.t{request}"))
+        self.assertEqual(len(client.session.authorizations), limit)
+        client.send(message.Publish(limit + 101, "com.t1"))  # the oldest: forgotten, asked again
+        self.assertEqual(len(authorizer.asked), limit + 101)
+        client.send(message.Publish(limit + 102, f"com.t{limit + 100}"))  # the newest: kept
+        self.assertEqual(len(authorizer.asked), limit + 101)
+
+    def test_namespace_decision_is_kept_once(self):
+        """A decision for a namespace is asked once and kept as one entry for every URI in it."""
+        authorizer = RecordingAuthorizer({"allow": True, "namespace": "com"})
+        client = MemoryRouter(authorizer=authorizer).joined()
+        for request in range(1, 2001):
+            client.send(message.Publish(request, f"com.k{request}.iopub.stream"))
+        client.send(message.Publish(2001, "org.x"))  # another namespace: asked
+        self.assertEqual(len(authorizer.asked), 2)
+        self.assertEqual(len(client.session.authorizations), 1)
+
+    def test_host_publishing_on_many_topics_keeps_one_decision(self):
+        """The kernel host's session stays at one kept decision however many kernels' topics it publishes on."""
+        router = MemoryRouter()
+        host = router.client()
+        host.session = RouterSession(router.router, host.channel, principal=Principal(
+            "webkernel_host", KERNEL_HOST_ROLE, "local"))
+        host.join()
+        host.take()
+        for request in range(1, 3001):
+            host.send(message.Publish(request, f"webkernel.kernel.k{request}.iopub.stream",
+                                      acknowledge=True))
+        self.assertEqual({type(m) for m in host.take()}, {message.Published})
+        self.assertEqual(len(host.session.authorizations), 1)
+
+    def test_denials_are_not_kept(self):
+        """A client refused under webkernel. is refused again each time, and its later allowed actions still work."""
+        client = MemoryRouter().joined()
+        for request in (1, 2):
+            client.send(message.Publish(request, "webkernel.kernel.abc.iopub.stream", acknowledge=True))
+            self.assertEqual(only(client.take(), message.Error).error, errors.NOT_AUTHORIZED)
+        client.send(message.Publish(3, "webkernel2.x", acknowledge=True))  # not the reserved namespace
+        only(client.take(), message.Published)
+        client.send(message.Publish(4, "com.x", acknowledge=True))
+        only(client.take(), message.Published)
+        client.send(message.Publish(5, "wamp.x", acknowledge=True))
+        self.assertEqual(only(client.take(), message.Error).error, errors.NOT_AUTHORIZED)
+        self.assertEqual(len(client.session.authorizations), 2)
+
+    def test_namespace_is_not_used_for_patterns(self):
+        """A namespace decision for a prefix subscription is kept for that pattern only."""
+        authorizer = RecordingAuthorizer({"allow": True, "cache": True, "namespace": "com"})
+        client = MemoryRouter(authorizer=authorizer).joined()
+        client.send(message.Subscribe(1, "com.a", match="prefix"))
+        client.send(message.Subscribe(2, "com.b", match="prefix"))
+        client.send(message.Subscribe(3, "com.a", match="prefix"))
+        self.assertEqual([uri for _, uri, _, _ in authorizer.asked], ["com.a", "com.b"])
 
     def test_reserved_namespaces(self):
         """Clients may not register or publish under wamp. or webkernel.; the host may."""

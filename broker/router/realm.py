@@ -133,10 +133,11 @@ class Realm:
         A denial answers *request* with ``wamp.error.not_authorized``; an
         authorizer that raises answers it with
         ``wamp.error.authorization_failed`` (its exception is logged, never
-        sent). Cached decisions skip the authorizer.
+        sent). Decisions the session keeps (:mod:`broker.router.authorizations`)
+        skip the authorizer.
         """
-        key = (uri, action, options.get("match", "exact"))
-        cached = session.authorizations.get(key)
+        match = options.get("match", "exact")
+        cached = session.authorizations.get(uri, action, match)
         if cached is not None:
             return self._decided(session, request, uri, action, cached, proceed)
         try:
@@ -146,21 +147,20 @@ class Realm:
             return self._authorizer_failed(session, request, uri, action)
         if isinstance(result, Deferred):
             result.addCallbacks(
-                lambda r: self._authorized(session, request, uri, action, key, r, proceed),
+                lambda r: self._authorized(session, request, uri, action, match, r, proceed),
                 lambda f: self._authorizer_failed(session, request, uri, action, f),
             )
             return None
-        return self._authorized(session, request, uri, action, key, result, proceed)
+        return self._authorized(session, request, uri, action, match, result, proceed)
 
-    def _authorized(self, session, request, uri, action, key, result, proceed):
+    def _authorized(self, session, request, uri, action, match, result, proceed):
         decision = normalize_decision(result)
         if decision is None:
             self.log.error(
                 "authorizer returned {result!r}; expected a bool or a dict", result=result
             )
             return self._authorizer_failed(session, request, uri, action)
-        if decision["cache"]:
-            session.authorizations[key] = decision
+        session.authorizations.keep(uri, action, match, decision)
         return self._decided(session, request, uri, action, decision, proceed)
 
     def _decided(self, session, request, uri, action, decision, proceed):
@@ -181,13 +181,15 @@ class Realm:
 
 
 def normalize_decision(result):
-    """An authorizer's bool or dict as ``{allow, disclose, cache}``, or None."""
+    """An authorizer's bool or dict as ``{allow, disclose, cache, namespace}``, or None."""
     if isinstance(result, bool):
-        return {"allow": result, "disclose": False, "cache": False}
+        return {"allow": result, "disclose": False, "cache": False, "namespace": None}
     if isinstance(result, dict) and isinstance(result.get("allow"), bool):
+        namespace = result.get("namespace")
         return {
             "allow": result["allow"],
             "disclose": bool(result.get("disclose", False)),
             "cache": bool(result.get("cache", False)),
+            "namespace": namespace if isinstance(namespace, str) and namespace else None,
         }
     return None

@@ -16,6 +16,7 @@ from twisted.logger import Logger
 
 from broker import errors
 from broker.auth import AuthenticationFailed, Principal
+from broker.router.authorizations import AuthorizationCache
 
 # client -> router messages allowed before the session has joined
 _HANDSHAKE = (message.Hello, message.Authenticate, message.Abort)
@@ -36,7 +37,7 @@ class RouterSession:
         self.authid = self.authrole = self.authmethod = self.authprovider = None
         self.authextra = None
         self.roles = {}
-        self.authorizations = {}
+        self.authorizations = AuthorizationCache()
         self.state = "opening"  # opening -> challenged -> joined -> closed
         self._authenticator = None
         self._pending_realm = None
