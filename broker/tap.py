@@ -16,6 +16,8 @@ from twisted.python import usage
 
 from broker import errors
 from broker.auth import DefaultAuthorizer
+from broker.hosts import HostAllowList, listening_interfaces
+from broker.http_guard import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY, HttpLimits, token_checker
 from broker.kernel.service import (
     KernelHostService,
     RemoteKernelHostService,
@@ -83,6 +85,8 @@ class Options(usage.Options):
         ["history-bytes", None, 32 * 1024 * 1024, "Bytes of output kept per kernel.", _positive_int],
         ["heartbeat-interval", None, 3.0, "Seconds between heartbeats to each kernel; three missed in a row and it is declared dead.", _positive_float],
         ["users", None, None, "Multi-user mode: the users file (made with webkernel-users); the service token admits no one. See docs/classroom.md"],
+        ["max-body", None, DEFAULT_MAX_BODY, "Largest HTTP request body (JSON-RPC), in bytes; larger ones are refused (413) before they are read.", _positive_int],
+        ["header-timeout", None, DEFAULT_HEADER_TIMEOUT, "Seconds an HTTP request's line and headers may take to arrive (from the connection's first byte, or the previous response); then 408 and closed.", _positive_float],
         ["notebook-dir", None, None, "Directory of the .ipynb files the notebook page opens and saves. Default: the current directory."],
     ]
 
@@ -90,6 +94,7 @@ class Options(usage.Options):
         super().__init__()
         self["listen"] = []
         self["allowed-origin"] = []
+        self["allowed-host"] = []
 
     def opt_listen(self, endpoint):
         """Twisted endpoint string to listen on (repeatable). Default: tcp:8080:interface=127.0.0.1"""
@@ -98,6 +103,10 @@ class Options(usage.Options):
     def opt_allowed_origin(self, origin):
         """A browser Origin allowed to open the WebSocket besides the service's own (repeatable; * allows all)."""
         self["allowed-origin"].append(origin)
+
+    def opt_allowed_host(self, name):
+        """A host name HTTP requests may name in Host besides loopback and the listening addresses (repeatable; * allows all)."""
+        self["allowed-host"].append(name)
 
     def postOptions(self):
         if not self["listen"]:
@@ -219,6 +228,12 @@ def _kernel_options(options):
                 keep_kernels=options["keep-kernels"])
 
 
+def _http_limits(options):
+    hosts = HostAllowList(options["allowed-host"], listening_interfaces(options["listen"]))
+    return HttpLimits(max_body=options["max-body"], header_timeout=options["header-timeout"],
+                      hosts=hosts)
+
+
 def makeService(options, reactor=None):
     """Wire the router, the kernel host and the listening ports into one MultiService."""
     if reactor is None:
@@ -255,7 +270,8 @@ def makeService(options, reactor=None):
     websocket = WampWebSocketFactory(
         router, options["allowed-origin"], options["max-message-size"], limits, reactor=reactor)
     rawsocket = WampRawSocketFactory(router, options["max-message-size"], limits, reactor=reactor)
-    site = make_site(websocket, router, reactor, options["realm"], options["anonymous"])
+    site = make_site(websocket, router, reactor, options["realm"], options["anonymous"],
+                     _http_limits(options), token_checker(options["token"], options["anonymous"]))
     factory = UniversalFactory(site, rawsocket, clock=reactor)
     query = "" if options["anonymous"] or options["users"] else f"?token={options['token']}"
     for description in options["listen"]:

@@ -2,23 +2,28 @@
 
 from autobahn.twisted.resource import WebSocketResource
 from twisted.web.resource import Resource
-from twisted.web.server import Site
 
+from broker.http_guard import GuardedSite, HttpLimits
 from broker.jsonrpc import JsonRpcResource
 from broker.notebook.page import NotebookPage, static_resource
 
 
-def make_site(websocket_factory, router=None, reactor=None, realm="webkernel", anonymous=False):
+def make_site(websocket_factory, router=None, reactor=None, realm="webkernel", anonymous=False,
+              limits=None, body_allowed=None):
     """The Twisted Web site: ``/``, ``/static/``, ``/ws``, and ``/jsonrpc`` when given the *router* to call through.
 
-    Its timers (HTTP idle timeouts) run on *reactor*. The page is told the *realm* and whether it may join *anonymous*ly.
+    Its timers (HTTP idle timeouts, header deadlines) run on *reactor*. The page is told
+    the *realm* and whether it may join *anonymous*ly. Every request keeps to the HTTP
+    *limits* (:class:`~broker.http_guard.HttpLimits`), and sends a body only if
+    *body_allowed* its token (see :mod:`broker.http_guard`).
     """
+    limits = limits or HttpLimits()
     root = Resource()
     root.putChild(b"", NotebookPage(realm, anonymous))
     root.putChild(b"static", static_resource())
     root.putChild(b"ws", WebSocketResource(websocket_factory))
     if router is not None:
-        root.putChild(b"jsonrpc", JsonRpcResource(router, reactor))
-    site = Site(root, reactor=reactor)   # its timeouts run on *reactor*, not the global one
+        root.putChild(b"jsonrpc", JsonRpcResource(router, reactor, max_body=limits.max_body))
+    site = GuardedSite(root, limits, body_allowed, reactor=reactor)   # timers on *reactor*
     site.displayTracebacks = False
     return site

@@ -25,6 +25,7 @@ from broker.transport import (
     WampRawSocketFactory,
     WampWebSocketFactory,
 )
+from broker.http_guard import token_checker
 from broker.web import make_site
 from tests.stub_host import StubKernelHost
 
@@ -38,7 +39,8 @@ def serve(reactor, token, anonymous):
     router = Router.single_realm(REALM, DefaultAuthorizer(), reactor, config)
     websocket = WampWebSocketFactory(router, [], DEFAULT_MAX_MESSAGE_SIZE, reactor=reactor)
     rawsocket = WampRawSocketFactory(router, DEFAULT_MAX_MESSAGE_SIZE, reactor=reactor)
-    factory = UniversalFactory(make_site(websocket, router, reactor), rawsocket, reactor)
+    site = make_site(websocket, router, reactor, body_allowed=token_checker(token, anonymous))
+    factory = UniversalFactory(site, rawsocket, reactor)
     host = StubKernelHost(types.ComponentConfig(realm=REALM), reactor)
     attach(router, host, Principal("host", KERNEL_HOST_ROLE, "local"), reactor)
     listening = endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(factory)

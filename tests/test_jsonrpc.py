@@ -7,6 +7,7 @@ timeout; waiting for an execution uses the ``wait`` method, not sleeps.
 
 import http.client
 import json
+import socket
 import urllib.error
 import urllib.request
 
@@ -196,6 +197,25 @@ class JsonRpcTests(SynchronousTestCase):
         self.assertEqual(self.http.post(b" " * (4 * 1024 * 1024 + 1))[0], 413)
         status, response = self.http.post(b"{not json")
         self.assertEqual((status, response["error"]["code"], response["id"]), (200, -32700, None))
+
+    def test_unauthenticated_chunked_body_is_refused_unread(self):
+        """Issue 10's /tmp filler, scaled down: a chunked POST without the token is 401 after its headers, never read in full."""
+        with socket.create_connection(("127.0.0.1", self.service.port), timeout=WAIT) as s:
+            s.sendall(b"POST /jsonrpc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+                      b"\r\nTransfer-Encoding: chunked\r\n\r\n40000000\r\n" + b" " * 65536)
+            answer = s.recv(4096)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 401 "), answer)
+        self.assertIn(b"-32001", answer)
+
+    def test_foreign_host_is_refused(self):
+        """DNS rebinding: a request naming another host is 421, even with the token."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.service.port, timeout=WAIT)
+        connection.request("POST", f"/jsonrpc?token={TOKEN}", b"{}",
+                           {"Host": "attacker.invalid:8080", "Content-Type": "application/json"})
+        response = connection.getresponse()
+        self.assertEqual(response.status, 421)
+        self.assertIn(b"--allowed-host", response.read())
+        connection.close()
 
     def test_disconnect_interrupts(self):
         """A client that disconnects during eval_cell cancels it: the loop it started is interrupted."""

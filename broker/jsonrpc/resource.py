@@ -11,8 +11,8 @@ attached in-process to the router (:func:`broker.router.local.attach`) and a
 Requests must say ``Content-Type: application/json`` (or ``json-rpc``,
 ``jsonrequest``), as JSON-RPC over HTTP asks; this also keeps other web
 pages from posting to the endpoint from a browser. Bodies over
-``max_body`` bytes are refused with HTTP 413 (Twisted spools large bodies
-to a temporary file, not memory). A client that disconnects cancels its
+``max_body`` bytes are refused with HTTP 413 (the site refuses larger ones,
+and bodies without the token, before reading them: :mod:`broker.http_guard`). A client that disconnects cancels its
 pending calls, which interrupts code it was running.
 """
 
@@ -26,6 +26,7 @@ from twisted.web.server import NOT_DONE_YET
 from broker.auth import Principal
 from broker.client.asynchronous import AsyncClient
 from broker.client.session import ClientSession
+from broker.http_guard import DEFAULT_MAX_BODY
 from broker.jsonrpc import protocol
 from broker.jsonrpc.methods import (
     DEFAULT_MAX_EXECUTIONS,
@@ -36,7 +37,6 @@ from broker.jsonrpc.methods import (
 )
 from broker.router.local import attach
 
-DEFAULT_MAX_BODY = 4 * 1024 * 1024
 JSON_TYPES = ("application/json", "application/json-rpc", "application/jsonrequest")
 TOKEN_AUTHID = "jsonrpc"
 ANONYMOUS_AUTHID = "jsonrpc-anonymous"

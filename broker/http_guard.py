@@ -1,0 +1,247 @@
+"""HTTP requests checked before they cost anything: Host, body size, token, header deadline.
+
+:class:`GuardedSite` is the service's Twisted Web site. Its channel
+(:class:`GuardedChannel`) decides as soon as a request's headers are in,
+before a byte of its body is read (Twisted would otherwise spool the body to
+a temporary file, whatever its size, before any resource could refuse it):
+
+* a ``Host`` the service does not serve is HTTP 421 (DNS rebinding, see
+  :mod:`broker.hosts`), on every path, the WebSocket handshake included;
+* a body (``Content-Length`` above 0, or chunked) without the service token
+  is HTTP 401, unless the service runs ``--anonymous``;
+* a ``Content-Length`` over ``max_body`` is HTTP 413, and so is a chunked
+  body as soon as its running total passes it;
+* the request line and headers must all arrive within ``header_timeout``
+  seconds of the connection's first byte or of the previous response, or the
+  connection is answered 408 and closed (one header line every few seconds
+  no longer keeps a connection forever).
+
+Each refusal closes the connection (``Connection: close``): the rest of the
+request is never stored (it is read and dropped for ``LINGER_SECONDS`` at most,
+so that a client still sending can read the answer). The access log never shows the token: ``token=…`` in
+the request's URI and ``Referer`` is written ``token=<redacted>``.
+"""
+
+import hmac
+import json
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import attr
+from twisted.logger import Logger
+from twisted.web.http import HTTPChannel, combinedLogFormatter
+from twisted.web.server import Request, Site
+
+from broker.hosts import HostAllowList
+
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
+DEFAULT_HEADER_TIMEOUT = 20.0
+#: seconds a refused request's remaining bytes are read (and dropped) before closing
+LINGER_SECONDS = 5.0
+#: JSON-RPC's codes for the refusals a JSON-RPC client may meet (the only
+#: endpoint that takes a body is ``/jsonrpc``)
+_NOT_AUTHORIZED = -32001
+_INVALID_REQUEST = -32600
+
+_log = Logger()
+
+
+@attr.s(frozen=True)
+class HttpLimits:
+    """What every HTTP request must keep to (see the module docstring)."""
+
+    max_body = attr.ib(default=DEFAULT_MAX_BODY)
+    header_timeout = attr.ib(default=DEFAULT_HEADER_TIMEOUT)
+    hosts = attr.ib(default=HostAllowList())
+
+
+def token_checker(token, anonymous):
+    """A predicate on a request's token (str or None): may it send a body?"""
+    expected = (token or "").encode("utf-8")
+
+    def allowed(given):
+        if anonymous:
+            return True
+        return bool(expected) and given is not None and hmac.compare_digest(
+            given.encode("utf-8"), expected)
+    return allowed
+
+
+def request_token(path, headers):
+    """The token a request carries: ``Authorization: token …`` or ``?token=…`` in *path*, or None."""
+    for header in headers.getRawHeaders(b"authorization") or ():
+        scheme, _, value = header.decode("latin-1").partition(" ")
+        if scheme.lower() == "token" and value.strip():
+            return value.strip()
+    values = parse_qs(urlsplit(path).query).get(b"token")
+    return values[0].decode("utf-8", "replace") if values else None
+
+
+_TOKEN_IN_URI = re.compile(rb"([?&;]token=)[^&;#\s]*", re.IGNORECASE)
+
+
+def redact_token(uri):
+    """*uri* (bytes) with the value of every ``token`` query parameter replaced by ``<redacted>``."""
+    return _TOKEN_IN_URI.sub(rb"\1<redacted>", uri)
+
+
+class _RedactedRequest:
+    """A request as the access log sees it: the token redacted from its URI and Referer."""
+
+    def __init__(self, request):
+        self._request = request
+        self.uri = redact_token(request.uri)
+
+    def __getattr__(self, name):
+        return getattr(self._request, name)
+
+    def getHeader(self, name):
+        value = self._request.getHeader(name)
+        if value is not None and name.lower() in (b"referer", "referer"):
+            redacted = redact_token(value.encode("latin-1") if isinstance(value, str) else value)
+            return redacted if isinstance(value, bytes) else redacted.decode("latin-1")
+        return value
+
+
+def redacted_log_formatter(timestamp, request):
+    """Twisted's combined log format, without tokens."""
+    return combinedLogFormatter(timestamp, _RedactedRequest(request))
+
+
+class GuardedRequest(Request):
+    """Counts the body as it comes and refuses it past the limit (chunked bodies included)."""
+
+    body_received = 0
+
+    def handleContentChunk(self, data):
+        self.body_received += len(data)
+        limit = self.channel.site.limits.max_body
+        if self.body_received > limit:
+            return self.channel.refuse(413, b"Content Too Large", _INVALID_REQUEST,
+                                       f"the request body is larger than {limit} bytes")
+        super().handleContentChunk(data)
+
+
+class GuardedChannel(HTTPChannel):
+    """An HTTP channel that checks each request at its headers (see the module docstring)."""
+
+    _header_deadline = None
+    _refused = False
+    _linger = None
+
+    def connectionMade(self):
+        super().connectionMade()
+        self._arm_header_deadline()
+
+    def _arm_header_deadline(self):
+        self._cancel_header_deadline()
+        self._header_deadline = self.callLater(self.site.limits.header_timeout, self._headers_late)
+
+    def _cancel_header_deadline(self):
+        if self._header_deadline is not None and self._header_deadline.active():
+            self._header_deadline.cancel()
+        self._header_deadline = None
+
+    def _headers_late(self):
+        self._header_deadline = None
+        if self.transport is None:   # taken over (WebSocket)
+            return
+        _log.info("closing {peer}: request headers not complete within {seconds:g} s",
+                  peer=self.transport.getPeer(), seconds=self.site.limits.header_timeout)
+        self.refuse(408, b"Request Timeout", None,
+                    f"the request line and headers must arrive within "
+                    f"{self.site.limits.header_timeout:g} s")
+
+    def allHeadersReceived(self):
+        self._cancel_header_deadline()
+        refusal = self.site.refusal(self._path, self.requests[-1].requestHeaders, self.length)
+        if refusal is not None:
+            return self.refuse(*refusal)
+        super().allHeadersReceived()
+
+    def allContentReceived(self):
+        if not self._refused:
+            super().allContentReceived()
+
+    def lineReceived(self, line):
+        if not self._refused:
+            super().lineReceived(line)
+
+    def rawDataReceived(self, data):
+        if not self._refused:
+            super().rawDataReceived(data)
+
+    def requestDone(self, request):
+        super().requestDone(request)
+        if self.persistent and self.transport is not None and not self._refused:
+            self._arm_header_deadline()
+
+    def refuse(self, status, phrase, code, message):
+        """Answer *status* with *message* (a JSON-RPC error with *code* if given) and close."""
+        if self._refused:
+            return
+        self._refused = True
+        self.length = None   # so that the line parser does not dispatch the request
+        self.setRawMode()    # and buffers no more lines: what comes is dropped
+        self._cancel_header_deadline()
+        if code is None:
+            kind, body = b"text/plain; charset=utf-8", message.encode("utf-8") + b"\n"
+        else:
+            kind = b"application/json; charset=utf-8"
+            body = json.dumps({"jsonrpc": "2.0", "id": None,
+                               "error": {"code": code, "message": message}}).encode("utf-8")
+        head = [b"HTTP/1.1 %d %s" % (status, phrase), b"Content-Type: " + kind,
+                b"Content-Length: %d" % len(body), b"Connection: close",
+                b"Cache-Control: no-store", b"X-Content-Type-Options: nosniff"]
+        if status == 401:
+            head.append(b"WWW-Authenticate: token")
+        self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        half_close = getattr(self.transport, "loseWriteConnection", None)
+        if half_close is None:
+            return self.loseConnection()
+        # a client still sending its body reads the answer only once it has sent
+        # it all: read and discard what comes for a while (never store it) so
+        # that closing does not reset the connection under the answer
+        half_close()
+        self._linger = self.callLater(LINGER_SECONDS, self.transport.abortConnection)
+
+    def connectionLost(self, reason):
+        self._cancel_header_deadline()
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
+        super().connectionLost(reason)
+
+
+class GuardedSite(Site):
+    """The service's site: :class:`GuardedChannel` and :class:`GuardedRequest`, a token-free access log.
+
+    *body_allowed* (a predicate on the request's token, see
+    :func:`token_checker`) decides who may send a body; by default anyone.
+    """
+
+    protocol = GuardedChannel
+    requestFactory = GuardedRequest
+
+    def __init__(self, resource, limits=None, body_allowed=None, **kwargs):
+        kwargs.setdefault("logFormatter", redacted_log_formatter)
+        super().__init__(resource, **kwargs)
+        self.limits = limits or HttpLimits()
+        self.body_allowed = body_allowed or (lambda token: True)
+
+    def refusal(self, path, headers, length):
+        """``(status, phrase, code, message)`` if a request with these headers is refused, else None."""
+        hosts = headers.getRawHeaders(b"host") or [b""]
+        if len(hosts) > 1 or not self.limits.hosts.allows(hosts[0].decode("latin-1")):
+            return (421, b"Misdirected Request", None,
+                    f"this service does not serve the host {hosts[-1].decode('latin-1')!r}; "
+                    f"start it with --allowed-host NAME to serve that name")
+        if length == 0:
+            return None
+        if not self.body_allowed(request_token(path, headers)):
+            return (401, b"Unauthorized", _NOT_AUTHORIZED,
+                    "give the service token: ?token=… or 'Authorization: token …' "
+                    "(the token is in the URL the service logged at start)")
+        if length is not None and length > self.limits.max_body:
+            return (413, b"Content Too Large", _INVALID_REQUEST,
+                    f"the request body is larger than {self.limits.max_body} bytes")
+        return None
