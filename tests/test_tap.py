@@ -36,6 +36,8 @@ class OptionsTests(SynchronousTestCase):
         self.assertGreaterEqual(len(options["token"]), 24)
         self.assertNotEqual(options["token"], self.parse()["token"])
         self.assertEqual(options["max-output"], 16 * 1024 * 1024)
+        self.assertEqual((options["allowed-host"], options["max-body"], options["header-timeout"]),
+                         ([], 4 * 1024 * 1024, 20))
 
     def test_repeatable_options(self):
         """--listen and --allowed-origin may be given several times."""
@@ -44,6 +46,8 @@ class OptionsTests(SynchronousTestCase):
                              "--token", "t", "--realm", "r", "--max-message-size", "1000")
         self.assertEqual(options["listen"], ["tcp:1", "unix:/tmp/x"])
         self.assertEqual(options["allowed-origin"], ["https://a", "https://b"])
+        self.assertEqual(self.parse("--allowed-host", "a.example", "--allowed-host", "b")["allowed-host"],
+                         ["a.example", "b"])
         self.assertEqual((options["token"], options["realm"], options["max-message-size"]),
                          ("t", "r", 1000))
 
