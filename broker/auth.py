@@ -1,4 +1,6 @@
-"""Authentication and authorization seams of the router.
+"""Authentication and authorization seams of the router, and the service's default policy.
+
+The router imports this module; it imports nothing of the router.
 
 * An :class:`IAuthenticator` handles one WAMP authentication method
   (``ticket``, ``anonymous``, …). Drop-in implementations live in the
@@ -18,11 +20,13 @@
 import attr
 from zope.interface import Attribute, Interface, implementer
 
-from broker.router.uri import has_prefix
-
-#: the role of the service's own kernel host session (never granted to a
-#: network client: only in-process sessions get it)
+#: the role of a kernel host: the in-process one, or one in another process
+#: that joins with the router's --host-token
 KERNEL_HOST_ROLE = "webkernel_host"
+#: the role of the service's in-process notebook session
+NOTEBOOKS_ROLE = "webkernel_notebooks"
+#: the namespace of the notebook procedures, the only URIs NOTEBOOKS_ROLE may register
+NOTEBOOKS_NAMESPACE = "webkernel.notebooks"
 #: the authid a kernel host in another process joins with (ticket: --host-token)
 HOST_AUTHID = "webkernel_host"
 
@@ -87,7 +91,9 @@ class DefaultAuthorizer:
     reserved namespaces: no client may register or publish under ``wamp.``
     (the router's own meta API), and only the service's kernel host may
     register or publish under ``webkernel.`` (so no client can impersonate a
-    kernel or inject output into another client's view).
+    kernel or inject output into another client's view). The notebook
+    session may do one thing: register exact URIs under
+    ``webkernel.notebooks.`` (no calls, subscriptions or publications).
 
     Callers and publishers are disclosed (the kernel host needs to know who
     caused an output). A permission holds for the whole top-level namespace
@@ -100,8 +106,11 @@ class DefaultAuthorizer:
     reserved = ("wamp", "webkernel")
 
     def authorize(self, session, uri, action, options):
+        match = (options or {}).get("match", "exact")
+        if session["authrole"] == NOTEBOOKS_ROLE:  # a bool: not kept for the namespace
+            return action == "register" and match == "exact" and uri.startswith(
+                NOTEBOOKS_NAMESPACE + ".")
         if action in ("register", "publish"):
-            match = (options or {}).get("match", "exact")
             if could_cover(uri, match, "wamp"):
                 return False
             if could_cover(uri, match, "webkernel"):
@@ -123,3 +132,8 @@ def could_cover(uri, match, namespace):
         first = uri.split(".", 1)[0]
         return first in ("", namespace)
     return has_prefix(uri, namespace)
+
+
+def has_prefix(uri, namespace):
+    """True if *uri* is *namespace* or lies below it (``wamp`` covers ``wamp.x``)."""
+    return uri == namespace or uri.startswith(namespace + ".")

@@ -3,7 +3,15 @@
 ``makeService`` only wires parts together: a router with one realm, and one
 listening service per ``--listen`` endpoint, each serving HTTP, WAMP over
 WebSocket (``/ws``) and WAMP over RawSocket on the same port.
+
+This is the one module that knows every part. The services that run
+in-process sessions (kernel host, notebooks, JSON-RPC) are handed
+``attach(app_session, principal)`` (:func:`broker.router.local.attacher`)
+and, for JSON-RPC, the router's ``authenticate``; none of them imports the
+router.
 """
+
+import functools
 
 import os
 import secrets
@@ -18,12 +26,14 @@ from broker import errors
 from broker.auth import DefaultAuthorizer
 from broker.hosts import HostAllowList, listening_interfaces
 from broker.http_guard import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY, HttpLimits, token_checker
+from broker.jsonrpc import JsonRpcResource
 from broker.kernel.service import (
     KernelHostService,
     RemoteKernelHostService,
     default_kernel_dir,
 )
 from broker.notebook.service import NotebookService
+from broker.router.local import attacher
 from broker.router.router import Router
 from broker.router.backpressure import DEFAULT_COALESCE_ABOVE, DEFAULT_GAP_ABOVE
 from broker.users import store as users_store
@@ -255,23 +265,28 @@ def makeService(options, reactor=None):
     if options["users"]:
         directory = config["users"] = UserDirectory(
             options["users"], reactor, on_change=lambda names: _users_changed(router, names))
-    router = Router.single_realm(options["realm"], DefaultAuthorizer(), reactor, config)
+    realm = options["realm"]
+    router = Router.single_realm(realm, DefaultAuthorizer(), reactor, config)
+    attach = attacher(router, reactor)
     top = service.MultiService()
     RouterService(router).setServiceParent(top)
     if directory is not None:
         UsersService(directory).setServiceParent(top)
     if not options["no-kernels"]:
-        KernelHostService(router, options["realm"], reactor, kernel_dir,
+        KernelHostService(attach, realm, reactor, kernel_dir,
                           **_kernel_options(options)).setServiceParent(top)
-    NotebookService(router, options["realm"], reactor,
+    NotebookService(attach, realm, reactor,
                     options["notebook-dir"] or os.getcwd()).setServiceParent(top)
     limits = OutputLimits(coalesce_above=options["coalesce-above"],
                           gap_above=options["gap-above"], max_output=options["max-output"])
     websocket = WampWebSocketFactory(
         router, options["allowed-origin"], options["max-message-size"], limits, reactor=reactor)
     rawsocket = WampRawSocketFactory(router, options["max-message-size"], limits, reactor=reactor)
-    site = make_site(websocket, router, reactor, options["realm"], options["anonymous"],
-                     _http_limits(options), token_checker(options["token"], options["anonymous"]))
+    http_limits = _http_limits(options)
+    jsonrpc = JsonRpcResource(attach, functools.partial(router.authenticate, realm), realm, reactor,
+                              max_body=http_limits.max_body)
+    site = make_site(websocket, jsonrpc, reactor, realm, options["anonymous"], http_limits,
+                     token_checker(options["token"], options["anonymous"]))
     factory = UniversalFactory(site, rawsocket, clock=reactor)
     query = "" if options["anonymous"] or options["users"] else f"?token={options['token']}"
     for description in options["listen"]:

@@ -10,7 +10,9 @@ from autobahn.wamp import message, role
 from twisted.internet.task import Clock
 
 from broker.auth import DefaultAuthorizer
+from broker.router.local import attacher
 from broker.router.router import Router, authenticator_factories
+from broker.router.session import RouterSession
 
 CLIENT_ROLES = {
     "caller": role.RoleCallerFeatures(call_canceling=True, progressive_call_results=True),
@@ -36,11 +38,16 @@ class MemoryChannel:
 
 
 class MemoryClient:
-    """One client session over a MemoryChannel: ``send`` in, ``received`` out."""
+    """One client session over a MemoryChannel: ``send`` in, ``received`` out.
 
-    def __init__(self, router):
+    With a *principal* the session is welcomed as it whatever it asks for,
+    as an in-process service session is.
+    """
+
+    def __init__(self, router, principal=None):
         self.channel = MemoryChannel()
-        self.session = router.new_session(self.channel)
+        self.session = (router.new_session(self.channel) if principal is None
+                        else RouterSession(router, self.channel, principal=principal))
         self._request = 0
 
     @property
@@ -79,14 +86,16 @@ class MemoryRouter:
             authenticator_factories(config),
         )
         self.realm = self.router.realms[realm]
+        #: ``attach(app_session, principal)``, as the wiring hands it to services
+        self.attach = attacher(self.router, self.clock)
 
-    def client(self):
-        """A connected, not yet joined client."""
-        return MemoryClient(self.router)
+    def client(self, principal=None):
+        """A connected, not yet joined client (to be welcomed as *principal* if given)."""
+        return MemoryClient(self.router, principal)
 
-    def joined(self, **kwargs):
+    def joined(self, principal=None, **kwargs):
         """A client that has joined the realm (its WELCOME already taken)."""
-        client = self.client().join(realm=self.realm.name, **kwargs)
+        client = self.client(principal).join(realm=self.realm.name, **kwargs)
         welcome = client.take()
         if not isinstance(welcome[0], message.Welcome):
             raise AssertionError(f"expected WELCOME, got {welcome}")

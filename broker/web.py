@@ -4,13 +4,12 @@ from autobahn.twisted.resource import WebSocketResource
 from twisted.web.resource import Resource
 
 from broker.http_guard import GuardedSite, HttpLimits
-from broker.jsonrpc import JsonRpcResource
 from broker.notebook.page import NotebookPage, static_resource
 
 
-def make_site(websocket_factory, router=None, reactor=None, realm="webkernel", anonymous=False,
+def make_site(websocket_factory, jsonrpc=None, reactor=None, realm="webkernel", anonymous=False,
               limits=None, body_allowed=None):
-    """The Twisted Web site: ``/``, ``/static/``, ``/ws``, and ``/jsonrpc`` when given the *router* to call through.
+    """The Twisted Web site: ``/``, ``/static/``, ``/ws``, and the *jsonrpc* resource at ``/jsonrpc`` if given.
 
     Its timers (HTTP idle timeouts, header deadlines) run on *reactor*. The page is told
     the *realm* and whether it may join *anonymous*ly. Every request keeps to the HTTP
@@ -22,8 +21,8 @@ def make_site(websocket_factory, router=None, reactor=None, realm="webkernel", a
     root.putChild(b"", NotebookPage(realm, anonymous))
     root.putChild(b"static", static_resource())
     root.putChild(b"ws", WebSocketResource(websocket_factory))
-    if router is not None:
-        root.putChild(b"jsonrpc", JsonRpcResource(router, reactor, max_body=limits.max_body))
+    if jsonrpc is not None:
+        root.putChild(b"jsonrpc", jsonrpc)
     site = GuardedSite(root, limits, body_allowed, reactor=reactor)   # timers on *reactor*
     site.displayTracebacks = False
     return site

@@ -9,6 +9,7 @@ site and JSON-RPC resource with no kernel process.
 """
 
 import argparse
+import functools
 import sys
 
 import txaio
@@ -17,7 +18,8 @@ from twisted.internet import endpoints
 from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
 
 from broker.auth import KERNEL_HOST_ROLE, DefaultAuthorizer, Principal
-from broker.router.local import attach
+from broker.jsonrpc import JsonRpcResource
+from broker.router.local import attacher
 from broker.router.router import Router
 from broker.transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -39,10 +41,12 @@ def serve(reactor, token, anonymous):
     router = Router.single_realm(REALM, DefaultAuthorizer(), reactor, config)
     websocket = WampWebSocketFactory(router, [], DEFAULT_MAX_MESSAGE_SIZE, reactor=reactor)
     rawsocket = WampRawSocketFactory(router, DEFAULT_MAX_MESSAGE_SIZE, reactor=reactor)
-    site = make_site(websocket, router, reactor, body_allowed=token_checker(token, anonymous))
+    attach = attacher(router, reactor)
+    jsonrpc = JsonRpcResource(attach, functools.partial(router.authenticate, REALM), REALM, reactor)
+    site = make_site(websocket, jsonrpc, reactor, body_allowed=token_checker(token, anonymous))
     factory = UniversalFactory(site, rawsocket, reactor)
     host = StubKernelHost(types.ComponentConfig(realm=REALM), reactor)
-    attach(router, host, Principal("host", KERNEL_HOST_ROLE, "local"), reactor)
+    attach(host, Principal("host", KERNEL_HOST_ROLE, "local"))
     listening = endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(factory)
     return host.ready.addCallback(lambda _: listening)
 

@@ -534,7 +534,7 @@ class KernelHostServiceTests(KernelDirTestCase):
     def make_service(self, memory, keep_kernels):
         launcher = FakeLauncher()
         channels = ChannelsFactory()
-        service = KernelHostService(memory.router, "webkernel", memory.clock, self.kernel_dir,
+        service = KernelHostService(memory.attach, "webkernel", memory.clock, self.kernel_dir,
                                     keep_kernels=keep_kernels, launcher=launcher,
                                     channels_factory=channels)
         return service, launcher, channels

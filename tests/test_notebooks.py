@@ -9,10 +9,10 @@ from autobahn.wamp import message, types
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.test.requesthelper import DummyRequest
 
-from broker.auth import KERNEL_HOST_ROLE, Principal
+from broker.auth import NOTEBOOKS_NAMESPACE, NOTEBOOKS_ROLE, Principal
 from broker.notebook import page, store, uris
+from broker.notebook.service import NotebookService
 from broker.notebook.session import NotebookSession
-from broker.router.local import attach
 from broker.testing import MemoryRouter
 
 
@@ -102,8 +102,7 @@ class NotebookSessionTests(SynchronousTestCase):
         self.memory = MemoryRouter()
         self.session = NotebookSession(types.ComponentConfig(realm="realm1"),
                                        store.NotebookDirectory(self.root))
-        attach(self.memory.router, self.session, Principal("notebooks", KERNEL_HOST_ROLE, "local"),
-               self.memory.clock)
+        self.memory.attach(self.session, Principal("notebooks", NOTEBOOKS_ROLE, "local"))
         self.memory.clock.advance(0)
         self.client = self.memory.joined()
 
@@ -140,6 +139,22 @@ class NotebookSessionTests(SynchronousTestCase):
             self.assertIsInstance(answer, message.Error, (procedure, kwargs))
             self.assertEqual(answer.error, uri)
             self.assertTrue(answer.args and answer.args[0])
+
+
+class NotebookServiceTests(SynchronousTestCase):
+    """The service attaches its session through the function the wiring hands it."""
+
+    def test_joins_with_its_own_role(self):
+        """The notebook session is webkernel_notebooks, not the kernel host, and its URIs are that role's."""
+        attached = []
+        root = tempfile.mkdtemp()
+        self.addCleanup(_remove_tree, root)
+        service = NotebookService(lambda session, principal: attached.append(principal),
+                                  "webkernel", MemoryRouter().clock, root)
+        service.startService()
+        self.assertEqual([p.authrole for p in attached], [NOTEBOOKS_ROLE])
+        for uri in (uris.NOTEBOOKS_LIST, uris.NOTEBOOKS_GET, uris.NOTEBOOKS_SAVE):
+            self.assertTrue(uri.startswith(NOTEBOOKS_NAMESPACE + "."), uri)
 
 
 class NotebookPageTests(SynchronousTestCase):

@@ -8,7 +8,13 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from broker import errors
-from broker.auth import DefaultAuthorizer, IAuthorizer, KERNEL_HOST_ROLE, Principal
+from broker.auth import (
+    KERNEL_HOST_ROLE,
+    NOTEBOOKS_ROLE,
+    DefaultAuthorizer,
+    IAuthorizer,
+    Principal,
+)
 from broker.router.session import RouterSession
 from broker.testing import MemoryRouter
 
@@ -636,6 +642,43 @@ class AuthorizationTests(SynchronousTestCase):
         host = {"authrole": KERNEL_HOST_ROLE}
         self.assertTrue(authorizer.authorize(host, "webkernel.kernels.start", "register", {})["allow"])
         self.assertTrue(authorizer.authorize({"authrole": "user"}, "webkernel.kernels.start", "call", {})["allow"])
+
+    def test_notebooks_role_registers_notebook_procedures_only(self):
+        """The notebook session's role may register webkernel.notebooks.* and nothing of the kernels'."""
+        notebooks = MemoryRouter().joined(Principal("notebooks", NOTEBOOKS_ROLE, "local"))
+        notebooks.send(message.Register(1, "webkernel.notebooks.list"))
+        self.assertIsInstance(only(notebooks.take(), message.Registered), message.Registered)
+        for msg in (message.Register(2, "webkernel.kernels.start"),
+                    message.Register(3, "webkernel.kernel.abc.execute"),
+                    message.Register(4, "webkernel.kernel.", match="prefix"),
+                    message.Register(5, "webkernel.notebooks", match="prefix"),
+                    message.Register(6, "com.example.x"),
+                    message.Publish(7, "webkernel.kernel.abc.iopub.stream", acknowledge=True),
+                    message.Publish(8, "webkernel.kernels.events", acknowledge=True),
+                    message.Publish(9, "webkernel.notebooks.changed", acknowledge=True)):
+            notebooks.send(msg)
+            self.assertEqual(only(notebooks.take(), message.Error).error, errors.NOT_AUTHORIZED, msg)
+
+
+class OutOfBandAuthenticationTests(SynchronousTestCase):
+    """Router.authenticate: credentials presented outside WAMP meet the sessions' authenticators."""
+
+    def test_ticket(self):
+        """The service token is a ticket for any authid; a wrong one, or the host's authid, is refused."""
+        router = MemoryRouter(token="secret", anonymous=False, host_token="host-secret").router
+        self.assertEqual(router.authenticate("realm1", "ticket", "jsonrpc", "secret"),
+                         Principal("jsonrpc", "user", "ticket"))
+        self.assertIsNone(router.authenticate("realm1", "ticket", "jsonrpc", "wrong"))
+        self.assertIsNone(router.authenticate("realm1", "ticket", "webkernel_host", "secret"))
+        self.assertIsNone(router.authenticate("realm1", "anonymous", "jsonrpc-anonymous"))
+        self.assertIsNone(router.authenticate("other", "ticket", "jsonrpc", "secret"))
+
+    def test_anonymous(self):
+        """Where the realm is open, no secret is needed; where only anonymous is, a ticket is refused."""
+        router = MemoryRouter(anonymous=True).router
+        self.assertEqual(router.authenticate("realm1", "anonymous", "jsonrpc-anonymous"),
+                         Principal("jsonrpc-anonymous", "anonymous", "anonymous"))
+        self.assertIsNone(router.authenticate("realm1", "ticket", "jsonrpc", "anything"))
 
 
 class CallerFeatureTests(SynchronousTestCase):

@@ -1,11 +1,13 @@
 """``POST /jsonrpc``: JSON-RPC 2.0 over HTTP, reaching kernels through the router.
 
-Who is calling is decided per request: the service token, as ``?token=…``
-or ``Authorization: token …``, makes the principal ``jsonrpc`` (role
-``user``); with ``--anonymous`` a request without a token is
-``jsonrpc-anonymous`` (role ``anonymous``). A wrong or missing token is
-HTTP 401 with a JSON-RPC error body. Each principal gets one WAMP session
-attached in-process to the router (:func:`broker.router.local.attach`) and a
+Who is calling is decided per request, by the router's own authenticators
+(the *authenticate* function the wiring hands over): a token, as
+``?token=…`` or ``Authorization: token …``, is a WAMP ticket for the authid
+``jsonrpc`` (the service token makes role ``user``); a request without a
+token joins ``anonymous``ly as ``jsonrpc-anonymous`` where ``--anonymous``
+allows it. A wrong or missing token is HTTP 401 with a JSON-RPC error body.
+Each principal gets one WAMP session attached in-process to the router
+(through the *attach* function the wiring hands over) and a
 :class:`~broker.jsonrpc.methods.Workspace`, made on first use.
 
 Requests must say ``Content-Type: application/json`` (or ``json-rpc``,
@@ -16,14 +18,12 @@ and bodies without the token, before reading them: :mod:`broker.http_guard`). A 
 pending calls, which interrupts code it was running.
 """
 
-import hmac
-
+from autobahn.twisted.util import peer2str
 from autobahn.wamp import types
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from broker.auth import Principal
 from broker.client.asynchronous import AsyncClient
 from broker.client.session import ClientSession
 from broker.http_guard import DEFAULT_MAX_BODY
@@ -35,7 +35,6 @@ from broker.jsonrpc.methods import (
     SharedResult,
     Workspace,
 )
-from broker.router.local import attach
 
 JSON_TYPES = ("application/json", "application/json-rpc", "application/jsonrequest")
 TOKEN_AUTHID = "jsonrpc"
@@ -56,32 +55,34 @@ def token_of(request):
 
 
 class JsonRpcResource(Resource):
-    """The ``/jsonrpc`` endpoint of the site."""
+    """The ``/jsonrpc`` endpoint of the site.
+
+    *attach* is ``attach(app_session, principal)``, connecting a session to
+    the router; *authenticate* is ``authenticate(authmethod, authid, secret, peer)``,
+    a :class:`~broker.auth.Principal` or None, decided by the authenticators
+    sessions joining *realm* meet.
+    """
 
     isLeaf = True
     log = Logger()
 
-    def __init__(self, router, reactor, max_body=DEFAULT_MAX_BODY,
+    def __init__(self, attach, authenticate, realm, reactor, max_body=DEFAULT_MAX_BODY,
                  max_executions=DEFAULT_MAX_EXECUTIONS, max_output=DEFAULT_MAX_OUTPUT):
         super().__init__()
-        self.router = router
+        self.attach = attach
+        self.authenticate = authenticate
+        self.realm = realm
         self.reactor = reactor
-        (self.realm,) = router.realms
         self.max_body = max_body
         self.limits = {"max_executions": max_executions, "max_output": max_output}
         self._workspaces = {}  # authid -> SharedResult of a Workspace
 
     def principal(self, request):
         """Who the request is from, or None if its token is wrong or missing."""
-        token, config = token_of(request), self.router.config
+        token, peer = token_of(request), peer2str(request.getClientAddress())
         if token is not None:
-            expected = config.get("token") or ""
-            if expected and hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8")):
-                return Principal(TOKEN_AUTHID, "user", "local")
-            return None
-        if config.get("anonymous"):
-            return Principal(ANONYMOUS_AUTHID, "anonymous", "local")
-        return None
+            return self.authenticate("ticket", TOKEN_AUTHID, token, peer)
+        return self.authenticate("anonymous", ANONYMOUS_AUTHID, None, peer)
 
     def render_GET(self, request):
         request.setHeader(b"allow", b"POST")
@@ -122,7 +123,7 @@ class JsonRpcResource(Resource):
         shared = self._workspaces.get(principal.authid)
         if shared is None:
             session = ClientSession(types.ComponentConfig(realm=self.realm))
-            attach(self.router, session, principal, self.reactor)
+            self.attach(session, principal)
             joined = session.joined.addCallback(
                 lambda s: Workspace(AsyncClient(s, self.reactor), **self.limits))
             shared = self._workspaces[principal.authid] = SharedResult(joined)

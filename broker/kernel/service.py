@@ -1,6 +1,7 @@
 """The kernel host as a twistd service.
 
-On start it attaches the host and re-attaches the kernels an earlier service
+On start it attaches the host (through the ``attach`` function the wiring,
+:mod:`broker.tap`, hands it) and re-attaches the kernels an earlier service
 left in the kernel directory; on stop it shuts every kernel down, or with
 *keep_kernels* leaves them running, their files kept, for the next start.
 """
@@ -17,7 +18,6 @@ from broker.kernel.host import KernelHost
 from broker.kernel.launcher import KernelLauncher
 from broker.kernel.records import KernelRecords
 from broker.kernel.zmq_channels import KernelChannels, make_zmq_factory, session_for
-from broker.router.local import attach
 
 
 def default_kernel_dir():
@@ -53,14 +53,18 @@ def _start_reattaching(host):
 
 
 class KernelHostService(service.Service):
-    """Runs a :class:`KernelHost` attached in-process to the embedded router."""
+    """Runs a :class:`KernelHost` attached in-process to the embedded router.
+
+    *attach* is ``attach(app_session, principal)``: it connects a session to
+    the router as that principal (:func:`broker.router.local.attacher`).
+    """
 
     log = Logger()
 
-    def __init__(self, router, realm, reactor, kernel_dir, max_kernels=20, ready_timeout=60.0,
+    def __init__(self, attach, realm, reactor, kernel_dir, max_kernels=20, ready_timeout=60.0,
                  history_messages=None, history_bytes=None, heartbeat_interval=3.0,
                  keep_kernels=False, launcher=None, channels_factory=None, records=None):
-        self.router = router
+        self.attach = attach
         self.realm = realm
         self.reactor = reactor
         self.launcher = launcher or KernelLauncher(reactor, kernel_dir, environ=kernel_environ())
@@ -75,8 +79,7 @@ class KernelHostService(service.Service):
     def startService(self):
         super().startService()
         self.host = self._make_host(types.ComponentConfig(realm=self.realm))
-        attach(self.router, self.host, Principal("kernel-host", KERNEL_HOST_ROLE, "local"),
-               self.reactor)
+        self.attach(self.host, Principal("kernel-host", KERNEL_HOST_ROLE, "local"))
 
     def _make_host(self, config):
         """A KernelHost; the first one made re-attaches the kernel directory's kernels once joined."""

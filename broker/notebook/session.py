@@ -1,7 +1,7 @@
 """The notebook session: ``webkernel.notebooks.list / get / save`` on the router.
 
 An ordinary Autobahn session attached in-process to the embedded router (as
-the kernel host is), with the role that may register under ``webkernel.``.
+the kernel host is), with a role that may register the notebook procedures.
 File work runs in the reactor's thread pool, so a large notebook does not
 hold up the router; a refusal becomes a WAMP error with the URI of its
 condition.

@@ -153,3 +153,12 @@ def attach(router, app_session, principal, clock):
     transport._router_side = channel
     app_session.onOpen(transport)
     return transport
+
+
+def attacher(router, clock):
+    """``attach(app_session, principal)`` for *router*: what the wiring hands each service.
+
+    A service that runs an in-process session is given this function, so it
+    knows nothing of the router but that it can attach a session to it.
+    """
+    return lambda app_session, principal: attach(router, app_session, principal, clock)

@@ -9,7 +9,7 @@ plugins (the ``plugins`` package), enabled by the service configuration.
 from twisted.plugin import getPlugins
 
 from broker import errors
-from broker.auth import IAuthenticatorFactory
+from broker.auth import AuthenticationFailed, IAuthenticatorFactory, Principal
 from broker.router.realm import Realm, router_roles
 from broker.router.session import RouterSession
 
@@ -52,6 +52,29 @@ class Router:
             if factory is not None:
                 return factory.build(self.config)
         return None
+
+    def authenticate(self, realm, authmethod, authid, secret=None, peer=None):
+        """A :class:`~broker.auth.Principal` for credentials presented outside WAMP, or None.
+
+        For requests that arrive over HTTP (JSON-RPC): the authenticator
+        of *authmethod* decides, exactly as for a session joining *realm*
+        from *peer* (``tcp4:ADDRESS:PORT``) with that *authid* and, if it
+        challenges, *secret* as the answer. None if the method is not
+        enabled or the credentials are refused.
+        """
+        factory = self.factories.get(authmethod)
+        if factory is None or realm not in self.realms:
+            return None
+        authenticator = factory.build(self.config)
+        try:
+            outcome = authenticator.hello(realm, {"authid": authid, "authrole": None,
+                                                  "authextra": None,
+                                                  "transport": {"peer": peer}})
+            if not isinstance(outcome, Principal):
+                outcome = authenticator.authenticate(secret, {})
+        except AuthenticationFailed:
+            return None
+        return outcome if isinstance(outcome, Principal) else None
 
     def no_method_message(self, offered):
         """What to tell a client whose authentication methods are all refused."""

@@ -40,7 +40,3 @@ def wildcard_matches(pattern_parts, uri_parts):
             return False
     return True
 
-
-def has_prefix(uri, namespace):
-    """True if *uri* is *namespace* or lies below it (``wamp`` covers ``wamp.x``)."""
-    return uri == namespace or uri.startswith(namespace + ".")
