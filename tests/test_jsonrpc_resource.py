@@ -2,6 +2,7 @@
 
 import functools
 
+from twisted.internet.address import IPv4Address
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.test.requesthelper import DummyRequest
 
@@ -12,6 +13,7 @@ from broker.testing import MemoryRouter
 
 def request(token=None, header=None):
     r = DummyRequest([b""])
+    r.client = IPv4Address("TCP", "192.168.1.1", 1234)
     if token is not None:
         r.args[b"token"] = [token.encode()]
     if header is not None:
@@ -49,6 +51,6 @@ class PrincipalTests(SynchronousTestCase):
         jsonrpc = JsonRpcResource(None, lambda *a: asked.append(a), "webkernel", None)
         jsonrpc.principal(request(token="t"))
         jsonrpc.principal(request())
-        peer = "tcp4:192.168.1.1:1234"  # DummyRequest's client
+        peer = "tcp4:192.168.1.1:1234"  # the request's client, for per-address throttles
         self.assertEqual(asked, [("ticket", "jsonrpc", "t", peer),
                                  ("anonymous", "jsonrpc-anonymous", None, peer)])

@@ -18,8 +18,8 @@ and bodies without the token, before reading them: :mod:`broker.http_guard`). A 
 pending calls, which interrupts code it was running.
 """
 
-from autobahn.twisted.util import peer2str
 from autobahn.wamp import types
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
@@ -54,6 +54,13 @@ def token_of(request):
     return None
 
 
+def peer_of(request):
+    """The request's client as Autobahn names a WAMP peer (``tcp4:127.0.0.1:40312``)."""
+    address = request.getClientAddress()
+    kind = {IPv4Address: "tcp4", IPv6Address: "tcp6"}.get(type(address))
+    return f"{kind}:{address.host}:{address.port}" if kind else str(address)
+
+
 class JsonRpcResource(Resource):
     """The ``/jsonrpc`` endpoint of the site.
 
@@ -79,7 +86,7 @@ class JsonRpcResource(Resource):
 
     def principal(self, request):
         """Who the request is from, or None if its token is wrong or missing."""
-        token, peer = token_of(request), peer2str(request.getClientAddress())
+        token, peer = token_of(request), peer_of(request)
         if token is not None:
             return self.authenticate("ticket", TOKEN_AUTHID, token, peer)
         return self.authenticate("anonymous", ANONYMOUS_AUTHID, None, peer)
