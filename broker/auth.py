@@ -135,5 +135,8 @@ def could_cover(uri, match, namespace):
 
 
 def has_prefix(uri, namespace):
-    """True if *uri* is *namespace* or lies below it (``wamp`` covers ``wamp.x``)."""
+    """True if *uri* is *namespace* or lies below it (``wamp`` covers ``wamp.x``).
+
+    What a decision's ``namespace`` covers: the router keeps decisions by it.
+    """
     return uri == namespace or uri.startswith(namespace + ".")

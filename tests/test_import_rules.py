@@ -24,7 +24,7 @@ TREES = ("broker", "plugins", os.path.join("twisted", "plugins"))
 APPLICATION = ("broker.kernel", "broker.notebook", "broker.jsonrpc", "broker.client")
 #: what the router may take from broker.auth: the seams, not the service's roles
 AUTH_SEAMS = {"IAuthenticator", "IAuthenticatorFactory", "IAuthorizer", "Principal",
-              "AuthenticationFailed", "ACTIONS"}
+              "AuthenticationFailed", "ACTIONS", "has_prefix"}
 ZMQ = ("zmq", "txzmq")
 ZMQ_ADAPTER = "broker.kernel.zmq_channels"
 

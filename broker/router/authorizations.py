@@ -18,7 +18,8 @@ says so (the default authorizer's are never kept).
 
 from collections import OrderedDict
 
-from broker.router.uri import MATCH_EXACT, has_prefix
+from broker.auth import has_prefix
+from broker.router.uri import MATCH_EXACT
 
 DEFAULT_MAX_ENTRIES = 1024
 DEFAULT_MAX_NAMESPACES = 16
