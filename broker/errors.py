@@ -47,6 +47,10 @@ RUNTIME_ERROR = "wamp.error.runtime_error"
 #: a RESULT too large for the caller's transport (its message size limit)
 PAYLOAD_SIZE_EXCEEDED = ApplicationError.PAYLOAD_SIZE_EXCEEDED
 
+# -- notebook files (docs/notebook.md) --------------------------------------
+#: ``notebooks.get`` of a file larger than ``--max-notebook-size``; nothing is read
+NOTEBOOK_TOO_LARGE = "webkernel.error.notebook_too_large"
+
 
 class RouterError(Exception):
     """A request the router refuses; becomes an ``ERROR`` message.

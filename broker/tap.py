@@ -34,6 +34,7 @@ from broker.kernel.service import (
 )
 from broker.notebook.service import NotebookService
 from broker.router.local import attacher
+from broker.notebook.store import DEFAULT_MAX_NOTEBOOK_SIZE
 from broker.router.router import Router
 from broker.router.backpressure import DEFAULT_COALESCE_ABOVE, DEFAULT_GAP_ABOVE
 from broker.users import store as users_store
@@ -98,6 +99,7 @@ class Options(usage.Options):
         ["max-body", None, DEFAULT_MAX_BODY, "Largest HTTP request body (JSON-RPC), in bytes; larger ones are refused (413) before they are read.", _positive_int],
         ["header-timeout", None, DEFAULT_HEADER_TIMEOUT, "Seconds an HTTP request's line and headers may take to arrive (from the connection's first byte, or the previous response); then 408 and closed.", _positive_float],
         ["notebook-dir", None, None, "Directory of the .ipynb files the notebook page opens and saves. Default: the current directory."],
+        ["max-notebook-size", None, DEFAULT_MAX_NOTEBOOK_SIZE, "Largest .ipynb file webkernel.notebooks.get opens, in bytes.", _positive_int],
     ]
 
     def __init__(self):
@@ -275,8 +277,8 @@ def makeService(options, reactor=None):
     if not options["no-kernels"]:
         KernelHostService(attach, realm, reactor, kernel_dir,
                           **_kernel_options(options)).setServiceParent(top)
-    NotebookService(attach, realm, reactor,
-                    options["notebook-dir"] or os.getcwd()).setServiceParent(top)
+    NotebookService(attach, realm, reactor, options["notebook-dir"] or os.getcwd(),
+                    max_size=options["max-notebook-size"]).setServiceParent(top)
     limits = OutputLimits(coalesce_above=options["coalesce-above"],
                           gap_above=options["gap-above"], max_output=options["max-output"])
     websocket = WampWebSocketFactory(

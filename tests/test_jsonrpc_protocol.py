@@ -71,6 +71,14 @@ class ProtocolTests(SynchronousTestCase):
             response = self.handle(body)
             self.assertEqual((self.error_code(response), response["id"]), (-32700, None))
 
+    def test_deep_nesting_is_a_parse_error(self):
+        """A body nested deeper than the parser recurses is -32700, not an internal error."""
+        for body in [b"[" * 100_000, b'{"a":' * 100_000]:
+            response = self.handle(body)
+            self.assertEqual(self.error_code(response), protocol.PARSE_ERROR)
+            self.assertIn("nested too deeply", response["error"]["message"])
+        self.assertEqual(self.flushLoggedErrors(), [])
+
     def test_invalid_requests(self):
         """Wrong shapes get -32600, answered even without an id."""
         for request in ({"jsonrpc": "2.0", "method": 1, "params": "bar"}, {"method": "subtract"},

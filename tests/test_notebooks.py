@@ -5,7 +5,10 @@ import os
 import tempfile
 
 import nbformat
+
+import broker  # noqa: F401  (first: selects Twisted for txaio before Autobahn's serializers load)
 from autobahn.wamp import message, types
+from autobahn.wamp.serializer import MsgPackSerializer
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.test.requesthelper import DummyRequest
 
@@ -13,6 +16,7 @@ from broker.auth import NOTEBOOKS_NAMESPACE, NOTEBOOKS_ROLE, Principal
 from broker.notebook import page, store, uris
 from broker.notebook.service import NotebookService
 from broker.notebook.session import NotebookSession
+from broker.router import wire
 from broker.testing import MemoryRouter
 
 
@@ -92,6 +96,77 @@ class NotebookDirectoryTests(SynchronousTestCase):
         self.assertFalse(os.path.exists(os.path.join(self.root, "bad.ipynb")))
 
 
+def nested(depth):
+    """A JSON object nested *depth* levels deep."""
+    value = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+class NotebookBoundsTests(SynchronousTestCase):
+    """What a file or a content may cost is refused before the work, with a documented error."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp()
+        self.addCleanup(_remove_tree, self.root)
+        self.directory = store.NotebookDirectory(self.root)
+        self.content = json.loads(nbformat.writes(a_notebook()))
+
+    def test_a_file_over_the_size_limit_is_not_read(self):
+        """A 300 MB (sparse) .ipynb is refused as too large from its size, without reading it."""
+        huge = os.path.join(self.root, "huge.ipynb")
+        with open(huge, "wb") as f:
+            f.truncate(300 * 1000 * 1000)
+        with self.assertRaises(store.NotebookTooLarge) as caught:
+            self.directory.get("huge.ipynb")
+        self.assertIn(str(store.DEFAULT_MAX_NOTEBOOK_SIZE), str(caught.exception))
+        self.assertEqual(caught.exception.uri, "webkernel.error.notebook_too_large")
+
+    def test_the_size_limit_is_configurable(self):
+        """A notebook of max_size bytes is read; one byte more is refused."""
+        nbformat.write(a_notebook(), os.path.join(self.root, "one.ipynb"))
+        size = os.path.getsize(os.path.join(self.root, "one.ipynb"))
+        self.assertEqual(store.NotebookDirectory(self.root, max_size=size).get("one.ipynb")["size"], size)
+        self.assertRaises(store.NotebookTooLarge,
+                          store.NotebookDirectory(self.root, max_size=size - 1).get, "one.ipynb")
+
+    def test_a_fifo_is_not_opened_as_a_notebook(self):
+        """A FIFO named like a notebook is refused at once rather than blocking the reader."""
+        os.mkfifo(os.path.join(self.root, "pipe.ipynb"))
+        self.assertRaises(store.NotANotebook, self.directory.get, "pipe.ipynb")
+
+    def test_names_too_long_for_the_filesystem(self):
+        """A name over 255 bytes (UTF-8) is an invalid argument for get and save, nothing written."""
+        for name in ["a" * 250 + ".ipynb", "é" * 126 + ".ipynb", "d" * 300 + "/x.ipynb"]:
+            with self.assertRaises(store.InvalidPath) as caught:
+                self.directory.save(name, self.content)
+            self.assertEqual(caught.exception.uri, "wamp.error.invalid_argument")
+            self.assertRaises(store.InvalidPath, self.directory.get, name)
+        self.assertRaises(store.InvalidPath, self.directory.get, "/".join(["d" * 200] * 21) + ".ipynb")
+        self.directory.save("a" * 249 + ".ipynb", self.content)  # 255 bytes: fine
+        self.assertEqual(os.listdir(self.root), ["a" * 249 + ".ipynb"])
+
+    def test_nbformat_minor_must_be_an_integer(self):
+        """nbformat_minor "x" (or missing, or negative) is an invalid notebook."""
+        for minor in ["x", None, -1, 4.5]:
+            self.assertRaises(store.InvalidNotebook, self.directory.save, "m.ipynb",
+                              {**self.content, "nbformat_minor": minor})
+
+    def test_deep_nesting_is_an_invalid_notebook(self):
+        """Metadata nested 1,000 deep is refused before nbformat recurses into it, on save and on get."""
+        self.assertRaises(store.InvalidNotebook, self.directory.save, "deep.ipynb",
+                          {**self.content, "metadata": nested(1000)})
+        self.directory.save("ok.ipynb", {**self.content, "metadata": nested(store.MAX_NESTING - 1)})
+        for depth in [store.MAX_NESTING + 1, 1000, 100_000]:
+            with open(os.path.join(self.root, "deep.ipynb"), "w") as f:
+                f.write(json.dumps({**self.content, "metadata": {}})[:-1]
+                        + ', "x": ' + "[" * depth + "]" * depth + "}")
+            with self.assertRaises(store.InvalidNotebook, msg=depth) as caught:
+                self.directory.get("deep.ipynb")
+            self.assertIn("nested deeper", str(caught.exception))
+
+
 class NotebookSessionTests(SynchronousTestCase):
     """The procedures on the router, called by a network client."""
 
@@ -139,6 +214,40 @@ class NotebookSessionTests(SynchronousTestCase):
             self.assertIsInstance(answer, message.Error, (procedure, kwargs))
             self.assertEqual(answer.error, uri)
             self.assertTrue(answer.args and answer.args[0])
+
+    def test_bounds_are_documented_errors(self):
+        """A long name, a bad nbformat_minor and a file too large each get their documented URI."""
+        content = json.loads(nbformat.writes(a_notebook()))
+        with open(os.path.join(self.root, "huge.ipynb"), "wb") as f:
+            f.truncate(store.DEFAULT_MAX_NOTEBOOK_SIZE + 1)
+        cases = [
+            (uris.NOTEBOOKS_SAVE, {"path": "n" * 300 + ".ipynb", "content": content},
+             "wamp.error.invalid_argument"),
+            (uris.NOTEBOOKS_GET, {"path": "n" * 300 + ".ipynb"}, "wamp.error.invalid_argument"),
+            (uris.NOTEBOOKS_SAVE, {"path": "m.ipynb", "content": {**content, "nbformat_minor": "x"}},
+             uris.INVALID_NOTEBOOK),
+            (uris.NOTEBOOKS_GET, {"path": "huge.ipynb"}, "webkernel.error.notebook_too_large"),
+        ]
+        for procedure, kwargs, uri in cases:
+            answer = self.call(procedure, **kwargs)
+            self.assertIsInstance(answer, message.Error, procedure)
+            self.assertEqual(answer.error, uri)
+
+    def test_deep_messagepack_metadata_is_an_invalid_notebook(self):
+        """A save whose metadata is nested 1,000 deep, sent as MessagePack, is invalid_notebook."""
+        content = {**json.loads(nbformat.writes(a_notebook())), "metadata": nested(1000)}
+        serializer = MsgPackSerializer()
+        payload, _ = serializer.serialize(message.Call(self.client.request_id(), uris.NOTEBOOKS_SAVE,
+                                                       kwargs={"path": "deep.ipynb", "content": content}))
+        [call] = wire.decode(serializer, payload, is_binary=True)
+        self.client.send(call)
+        for _ in range(3):
+            self.memory.clock.advance(0)
+        answer = self.client.take()[-1]
+        self.assertIsInstance(answer, message.Error)
+        self.assertEqual(answer.error, uris.INVALID_NOTEBOOK)
+        self.assertIn("nested deeper", answer.args[0])
+        self.assertFalse(os.path.exists(os.path.join(self.root, "deep.ipynb")))
 
 
 class NotebookServiceTests(SynchronousTestCase):

@@ -85,6 +85,8 @@ def handle(body, methods):
         decoded = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         return error_response(JsonRpcError(PARSE_ERROR, f"parse error: {e}"))
+    except RecursionError:  # Python's parser recurses once per level of nesting
+        return error_response(JsonRpcError(PARSE_ERROR, "parse error: the body is nested too deeply"))
     if not isinstance(decoded, list):
         return (yield handle_one(decoded, methods))
     if not decoded:

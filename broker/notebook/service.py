@@ -9,7 +9,7 @@ from twisted.application import service
 
 from broker.auth import NOTEBOOKS_ROLE, Principal
 from broker.notebook.session import NotebookSession, in_thread_pool
-from broker.notebook.store import NotebookDirectory
+from broker.notebook.store import DEFAULT_MAX_NOTEBOOK_SIZE, NotebookDirectory
 
 
 class NotebookService(service.Service):
@@ -18,11 +18,11 @@ class NotebookService(service.Service):
     *attach* is ``attach(app_session, principal)``, handed over by the wiring.
     """
 
-    def __init__(self, attach, realm, reactor, notebook_dir):
+    def __init__(self, attach, realm, reactor, notebook_dir, max_size=DEFAULT_MAX_NOTEBOOK_SIZE):
         self.attach = attach
         self.realm = realm
         self.reactor = reactor
-        self.directory = NotebookDirectory(notebook_dir)
+        self.directory = NotebookDirectory(notebook_dir, max_size)
         self.session = None
 
     def startService(self):

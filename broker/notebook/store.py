@@ -3,19 +3,34 @@
 Paths are relative, ``/``-separated strings (``""`` is the directory itself).
 Every path is resolved (symlinks included) and refused unless it stays inside
 the directory. Each refusal is an exception named for the condition and bound
-to its WAMP error URI (:mod:`broker.notebook.uris`).
+to its WAMP error URI (:mod:`broker.notebook.uris`, :mod:`broker.errors`).
+
+What a file or a content may cost is bounded before the work starts: a file
+larger than ``max_size`` is not read, JSON nested deeper than
+:data:`MAX_NESTING` is refused before nbformat (whose validator recurses once
+per level) sees it, and a name too long for the filesystem is refused before
+anything is written.
 """
 
 import json
 import os
+import stat as stat_mode
 import tempfile
 
 import nbformat
 
+from broker import errors
 from broker.notebook import uris
 from broker.timestamps import iso_utc
 
 SUFFIX = ".ipynb"
+#: the largest notebook file ``get`` reads, in bytes (``--max-notebook-size``)
+DEFAULT_MAX_NOTEBOOK_SIZE = 32 * 1024 * 1024
+#: the deepest nesting of JSON objects and arrays a notebook may hold
+MAX_NESTING = 100
+#: the longest name (one path component) and the longest path, in UTF-8 bytes (Linux's limits)
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4096
 
 
 class NotebookError(Exception):
@@ -48,6 +63,18 @@ class InvalidNotebook(NotebookError):
     uri = uris.INVALID_NOTEBOOK
 
 
+class InvalidPath(NotebookError):
+    """The path is not one a file can have (a name or the whole too long)."""
+
+    uri = errors.INVALID_ARGUMENT
+
+
+class NotebookTooLarge(NotebookError):
+    """The file is larger than the directory reads."""
+
+    uri = errors.NOTEBOOK_TOO_LARGE
+
+
 def _modified(stat):
     return iso_utc(stat.st_mtime)
 
@@ -55,8 +82,9 @@ def _modified(stat):
 class NotebookDirectory:
     """The ``.ipynb`` files under one directory."""
 
-    def __init__(self, root):
+    def __init__(self, root, max_size=DEFAULT_MAX_NOTEBOOK_SIZE):
         self.root = os.path.realpath(root)
+        self.max_size = max_size
 
     def resolve(self, path):
         """The real filesystem path of *path*; raise unless it is inside the directory."""
@@ -66,6 +94,7 @@ class NotebookDirectory:
         if path.startswith("/") or "\0" in path or ".." in parts:
             raise PathOutsideNotebookDir(
                 f"{path!r} leaves the notebook directory: use a path relative to it, without '..'")
+        _check_lengths(parts)
         real = os.path.realpath(os.path.join(self.root, *[p for p in parts if p]))
         if real != self.root and not real.startswith(self.root + os.sep):
             raise PathOutsideNotebookDir(f"{path!r} leads outside the notebook directory")
@@ -116,14 +145,8 @@ class NotebookDirectory:
         ``warning`` saying what is wrong (as Jupyter opens it with a warning).
         """
         real = self._notebook_path(path)
-        try:
-            with open(real, encoding="utf-8") as f:
-                text = f.read()
-            stat = os.stat(real)
-        except FileNotFoundError:
-            raise NoSuchPath(f"no notebook {path!r} in the notebook directory") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise InvalidNotebook(f"cannot read {path!r}: {e}") from None
+        text, stat = self._read(path, real)
+        _check_nesting(_parsed_json(path, text), f"{path!r}")
         problems = {}
         try:
             notebook = nbformat.reads(text, as_version=4, capture_validation_error=problems)
@@ -134,6 +157,36 @@ class NotebookDirectory:
         if "ValidationError" in problems:
             result["warning"] = f"the notebook breaks the nbformat schema: {problems['ValidationError'].message}"
         return result
+
+    def _read(self, path, real):
+        """The text and stat of the file at *real*, refused unread if larger than ``max_size``.
+
+        Opened without blocking, so a FIFO named like a notebook does not hang
+        the reader; anything but a regular file is refused.
+        """
+        try:
+            fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK)
+        except FileNotFoundError:
+            raise NoSuchPath(f"no notebook {path!r} in the notebook directory") from None
+        except OSError as e:
+            raise InvalidNotebook(f"cannot read {path!r}: {e.strerror}") from None
+        with os.fdopen(fd, "rb") as f:
+            stat = os.fstat(f.fileno())
+            if not stat_mode.S_ISREG(stat.st_mode):
+                raise NotANotebook(f"{path!r} is not a regular file")
+            self._check_size(path, stat.st_size)
+            raw = f.read(self.max_size + 1)
+        self._check_size(path, len(raw))  # it may have grown since fstat
+        try:
+            return raw.decode("utf-8"), stat
+        except UnicodeDecodeError as e:
+            raise InvalidNotebook(f"cannot read {path!r}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+    def _check_size(self, path, size):
+        if size > self.max_size:
+            raise NotebookTooLarge(
+                f"{path!r} is {size} bytes; this service opens notebooks of at most "
+                f"{self.max_size} bytes (--max-notebook-size)")
 
     def save(self, path, content):
         """Validate *content* as an nbformat 4 notebook and write it to *path* atomically."""
@@ -156,16 +209,56 @@ class NotebookDirectory:
                 "size": stat.st_size}
 
 
+def _check_lengths(parts):
+    """Refuse a path the filesystem cannot name (``ENAMETOOLONG``) before touching it."""
+    sizes = [len(p.encode("utf-8", "surrogatepass")) for p in parts]
+    if max(sizes) > MAX_NAME_BYTES:
+        raise InvalidPath(f"a name in the path is {max(sizes)} bytes long (UTF-8); "
+                          f"names may have at most {MAX_NAME_BYTES}")
+    if sum(sizes) + len(sizes) > MAX_PATH_BYTES:
+        raise InvalidPath(f"the path is longer than {MAX_PATH_BYTES} bytes")
+
+
+def _parsed_json(path, text):
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InvalidNotebook(f"{path!r} is not a readable notebook: its JSON is nested "
+                              f"deeper than {MAX_NESTING} levels") from None
+    except ValueError as e:
+        raise InvalidNotebook(f"{path!r} is not a readable notebook: {e}") from None
+
+
+def _check_nesting(value, what):
+    """Refuse JSON objects and arrays nested deeper than :data:`MAX_NESTING` (walked without recursion)."""
+    containers = (dict, list)
+    if type(value) not in containers:
+        return
+    stack = [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        for child in (value.values() if type(value) is dict else value):
+            if type(child) in containers:
+                if depth >= MAX_NESTING:
+                    raise InvalidNotebook(f"{what} is nested deeper than {MAX_NESTING} levels "
+                                          "of JSON objects and arrays")
+                stack.append((child, depth + 1))
+
+
 def _validated_text(content):
     if not isinstance(content, dict):
         raise InvalidNotebook(f"content must be a notebook (a JSON object), not {type(content).__name__}")
     if content.get("nbformat") != 4:
         raise InvalidNotebook("content must be an nbformat 4 notebook ('nbformat': 4)")
+    minor = content.get("nbformat_minor")
+    if type(minor) is not int or minor < 0:
+        raise InvalidNotebook("content must have 'nbformat_minor', a non-negative integer")
+    _check_nesting(content, "the content")
     try:
         notebook = nbformat.from_dict(content)
         nbformat.validate(notebook)
         return nbformat.writes(notebook, version=4)
     except nbformat.ValidationError as e:
         raise InvalidNotebook(f"not a valid notebook: {e.message}") from None
-    except (TypeError, ValueError, KeyError, AttributeError) as e:
-        raise InvalidNotebook(f"not a valid notebook: {e}") from None
+    except (TypeError, ValueError, KeyError, AttributeError, AssertionError) as e:
+        raise InvalidNotebook(f"not a valid notebook: {e!r}") from None
