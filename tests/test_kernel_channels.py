@@ -271,6 +271,15 @@ class VerifyingSessionTests(TestCase):
         self.assertEqual(self.service_side.deserialize(frames)["content"]["text"], "once")
         self.assertRaisesRegex(ValueError, "Duplicate", self.service_side.deserialize, frames)
 
+    def test_the_most_recent_signatures_are_all_remembered(self):
+        """Each of the last REPLAY_WINDOW messages is refused when replayed: the oldest are forgotten first."""
+        sent = [self.frames(str(n)) for n in range(REPLAY_WINDOW + 100)]
+        for frames in sent:
+            self.service_side.deserialize(frames)
+        for frames in sent[-REPLAY_WINDOW:]:
+            self.assertRaisesRegex(ValueError, "Duplicate", self.service_side.deserialize, frames)
+        self.service_side.deserialize(sent[0])  # forgotten: no longer a known replay
+
     def test_forged_signatures_are_not_remembered(self):
         """A wrongly signed message is refused and takes no room in the replay memory."""
         frames = self.frames("forged")

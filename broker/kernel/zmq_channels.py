@@ -25,6 +25,7 @@ and retried). A socket monitor on stdin reports the handshake.
 
 import hmac
 import itertools
+from collections import deque
 
 import txzmq
 import zmq
@@ -40,6 +41,10 @@ from broker.kernel.nudge import IOPubNudge
 
 #: the readiness condition the stdin socket's monitor reports
 STDIN_HANDSHAKE = "handshake on stdin"
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_POLLIN = int(zmq.POLLIN)
+_log = Logger()
 
 _SOCKET_TYPES = {"shell": zmq.DEALER, "control": zmq.DEALER, "stdin": zmq.DEALER,
                  "iopub": zmq.SUB, "hb": zmq.DEALER}
@@ -66,27 +71,37 @@ class VerifyingSession(Session):
     unsigned, replayed or wrongly signed message is refused (``ValueError``)
     before anything in it is unpacked.
 
-    Replays are caught by remembering up to ``REPLAY_WINDOW`` signatures of
-    recent messages (when full, jupyter_client forgets a random tenth; its
-    default of 65,536 costs about 11 MB per kernel); only signatures that
-    verified are remembered, so forged messages cannot push real ones out.
+    Replays are caught by remembering the signatures of the ``REPLAY_WINDOW``
+    most recent messages (the oldest is forgotten first, in constant time;
+    jupyter_client sorts its whole memory to forget a random tenth when it is
+    full, and keeps 65,536 by default, about 11 MB per kernel); only
+    signatures that verified are remembered, so forged messages cannot push
+    real ones out. The key is read once: it never changes after the session
+    is made (:func:`session_for`).
     """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._signer = self.auth            # an HMAC of the key, copied per message
+        self._seen = self.digest_history    # signatures remembered, and in arrival order:
+        self._seen_order = deque()
 
     def deserialize(self, msg_list, content=True, copy=True):
         if not copy:
             return super().deserialize(msg_list, content, copy)
         if len(msg_list) < 5:
             raise TypeError("malformed message: fewer than 5 frames")
-        if self.auth is not None:
+        if self._signer is not None:
             self._verify(msg_list)
-        header = self.unpack(msg_list[1])
+        unpack = self.unpack
+        header = unpack(msg_list[1])
         return {
             "header": header,
             "msg_id": header["msg_id"],
             "msg_type": header["msg_type"],
-            "parent_header": self.unpack(msg_list[2]),
-            "metadata": self.unpack(msg_list[3]),
-            "content": self.unpack(msg_list[4]) if content else msg_list[4],
+            "parent_header": unpack(msg_list[2]),
+            "metadata": unpack(msg_list[3]),
+            "content": unpack(msg_list[4]) if content else msg_list[4],
             "buffers": [memoryview(b) for b in msg_list[5:]],
         }
 
@@ -94,11 +109,20 @@ class VerifyingSession(Session):
         signature = msg_list[0]
         if not signature:
             raise ValueError("Unsigned Message")
-        if signature in self.digest_history:
+        if signature in self._seen:
             raise ValueError("Duplicate Signature (a replayed message)")
-        if not hmac.compare_digest(signature, self.sign(msg_list[1:5])):
+        digest = self._signer.copy()
+        for frame in msg_list[1:5]:
+            digest.update(frame)
+        if not hmac.compare_digest(signature, digest.hexdigest().encode()):
             raise ValueError("Invalid Signature")
-        self._add_digest(signature)
+        self._remember(signature)
+
+    def _remember(self, signature):
+        self._seen.add(signature)
+        self._seen_order.append(signature)
+        if len(self._seen_order) > self.digest_history_size:
+            self._seen.discard(self._seen_order.popleft())
 
 
 def session_for(connection_info):
@@ -140,6 +164,32 @@ class JupyterConnection(txzmq.ZmqConnection):
 
     def messageReceived(self, message):
         self._received(message)
+
+    def doRead(self):
+        """Receive every waiting message, each whole, and hand it on.
+
+        txzmq's own loop asks ZeroMQ for ``EVENTS`` before each message and
+        for ``RCVMORE`` after each frame (every answer an enum built in
+        Python): a quarter of the service's time while a kernel streams
+        output. ``recv_multipart`` receives a message in one call; ``EVENTS``
+        is read once the socket says it has nothing more, which also re-arms
+        its edge-triggered file descriptor.
+        """
+        if self.read_scheduled is not None:
+            if not self.read_scheduled.called:
+                self.read_scheduled.cancel()
+            self.read_scheduled = None
+        while self.factory is not None:  # None once disconnected
+            try:
+                parts = self.socket.recv_multipart(_NOBLOCK)
+            except zmq.Again:
+                if not self.socket.get(zmq.EVENTS) & _POLLIN:
+                    return
+                continue
+            try:
+                self.messageReceived(parts)
+            except Exception:
+                _log.failure("a received ZeroMQ message could not be handled")
 
     def send(self, message):
         """Send a multipart message; check for input on the factory's reactor, not the global one."""
