@@ -24,6 +24,7 @@ from twisted.python import usage
 
 from broker import errors
 from broker.auth import DefaultAuthorizer
+from broker.connection_limits import DEFAULT_PER_ADDRESS, LimitedFactory, default_max_connections
 from broker.hosts import HostAllowList, listening_interfaces
 from broker.http_guard import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY, HttpLimits, token_checker
 from broker.jsonrpc import JsonRpcResource
@@ -98,6 +99,8 @@ class Options(usage.Options):
         ["users", None, None, "Multi-user mode: the users file (made with webkernel-users); the service token admits no one. See docs/classroom.md"],
         ["max-body", None, DEFAULT_MAX_BODY, "Largest HTTP request body (JSON-RPC), in bytes; larger ones are refused (413) before they are read.", _positive_int],
         ["header-timeout", None, DEFAULT_HEADER_TIMEOUT, "Seconds an HTTP request's line and headers may take to arrive (from the connection's first byte, or the previous response); then 408 and closed.", _positive_float],
+        ["max-connections", None, None, "Connections open at once; past it new ones are closed at once. Default: the soft RLIMIT_NOFILE less 128 and 16 per --max-kernels kernel (at least 64).", _positive_int],
+        ["max-connections-per-address", None, DEFAULT_PER_ADDRESS, "Connections one remote address (IPv6: one /64) may have open at once; past it its new ones are closed at once.", _positive_int],
         ["notebook-dir", None, None, "Directory of the .ipynb files the notebook page opens and saves. Default: the current directory."],
         ["max-notebook-size", None, DEFAULT_MAX_NOTEBOOK_SIZE, "Largest .ipynb file webkernel.notebooks.get opens, in bytes.", _positive_int],
     ]
@@ -240,6 +243,14 @@ def _kernel_options(options):
                 keep_kernels=options["keep-kernels"])
 
 
+def _limited(factory, options, log):
+    total = options["max-connections"] or default_max_connections(
+        0 if options["no-kernels"] else options["max-kernels"])
+    log.info("at most {total} connections at once, {per_address} from one address",
+             total=total, per_address=options["max-connections-per-address"])
+    return LimitedFactory(factory, options["max-connections-per-address"], total)
+
+
 def _http_limits(options):
     hosts = HostAllowList(options["allowed-host"], listening_interfaces(options["listen"]))
     return HttpLimits(max_body=options["max-body"], header_timeout=options["header-timeout"],
@@ -289,7 +300,7 @@ def makeService(options, reactor=None):
                               max_body=http_limits.max_body)
     site = make_site(websocket, jsonrpc, reactor, realm, options["anonymous"], http_limits,
                      token_checker(options["token"], options["anonymous"]))
-    factory = UniversalFactory(site, rawsocket, clock=reactor)
+    factory = _limited(UniversalFactory(site, rawsocket, clock=reactor), options, log)
     query = "" if options["anonymous"] or options["users"] else f"?token={options['token']}"
     for description in options["listen"]:
         ListeningService(reactor, description, factory, query).setServiceParent(top)

@@ -6,6 +6,7 @@ from that line, so there is no race for a free port. Waits are bounded.
 
 import os
 import re
+import resource
 import subprocess
 import sys
 import threading
@@ -18,8 +19,11 @@ _SERVING = re.compile(r"webkernel is serving at http://127\.0\.0\.1:(\d+)/(\?tok
 class ServiceProcess:
     """A running ``twistd -n webkernel`` and what it logged."""
 
-    def __init__(self, *args, timeout=30, module=None, ready=None):
-        """``twistd webkernel *args``, or ``python -m module *args`` (a test service that logs the same line)."""
+    def __init__(self, *args, timeout=30, module=None, ready=None, nofile=None):
+        """``twistd webkernel *args``, or ``python -m module *args`` (a test service that logs the same line).
+
+        *nofile* sets its RLIMIT_NOFILE (soft and hard).
+        """
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
         command = [
             sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
@@ -28,6 +32,8 @@ class ServiceProcess:
         self.process = subprocess.Popen(
             command, cwd=str(ROOT), env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True,
+            preexec_fn=None if nofile is None else lambda: resource.setrlimit(
+                resource.RLIMIT_NOFILE, (nofile, nofile)),
         )
         self.lines = []
         self._ready_pattern = re.compile(ready) if ready else None

@@ -72,9 +72,22 @@ class OptionsTests(SynchronousTestCase):
         clock = Clock()
         top = tap.makeService(self.parse("--listen", "tcp:0"), reactor=clock)
         factory = [s for s in top if type(s).__name__ == "ListeningService"][0].factory
+        factory = factory.wrappedFactory   # inside broker.connection_limits.LimitedFactory
         websocket = factory.web.resource.children[b"ws"]._factory
         self.assertEqual([factory.clock, factory.web.reactor, factory.rawsocket.reactor,
                           websocket.reactor], [clock] * 4)
+
+
+    def test_connections_are_limited(self):
+        """Each port's factory caps connections per address and in all, as the options say."""
+        top = tap.makeService(self.parse("--listen", "tcp:0", "--max-connections", "77",
+                                         "--max-connections-per-address", "7"), reactor=Clock())
+        factory = [s for s in top if type(s).__name__ == "ListeningService"][0].factory
+        self.assertEqual((factory.total, factory.per_address), (77, 7))
+        default = [s for s in tap.makeService(self.parse("--listen", "tcp:0"), reactor=Clock())
+                   if type(s).__name__ == "ListeningService"][0].factory
+        self.assertEqual(default.per_address, 512)
+        self.assertGreaterEqual(default.total, 64)
 
 
 class UsersOptionsTests(SynchronousTestCase):
