@@ -14,7 +14,9 @@ The router imports this module; it imports nothing of the router.
   registrations. It returns (or returns a Deferred of) a bool or a dict
   ``{"allow": bool, "disclose": bool, "cache": bool, "namespace": str}``
   (``namespace``, our addition: the decision holds for every URI in it; see
-  :mod:`broker.router.authorizations`).
+  :mod:`broker.router.authorizations`). Authorizers other than
+  :class:`DefaultAuthorizer` are plugins found through
+  :class:`IAuthorizerFactory` (``plugins/webkernel_authorizers.py``).
 """
 
 import attr
@@ -76,6 +78,15 @@ class IAuthenticatorFactory(Interface):
         ``config`` is a dict with at least ``token`` and ``anonymous``.
         Return None when this method is not enabled by the config.
         """
+
+
+class IAuthorizerFactory(Interface):
+    """A drop-in source of an authorizer (a ``twisted.plugin`` plugin), chosen by name."""
+
+    name = Attribute("The name the wiring chooses the authorizer by, e.g. 'classroom'.")
+
+    def build(config):
+        """The :class:`IAuthorizer` for the service config (a dict)."""
 
 
 class IAuthorizer(Interface):

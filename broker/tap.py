@@ -18,12 +18,16 @@ import secrets
 
 import txaio
 from twisted.application import service
+from twisted.plugin import getPlugins
 from twisted.internet import defer, endpoints
 from twisted.logger import Logger
 from twisted.python import usage
 
 from broker import errors
-from broker.auth import DefaultAuthorizer
+from broker.auth import DefaultAuthorizer, IAuthorizerFactory, Principal
+from broker.classroom import roles
+from broker.classroom.owners import KernelOwners, OwnerTracker
+from broker.classroom.policy import DEFAULT_MAX_KERNELS_PER_USER, ClassroomPolicy
 from broker.connection_limits import DEFAULT_PER_ADDRESS, LimitedFactory, default_max_connections
 from broker.hosts import HostAllowList, listening_interfaces
 from broker.http_guard import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY, HttpLimits, token_checker
@@ -37,6 +41,7 @@ from broker.notebook.service import NotebookService
 from broker.router.local import attacher
 from broker.notebook.store import DEFAULT_MAX_NOTEBOOK_SIZE
 from broker.router.router import Router
+from broker.router.session import RouterSession
 from broker.router.backpressure import DEFAULT_COALESCE_ABOVE, DEFAULT_GAP_ABOVE
 from broker.users import store as users_store
 from broker.users.directory import UserDirectory
@@ -101,6 +106,7 @@ class Options(usage.Options):
         ["header-timeout", None, DEFAULT_HEADER_TIMEOUT, "Seconds an HTTP request's line and headers may take to arrive (from the connection's first byte, or the previous response); then 408 and closed.", _positive_float],
         ["max-connections", None, None, "Connections open at once; past it new ones are closed at once. Default: the soft RLIMIT_NOFILE less 128 and 16 per --max-kernels kernel (at least 64).", _positive_int],
         ["max-connections-per-address", None, DEFAULT_PER_ADDRESS, "Connections one remote address (IPv6: one /64) may have open at once; past it its new ones are closed at once.", _positive_int],
+        ["max-kernels-per-user", None, DEFAULT_MAX_KERNELS_PER_USER, "With --users: most kernels one student may have at once.", _positive_int],
         ["notebook-dir", None, None, "Directory of the .ipynb files the notebook page opens and saves. Default: the current directory."],
         ["max-notebook-size", None, DEFAULT_MAX_NOTEBOOK_SIZE, "Largest .ipynb file webkernel.notebooks.get opens, in bytes.", _positive_int],
     ]
@@ -255,6 +261,22 @@ def _http_limits(options):
     hosts = HostAllowList(options["allowed-host"], listening_interfaces(options["listen"]))
     return HttpLimits(max_body=options["max-body"], header_timeout=options["header-timeout"],
                       hosts=hosts)
+def authorizer_named(name, config, package=None):
+    """The authorizer built by the ``IAuthorizerFactory`` plugin called *name*."""
+    if package is None:
+        import plugins as package
+    for factory in getPlugins(IAuthorizerFactory, package):
+        if factory.name == name:
+            return factory.build(config)
+    raise LookupError(f"no authorizer plugin named {name!r}")
+
+
+def _track_owners(router, realm, owners):
+    """Attach the in-process session that learns kernel owners from lifecycle events."""
+    tracker = OwnerTracker(owners, realm)
+    principal = Principal(roles.TRACKER_AUTHID, roles.TRACKER_ROLE, "local")
+    tracker.open(RouterSession(router, tracker, principal=principal))
+    return tracker
 
 
 def makeService(options, reactor=None):
@@ -274,19 +296,24 @@ def makeService(options, reactor=None):
         log.warn("--anonymous: anyone who can reach the port may join the realm without a token")
     config = {"token": options["token"], "anonymous": options["anonymous"],
               "host_token": options["host-token"]}
-    directory = None
+    directory = policy = None
+    authorizer = DefaultAuthorizer()
     if options["users"]:
         directory = config["users"] = UserDirectory(
             options["users"], reactor, on_change=lambda names: _users_changed(router, names))
+        config["kernel_owners"] = KernelOwners()
+        authorizer = authorizer_named("classroom", config)
+        policy = ClassroomPolicy(options["max-kernels-per-user"])
     realm = options["realm"]
-    router = Router.single_realm(realm, DefaultAuthorizer(), reactor, config)
+    router = Router.single_realm(realm, authorizer, reactor, config)
     attach = attacher(router, reactor)
     top = service.MultiService()
     RouterService(router).setServiceParent(top)
     if directory is not None:
+        _track_owners(router, options["realm"], config["kernel_owners"])
         UsersService(directory).setServiceParent(top)
     if not options["no-kernels"]:
-        KernelHostService(attach, realm, reactor, kernel_dir,
+        KernelHostService(attach, realm, reactor, kernel_dir, policy=policy,
                           **_kernel_options(options)).setServiceParent(top)
     NotebookService(attach, realm, reactor, options["notebook-dir"] or os.getcwd(),
                     max_size=options["max-notebook-size"]).setServiceParent(top)

@@ -33,6 +33,7 @@ from broker.kernel import uris
 from broker.kernel.adoption import POLL_INTERVAL
 from broker.kernel.errors import KernelGone, NoSuchKernelSpec
 from broker.kernel.history import OutputHistory
+from broker.kernel.policy import OpenPolicy
 from broker.kernel.records import KernelRecord, KernelRecordFile, NoRecordFile
 from broker.kernel.session import KernelConversation
 from broker.kernel.supervisor import KernelStartFailed, KernelSupervisor
@@ -71,7 +72,7 @@ class KernelHost(QuietRefusals, Session):
 
     def __init__(self, config, launcher, channels_factory, clock, max_kernels=20,
                  ready_timeout=60.0, history_messages=None, history_bytes=None,
-                 heartbeat_interval=3.0, records=None):
+                 heartbeat_interval=3.0, records=None, policy=None):
         super().__init__(config)
         self.launcher = launcher
         self.channels_factory = channels_factory
@@ -80,6 +81,7 @@ class KernelHost(QuietRefusals, Session):
         self.ready_timeout = ready_timeout
         self.heartbeat_interval = heartbeat_interval
         self.records = records
+        self.policy = policy or OpenPolicy()
         self.history_limits = {k: v for k, v in
                                (("max_messages", history_messages), ("max_bytes", history_bytes))
                                if v is not None}
@@ -98,7 +100,7 @@ class KernelHost(QuietRefusals, Session):
         with_details = RegisterOptions(details_arg="details", invoke="roundrobin")
         for function, uri, options in ((self.kernelspecs, uris.KERNELSPECS, shared),
                                        (self.start_kernel, uris.KERNELS_START, with_details),
-                                       (self.list_kernels, uris.KERNELS_LIST, shared)):
+                                       (self.list_kernels, uris.KERNELS_LIST, with_details)):
             yield self.register(arguments.checked(function, uri), uri, options=options)
         yield self.register(self._unknown_kernel, uris.KERNEL_PREFIX, options=RegisterOptions(
             match="prefix", details_arg="details", invoke="roundrobin"))
@@ -127,8 +129,10 @@ class KernelHost(QuietRefusals, Session):
     def kernelspecs(self):
         return self.launcher.kernelspecs()
 
-    def list_kernels(self):
-        return [k.model() for k in self.kernels.values()]
+    def list_kernels(self, details=None):
+        authid, authrole = _caller(details)
+        models = (k.model() for k in self.kernels.values())
+        return [m for m in models if self.policy.visible(authid, authrole, m)]
 
     @defer.inlineCallbacks
     def start_kernel(self, kernel_name=None, wait=True, details=None):
@@ -144,7 +148,9 @@ class KernelHost(QuietRefusals, Session):
             raise ApplicationError(uris.KERNEL_LIMIT,
                                    f"{len(self.kernels)} kernels are running, the limit "
                                    f"(--max-kernels) is {self.max_kernels}: shut one down first")
-        kernel = self._new_kernel(kernel_name, getattr(details, "caller_authid", None))
+        owner, authrole = _caller(details)
+        self._check_quota(owner, authrole)
+        kernel = self._new_kernel(kernel_name, owner)
         ready = kernel.supervisor.start()
         ready.addCallbacks(lambda _: self._ready(kernel), lambda f: self._failed(kernel, f))
         self._event("started", kernel)
@@ -153,6 +159,17 @@ class KernelHost(QuietRefusals, Session):
             return kernel.model()
         yield _uncancellable(ready)  # a canceled start call must not cancel the start itself
         return kernel.model()
+
+    def _check_quota(self, owner, authrole):
+        """Refuse a start past the caller's quota, counting kernels still starting."""
+        quota = self.policy.quota(authrole)
+        if quota is None:
+            return
+        owned = sum(1 for k in self.kernels.values() if k.owner == owner)
+        if owned >= quota:
+            raise ApplicationError(uris.KERNEL_LIMIT,
+                                   f"you have {owned} kernels, the limit per user "
+                                   f"(--max-kernels-per-user) is {quota}: shut one down first")
 
     def _new_kernel(self, kernel_name, owner, kernel_id=None, created=None, last_seq=0,
                     claim=None):
@@ -309,10 +326,18 @@ class KernelHost(QuietRefusals, Session):
 
     def _event(self, event, kernel):
         if self.is_attached():
-            self.publish(uris.KERNELS_EVENTS, options=_NO_ACK, event=event, kernel=kernel.model())
+            model = kernel.model()
+            for audience in self.policy.audiences(kernel.owner):
+                self.publish(uris.KERNELS_EVENTS, options=PublishOptions(
+                    acknowledge=False, **audience), event=event, kernel=model)
 
 
 _NO_ACK = PublishOptions(acknowledge=False)
+
+
+def _caller(details):
+    """``(authid, authrole)`` of a call's caller, when the router disclosed it."""
+    return getattr(details, "caller_authid", None), getattr(details, "caller_authrole", None)
 
 
 def _uncancellable(d):

@@ -63,7 +63,8 @@ class KernelHostService(service.Service):
 
     def __init__(self, attach, realm, reactor, kernel_dir, max_kernels=20, ready_timeout=60.0,
                  history_messages=None, history_bytes=None, heartbeat_interval=3.0,
-                 keep_kernels=False, launcher=None, channels_factory=None, records=None):
+                 keep_kernels=False, launcher=None, channels_factory=None, records=None,
+                 policy=None):
         self.attach = attach
         self.realm = realm
         self.reactor = reactor
@@ -73,7 +74,7 @@ class KernelHostService(service.Service):
         self.options = dict(max_kernels=max_kernels, ready_timeout=ready_timeout,
                             history_messages=history_messages, history_bytes=history_bytes,
                             heartbeat_interval=heartbeat_interval,
-                            records=records or KernelRecords(kernel_dir))
+                            records=records or KernelRecords(kernel_dir), policy=policy)
         self.host = None
 
     def startService(self):

@@ -1,0 +1,124 @@
+"""The classroom authorizer: every CALL, REGISTER, PUBLISH and SUBSCRIBE in ``--users`` mode.
+
+Roles (see docs/classroom.md):
+
+* **student**: starts kernels; calls and watches only kernels they own;
+  registers and publishes nothing; no meta API; no notebooks (yet: their
+  own folder comes with per-user homes).
+* **teacher**: everything a client may do: every kernel, the meta API and
+  meta events, the notebooks; registers and publishes outside the
+  ``webkernel.`` and ``wamp.`` namespaces.
+* **observer**: lists and watches every kernel and may read its output
+  history (``outputs``, ``reply``, ``kernel_info``, ``history``); nothing that
+  runs code or changes a kernel; lists and reads notebooks; no meta API.
+* the service's own sessions (the kernel host, the notebook service) are
+  judged by :class:`~broker.auth.DefaultAuthorizer`; the owner tracker only
+  subscribes to the lifecycle events.
+
+Prefix and wildcard subscriptions are judged by every URI they could match:
+a student's pattern that could reach another kernel's topics, or ``wamp.``,
+is refused. A decision that depends on a kernel's owner is cached only once
+the owner is known (it never changes); a refusal for an unknown kernel is
+not cached. Calls to the kernel API disclose the caller to the kernel host
+(it records who started a kernel and who caused each output).
+"""
+
+from zope.interface import implementer
+
+from broker.auth import NOTEBOOKS_ROLE, DefaultAuthorizer, IAuthorizer, could_cover, has_prefix
+from broker.classroom import roles
+from broker.kernel import uris
+from broker.notebook import uris as notebook_uris
+
+#: the kernel procedures an observer may call: reading, never running or changing
+OBSERVER_PROCEDURES = frozenset({"outputs", "reply", "kernel_info", "history"})
+OBSERVER_NOTEBOOKS = frozenset({notebook_uris.NOTEBOOKS_LIST, notebook_uris.NOTEBOOKS_GET})
+EVERYONE_CALLS = frozenset({uris.KERNELSPECS, uris.KERNELS_LIST})
+
+ALLOW = {"allow": True, "disclose": True, "cache": True}
+DENY = {"allow": False, "disclose": False, "cache": True}
+#: refused because the kernel's owner is not known (yet): asked again next time
+DENY_UNKNOWN = {"allow": False, "disclose": False, "cache": False}
+
+
+@implementer(IAuthorizer)
+class ClassroomAuthorizer:
+    """Decides by role, and for students by kernel ownership (:class:`~broker.classroom.owners.KernelOwners`)."""
+
+    def __init__(self, owners):
+        self.owners = owners
+        self._service = DefaultAuthorizer()
+
+    def authorize(self, session, uri, action, options):
+        match = (options or {}).get("match", "exact")
+        role = session.get("authrole")
+        if role in (roles.HOST, NOTEBOOKS_ROLE):
+            return self._service.authorize(session, uri, action, options)
+        if role == roles.TRACKER_ROLE:
+            return ALLOW if (action, uri, match) == ("subscribe", uris.KERNELS_EVENTS, "exact") else DENY
+        if role not in (roles.STUDENT, roles.TEACHER, roles.OBSERVER):
+            return DENY
+        return getattr(self, "_" + action)(session["authid"], role, uri, match)
+
+    # -- per action ------------------------------------------------------------
+
+    @staticmethod
+    def _register(authid, role, uri, match):
+        reserved = could_cover(uri, match, "webkernel") or could_cover(uri, match, "wamp")
+        return ALLOW if role == roles.TEACHER and not reserved else DENY
+
+    _publish = _register
+
+    def _call(self, authid, role, uri, match):
+        if has_prefix(uri, "wamp"):
+            return ALLOW if role == roles.TEACHER else DENY
+        if not has_prefix(uri, "webkernel"):
+            return {"allow": True, "disclose": False, "cache": True}
+        if role == roles.TEACHER or uri in EVERYONE_CALLS:
+            return ALLOW
+        if uri == uris.KERNELS_START:
+            return ALLOW if role == roles.STUDENT else DENY
+        if uri.startswith(uris.KERNEL_PREFIX):
+            return self._kernel_call(authid, role, uri)
+        return ALLOW if role == roles.OBSERVER and uri in OBSERVER_NOTEBOOKS else DENY
+
+    def _kernel_call(self, authid, role, uri):
+        kernel_id = uris.kernel_id_of(uri)
+        if role == roles.OBSERVER:
+            name = uri[len(uris.KERNEL_PREFIX) + len(kernel_id) + 1:]
+            return ALLOW if name in OBSERVER_PROCEDURES else DENY
+        return self._own(authid, kernel_id)
+
+    def _subscribe(self, authid, role, uri, match):
+        if role == roles.TEACHER:
+            return ALLOW
+        if could_cover(uri, match, "wamp"):
+            return DENY
+        if role == roles.OBSERVER or not could_cover(uri, match, "webkernel"):
+            return ALLOW
+        if match == "exact" and uri == uris.KERNELS_EVENTS:
+            return ALLOW  # the host publishes each event only to those who may see the kernel
+        kernel_id = _confined_to_kernel(uri, match)
+        return self._own(authid, kernel_id) if kernel_id else DENY
+
+    def _own(self, authid, kernel_id):
+        if not self.owners.known(kernel_id):
+            return DENY_UNKNOWN
+        return ALLOW if self.owners.owner(kernel_id) == authid else DENY
+
+
+def _confined_to_kernel(uri, match):
+    """The kernel id if every URI *uri* under *match* could match is one kernel's, else None.
+
+    ``webkernel.kernel.<id>.iopub`` (exact or prefix), ``webkernel.kernel.<id>``
+    (prefix: kernel ids all have the same length, so no other id starts with
+    it) and ``webkernel.kernel.<id>..stream`` (wildcard) are confined;
+    ``webkernel.kernel.`` (prefix), ``webkernel.kernel..iopub.stream`` or
+    ``..<id>.iopub`` (wildcard) are not.
+    """
+    parts = uri.split(".")
+    if len(parts) < 3 or parts[0] != "webkernel" or parts[1] != "kernel" or not parts[2]:
+        return None
+    if match == "prefix" and len(parts) == 3 and len(parts[2]) != 32:
+        return None
+    return parts[2]
