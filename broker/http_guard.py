@@ -22,12 +22,12 @@ so that a client still sending can read the answer). The access log never shows 
 the request's URI and ``Referer`` is written ``token=<redacted>``.
 """
 
-import hmac
 import json
 import re
 from urllib.parse import parse_qs, urlsplit
 
 import attr
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.logger import Logger
 from twisted.web.http import HTTPChannel, combinedLogFormatter
 from twisted.web.server import Request, Site
@@ -55,16 +55,10 @@ class HttpLimits:
     hosts = attr.ib(default=HostAllowList())
 
 
-def token_checker(token, anonymous):
-    """A predicate on a request's token (str or None): may it send a body?"""
-    expected = (token or "").encode("utf-8")
-
-    def allowed(given):
-        if anonymous:
-            return True
-        return bool(expected) and given is not None and hmac.compare_digest(
-            given.encode("utf-8"), expected)
-    return allowed
+def peer_name(address):
+    """An address as Autobahn names a WAMP peer (``tcp4:127.0.0.1:40312``)."""
+    kind = {IPv4Address: "tcp4", IPv6Address: "tcp6"}.get(type(address))
+    return f"{kind}:{address.host}:{address.port}" if kind else str(address)
 
 
 def request_token(path, headers):
@@ -154,7 +148,8 @@ class GuardedChannel(HTTPChannel):
 
     def allHeadersReceived(self):
         self._cancel_header_deadline()
-        refusal = self.site.refusal(self._path, self.requests[-1].requestHeaders, self.length)
+        refusal = self.site.refusal(self._path, self.requests[-1].requestHeaders, self.length,
+                                    peer_name(self.transport.getPeer()))
         if refusal is not None:
             return self.refuse(*refusal)
         super().allHeadersReceived()
@@ -215,8 +210,11 @@ class GuardedChannel(HTTPChannel):
 class GuardedSite(Site):
     """The service's site: :class:`GuardedChannel` and :class:`GuardedRequest`, a token-free access log.
 
-    *body_allowed* (a predicate on the request's token, see
-    :func:`token_checker`) decides who may send a body; by default anyone.
+    *body_allowed* ``(token, peer)`` decides who may send a body, from the
+    request's token (or None) and its peer (``tcp4:ADDRESS:PORT``); by
+    default anyone. The service gives the JSON-RPC resource's own check
+    (:meth:`~broker.jsonrpc.resource.JsonRpcResource.admits`), the only
+    resource that takes a body.
     """
 
     protocol = GuardedChannel
@@ -226,9 +224,9 @@ class GuardedSite(Site):
         kwargs.setdefault("logFormatter", redacted_log_formatter)
         super().__init__(resource, **kwargs)
         self.limits = limits or HttpLimits()
-        self.body_allowed = body_allowed or (lambda token: True)
+        self.body_allowed = body_allowed or (lambda token, peer: True)
 
-    def refusal(self, path, headers, length):
+    def refusal(self, path, headers, length, peer):
         """``(status, phrase, code, message)`` if a request with these headers is refused, else None."""
         hosts = headers.getRawHeaders(b"host") or [b""]
         if len(hosts) > 1 or not self.limits.hosts.allows(hosts[0].decode("latin-1")):
@@ -237,7 +235,7 @@ class GuardedSite(Site):
                     f"start it with --allowed-host NAME to serve that name")
         if length == 0:
             return None
-        if not self.body_allowed(request_token(path, headers)):
+        if not self.body_allowed(request_token(path, headers), peer):
             return (401, b"Unauthorized", _NOT_AUTHORIZED,
                     "give the service token: ?token=… or 'Authorization: token …' "
                     "(the token is in the URL the service logged at start)")

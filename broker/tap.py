@@ -30,7 +30,7 @@ from broker.classroom.owners import KernelOwners, OwnerTracker
 from broker.classroom.policy import DEFAULT_MAX_KERNELS_PER_USER, ClassroomPolicy
 from broker.connection_limits import DEFAULT_PER_ADDRESS, LimitedFactory, default_max_connections
 from broker.hosts import HostAllowList, listening_interfaces
-from broker.http_guard import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY, HttpLimits, token_checker
+from broker.http_guard import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY, HttpLimits
 from broker.jsonrpc import JsonRpcResource
 from broker.kernel.service import (
     KernelHostService,
@@ -326,7 +326,7 @@ def makeService(options, reactor=None):
     jsonrpc = JsonRpcResource(attach, functools.partial(router.authenticate, realm), realm, reactor,
                               max_body=http_limits.max_body)
     site = make_site(websocket, jsonrpc, reactor, realm, options["anonymous"], http_limits,
-                     token_checker(options["token"], options["anonymous"]))
+                     jsonrpc.admits)
     factory = _limited(UniversalFactory(site, rawsocket, clock=reactor), options, log)
     query = "" if options["anonymous"] or options["users"] else f"?token={options['token']}"
     for description in options["listen"]:

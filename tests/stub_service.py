@@ -27,7 +27,6 @@ from broker.transport import (
     WampRawSocketFactory,
     WampWebSocketFactory,
 )
-from broker.http_guard import token_checker
 from broker.web import make_site
 from tests.stub_host import StubKernelHost
 
@@ -43,7 +42,7 @@ def serve(reactor, token, anonymous):
     rawsocket = WampRawSocketFactory(router, DEFAULT_MAX_MESSAGE_SIZE, reactor=reactor)
     attach = attacher(router, reactor)
     jsonrpc = JsonRpcResource(attach, functools.partial(router.authenticate, REALM), REALM, reactor)
-    site = make_site(websocket, jsonrpc, reactor, body_allowed=token_checker(token, anonymous))
+    site = make_site(websocket, jsonrpc, reactor, body_allowed=jsonrpc.admits)
     factory = UniversalFactory(site, rawsocket, reactor)
     host = StubKernelHost(types.ComponentConfig(realm=REALM), reactor)
     attach(host, Principal("host", KERNEL_HOST_ROLE, "local"))

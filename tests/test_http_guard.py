@@ -14,7 +14,7 @@ from twisted.web.resource import Resource
 
 from broker.hosts import HostAllowList, host_name, listening_interfaces
 from broker.http_guard import (
-    GuardedSite, HttpLimits, redact_token, request_token, token_checker,
+    GuardedSite, HttpLimits, peer_name, redact_token, request_token,
 )
 from twisted.web.http_headers import Headers
 
@@ -45,12 +45,17 @@ class GuardedSiteTests(SynchronousTestCase):
 
     def setUp(self):
         self.clock = Clock()
+        self.asked = []
         self.resource = Echo()
         self.site = GuardedSite(self.resource, HttpLimits(max_body=LIMIT, header_timeout=20),
-                                token_checker(TOKEN, anonymous=False), reactor=self.clock)
+                                self.admits, reactor=self.clock)
         self.site.startFactory()
         self.site.logFile = self.log = io.StringIO()
         self.addCleanup(self.site.stopFactory)
+
+    def admits(self, token, peer):
+        self.asked.append(peer)
+        return token == TOKEN
 
     def connect(self):
         channel = self.site.buildProtocol(ADDRESS)
@@ -116,10 +121,11 @@ class GuardedSiteTests(SynchronousTestCase):
                                         b"Content-Length: 5", b"hello")
             self.assertEqual(self.status(transport), 200)
         self.assertEqual(self.resource.bodies, [b"hello", b"hello"])
+        self.assertEqual(self.asked, ["tcp4:127.0.0.1:40000"] * 2)   # who asks, for throttling
 
     def test_anonymous_service_takes_bodies_without_token(self):
         """With --anonymous a body needs no token (the size limit still holds)."""
-        self.site.body_allowed = token_checker(TOKEN, anonymous=True)
+        self.site.body_allowed = lambda token, peer: True
         _, transport = self.request(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2",
                                     b"{}")
         self.assertEqual(self.status(transport), 200)
@@ -187,13 +193,9 @@ class TokenTests(SynchronousTestCase):
         self.assertEqual(redact_token(b"/j?a=1&TOKEN=x&b=2#f"), b"/j?a=1&TOKEN=<redacted>&b=2#f")
         self.assertEqual(redact_token(b"/j?tokens=x"), b"/j?tokens=x")
 
-    def test_checker_needs_the_token(self):
-        """Without --anonymous only the service token may send a body; never an empty service token."""
-        self.assertTrue(token_checker("t", False)("t"))
-        self.assertFalse(token_checker("t", False)("u"))
-        self.assertFalse(token_checker("t", False)(None))
-        self.assertFalse(token_checker("", False)(""))
-        self.assertTrue(token_checker("t", True)(None))
+    def test_peer_name(self):
+        """Peers are named as Autobahn names WAMP peers."""
+        self.assertEqual(peer_name(ADDRESS), "tcp4:127.0.0.1:40000")
 
 
 class HostAllowListTests(SynchronousTestCase):

@@ -54,3 +54,11 @@ class PrincipalTests(SynchronousTestCase):
         peer = "tcp4:192.168.1.1:1234"  # the request's client, for per-address throttles
         self.assertEqual(asked, [("ticket", "jsonrpc", "t", peer),
                                  ("anonymous", "jsonrpc-anonymous", None, peer)])
+
+    def test_admits_is_the_same_decision(self):
+        """The site's body gate (admits, asked at the headers) decides as principal does."""
+        jsonrpc = resource(MemoryRouter(token="secret", anonymous=False))
+        self.assertTrue(jsonrpc.admits("secret", "tcp4:127.0.0.1:1"))
+        self.assertFalse(jsonrpc.admits("wrong", "tcp4:127.0.0.1:1"))
+        self.assertFalse(jsonrpc.admits(None, "tcp4:127.0.0.1:1"))
+        self.assertTrue(resource(MemoryRouter(token="secret", anonymous=True)).admits(None, "p"))

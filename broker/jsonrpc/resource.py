@@ -19,14 +19,13 @@ pending calls, which interrupts code it was running.
 """
 
 from autobahn.wamp import types
-from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from broker.client.asynchronous import AsyncClient
 from broker.client.session import ClientSession
-from broker.http_guard import DEFAULT_MAX_BODY
+from broker.http_guard import DEFAULT_MAX_BODY, peer_name
 from broker.jsonrpc import protocol
 from broker.jsonrpc.methods import (
     DEFAULT_MAX_EXECUTIONS,
@@ -42,7 +41,11 @@ ANONYMOUS_AUTHID = "jsonrpc-anonymous"
 
 
 def token_of(request):
-    """The token of a request (query ``token`` or ``Authorization: token …``), or None."""
+    """The token of a request (query ``token`` or ``Authorization: token …``), or None.
+
+    (The site reads it the same way, before the request is parsed:
+    :func:`broker.http_guard.request_token`.)
+    """
     header = request.getHeader("authorization")
     if header:
         scheme, _, value = header.partition(" ")
@@ -56,9 +59,7 @@ def token_of(request):
 
 def peer_of(request):
     """The request's client as Autobahn names a WAMP peer (``tcp4:127.0.0.1:40312``)."""
-    address = request.getClientAddress()
-    kind = {IPv4Address: "tcp4", IPv6Address: "tcp6"}.get(type(address))
-    return f"{kind}:{address.host}:{address.port}" if kind else str(address)
+    return peer_name(request.getClientAddress())
 
 
 class JsonRpcResource(Resource):
@@ -86,7 +87,14 @@ class JsonRpcResource(Resource):
 
     def principal(self, request):
         """Who the request is from, or None if its token is wrong or missing."""
-        token, peer = token_of(request), peer_of(request)
+        return self.principal_for(token_of(request), peer_of(request))
+
+    def admits(self, token, peer):
+        """True if a request with *token* (or None) from *peer* may send a body (asked at its headers)."""
+        return self.principal_for(token, peer) is not None
+
+    def principal_for(self, token, peer):
+        """Who a request with *token* (or None) from *peer* is, or None."""
         if token is not None:
             return self.authenticate("ticket", TOKEN_AUTHID, token, peer)
         return self.authenticate("anonymous", ANONYMOUS_AUTHID, None, peer)
