@@ -8,7 +8,7 @@
 """
 
 import hmac
-from itertools import count
+import secrets
 
 from twisted.plugin import IPlugin
 from zope.interface import implementer, provider
@@ -23,11 +23,19 @@ from broker.auth import (
 )
 from broker.users.authenticators import UserCraAuthenticator, UserTicketAuthenticator
 
-_serial = count(1)
+#: random hex digits in an authid the service picks (``user-3f9a0c1b7e2d``)
+PICKED_AUTHID_BYTES = 6
 
 
 def _authid(requested, prefix):
-    return requested if isinstance(requested, str) and requested else f"{prefix}-{next(_serial)}"
+    """The requested authid, else a random one: never reused, not even after a restart.
+
+    (A counter restarted at 1 with each service start, so a client reconnecting
+    under the authid it was given could share it with a newcomer.)
+    """
+    if isinstance(requested, str) and requested:
+        return requested
+    return f"{prefix}-{secrets.token_hex(PICKED_AUTHID_BYTES)}"
 
 
 def _matches(signature, secret):
