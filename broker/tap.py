@@ -32,6 +32,7 @@ from broker.connection_limits import DEFAULT_PER_ADDRESS, LimitedFactory, defaul
 from broker.hosts import HostAllowList, listening_interfaces
 from broker.http_guard import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY, HttpLimits
 from broker.jsonrpc import JsonRpcResource
+from broker.kernel.logs import DEFAULT_MAX_BYTES as DEFAULT_LOG_BYTES
 from broker.kernel.service import (
     KernelHostService,
     RemoteKernelHostService,
@@ -100,6 +101,7 @@ class Options(usage.Options):
         ["kernel-ready-timeout", None, 60, "Seconds a kernel may take to become ready.", _positive_int],
         ["history-messages", None, 10000, "Output messages kept per kernel for outputs(since=...).", _positive_int],
         ["history-bytes", None, 32 * 1024 * 1024, "Bytes of output kept per kernel.", _positive_int],
+        ["kernel-log-bytes", None, DEFAULT_LOG_BYTES, "Size at which a kernel's .log in the kernel directory is rotated (one older part, .log.1, is kept).", _positive_int],
         ["heartbeat-interval", None, 3.0, "Seconds between heartbeats to each kernel; three missed in a row and it is declared dead.", _positive_float],
         ["users", None, None, "Multi-user mode: the users file (made with webkernel-users); the service token admits no one. See docs/classroom.md"],
         ["max-body", None, DEFAULT_MAX_BODY, "Largest HTTP request body (JSON-RPC), in bytes; larger ones are refused (413) before they are read.", _positive_int],
@@ -246,6 +248,7 @@ def _kernel_options(options):
                 history_messages=options["history-messages"],
                 history_bytes=options["history-bytes"],
                 heartbeat_interval=options["heartbeat-interval"],
+                kernel_log_bytes=options["kernel-log-bytes"],
                 keep_kernels=options["keep-kernels"])
 
 

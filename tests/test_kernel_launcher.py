@@ -22,6 +22,7 @@ from broker.kernel import launcher as launcher_module
 from broker.kernel.errors import InvalidKernelId, KernelCommandNotFound, NoSuchKernelSpec
 from broker.kernel.interfaces import IKernelLauncher
 from broker.kernel.launcher import PIPE_GRACE, KernelExit, KernelLauncher
+from broker.kernel.logs import CHECK_INTERVAL
 from broker.kernel.testing import FakeProcessReactor
 
 PYTHON_SPEC = {
@@ -172,6 +173,28 @@ class KernelLauncherTests(TestCase):
         self.assertEqual(process.signals, ["INT", "KILL"])
         process.exit(None, signal=9)
         self.assertFalse(kernel.signal("TERM"))
+
+    def test_log_is_kept_within_its_size_while_the_kernel_runs(self):
+        """Past log_max_bytes the kernel's .log is rotated to .log.1; the failed-start tail reads both."""
+        self.launcher.log_max_bytes = 1000
+        kernel = self.launch()
+        log = os.path.join(self.kernel_dir, f"kernel-{KERNEL_ID}.log")
+        with open(log, "ab") as f:
+            f.write(b"x" * 5000 + b"\nAddress already in use\n")
+        self.reactor.advance(CHECK_INTERVAL)
+        self.assertEqual(os.path.getsize(log), 0)
+        self.assertEqual(os.path.getsize(log + ".1"), 1000)
+        self.assertEqual(kernel.output_tail().splitlines()[-1], "Address already in use")
+        kernel.remove_files()
+        self.assertEqual(sorted(os.listdir(self.kernel_dir)), [])
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+
+    def test_log_checks_end_with_the_process(self):
+        """Once the kernel exited its log is no longer checked (nothing left on the clock)."""
+        self.launch()
+        self.assertEqual(len(self.reactor.getDelayedCalls()), 1)
+        self.reactor.spawned[0].process.exit(0)
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
 
     def test_remove_files_is_idempotent(self):
         """remove_files() deletes the connection file and may be called again."""

@@ -59,7 +59,7 @@ class AdoptedKernel:
 
     def __init__(self, kernel_id, kernel_name, connection_info, connection_file, pid, clock,
                  interrupt_mode="signal", poll_interval=POLL_INTERVAL,
-                 running=kernel_process_running, kill=os.kill):
+                 running=kernel_process_running, kill=os.kill, log_cap=None):
         self.kernel_id, self.kernel_name = kernel_id, kernel_name
         self.connection_info = connection_info
         self.connection_file = connection_file
@@ -68,6 +68,7 @@ class AdoptedKernel:
         self.exited = defer.Deferred()
         self._running = running
         self._kill = kill
+        self.log_cap = log_cap  # keeps its .log within its size while we watch it
         self._poll = task.LoopingCall(self._check)
         self._poll.clock = clock
         self._poll.start(poll_interval, now=False)
@@ -80,9 +81,11 @@ class AdoptedKernel:
             self.exited.callback(ProcessGone())
 
     def stop_watching(self):
-        """Stop polling the process (the service is letting the kernel go)."""
+        """Stop polling the process and capping its log (the service is letting the kernel go)."""
         if self._poll.running:
             self._poll.stop()
+        if self.log_cap is not None:
+            self.log_cap.stop()
 
     def signal(self, name):
         """Send signal *name* ('INT', 'TERM' or 'KILL'); False if the kernel is gone."""
@@ -98,4 +101,6 @@ class AdoptedKernel:
 
     def remove_files(self):
         """Remove the connection file and the output log (a kernel that exited no longer needs them)."""
+        if self.log_cap is not None:
+            self.log_cap.stop()
         remove_launch_files(self.connection_file)

@@ -16,7 +16,9 @@ Kernels outlive a service that crashes, so a restarted one can re-attach them:
 * the kernel's stdout and stderr go to ``kernel-<id>.log`` (0600), not to
   pipes into this process: after a crash nothing would read them, and
   ipykernel's thread that echoes fd-level output to the original stdout stops
-  at the first EPIPE, after which the kernel blocks once that pipe is full;
+  at the first EPIPE, after which the kernel blocks once that pipe is full.
+  A :class:`~broker.kernel.logs.LogCap` keeps that file within
+  *log_max_bytes* while the kernel runs (one older part kept);
 * a new session (``setsid``, as ``jupyter_client`` does with
   ``start_new_session``): a terminal's Ctrl-C or hang-up aimed at the service
   does not reach kernels. Twisted's ``spawnProcess`` cannot do that itself, so
@@ -44,6 +46,7 @@ from broker.kernel import records
 from broker.kernel.adoption import POLL_INTERVAL, AdoptedKernel, kernel_process_running
 from broker.kernel.errors import InvalidKernelId, KernelGone, NoSuchKernelSpec
 from broker.kernel.interfaces import SIGNALS, IKernelLauncher
+from broker.kernel.logs import DEFAULT_MAX_BYTES, LogCap
 from broker.kernel.kernelspecs import find_spec, kernel_command, kernel_environment, kernelspecs_model
 
 LOOPBACK = "127.0.0.1"
@@ -140,6 +143,11 @@ class LaunchedKernel:
     ended = attr.ib(repr=False)
     #: how the kernelspec wants to be interrupted: "signal" (SIGINT) or "message"
     interrupt_mode = attr.ib(default="signal")
+    #: keeps the kernel's .log within its size while the kernel runs (a LogCap), or None
+    log_cap = attr.ib(default=None, repr=False)
+
+    def __attrs_post_init__(self):
+        self.exited.addBoth(self._stop_log_cap)
 
     @property
     def pid(self):
@@ -156,11 +164,18 @@ class LaunchedKernel:
         return True
 
     def stop_watching(self):
-        """Nothing to stop: a child's end is reported by the reactor."""
+        """Stop capping its log (the next service does); a child's end is reported by the reactor."""
+        self._stop_log_cap()
 
     def remove_files(self):
         """Remove the connection file and the output log (a kernel that exited no longer needs them)."""
+        self._stop_log_cap()
         records.remove_launch_files(self.connection_file)
+
+    def _stop_log_cap(self, result=None):
+        if self.log_cap is not None:
+            self.log_cap.stop()
+        return result
 
     def output_tail(self):
         """The last lines the kernel printed (its ``.log``), for saying why it failed."""
@@ -173,8 +188,10 @@ class KernelLauncher:
 
     log = Logger()
 
-    def __init__(self, reactor, kernel_dir, spec_manager=None, environ=None, cwd=None):
+    def __init__(self, reactor, kernel_dir, spec_manager=None, environ=None, cwd=None,
+                 log_max_bytes=DEFAULT_MAX_BYTES):
         self.reactor = reactor
+        self.log_max_bytes = log_max_bytes
         self.kernel_dir = os.path.abspath(kernel_dir)
         self.spec_manager = spec_manager or KernelSpecManager()
         self.environ = dict(os.environ if environ is None else environ)
@@ -198,8 +215,8 @@ class KernelLauncher:
         executable, argv = kernel_command(spec, connection_file, env.get("PATH", os.defpath))
         info = self._write_connection_file(connection_file, kernel_name)
         kernel_protocol = KernelProcessProtocol(self.reactor, kernel_id)
-        output = os.open(records.log_path(self.kernel_dir, kernel_id),
-                         os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log_path = records.log_path(self.kernel_dir, kernel_id)
+        output = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             process = self.reactor.spawnProcess(
                 kernel_protocol, sys.executable,
@@ -216,7 +233,12 @@ class KernelLauncher:
                       kernel_id=kernel_id, kernel_name=kernel_name, pid=process.pid, argv=argv)
         return LaunchedKernel(kernel_id, kernel_name, info, connection_file, process,
                               kernel_protocol.exited, kernel_protocol.ended,
-                              interrupt_mode=getattr(spec, "interrupt_mode", None) or "signal")
+                              interrupt_mode=getattr(spec, "interrupt_mode", None) or "signal",
+                              log_cap=self._log_cap(kernel_id))
+
+    def _log_cap(self, kernel_id):
+        return LogCap(self.reactor, records.log_path(self.kernel_dir, kernel_id),
+                      self.log_max_bytes).start()
 
     def adopt(self, kernel_name, kernel_id, pid, poll_interval=POLL_INTERVAL):
         """A Deferred of the AdoptedKernel of a running kernel an earlier service started.
@@ -243,7 +265,8 @@ class KernelLauncher:
         except NoSuchKernelSpec:
             interrupt_mode = None
         return AdoptedKernel(kernel_id, kernel_name, info, connection_file, pid, self.reactor,
-                             interrupt_mode=interrupt_mode or "signal", poll_interval=poll_interval)
+                             interrupt_mode=interrupt_mode or "signal", poll_interval=poll_interval,
+                             log_cap=self._log_cap(kernel_id))
 
     def _write_connection_file(self, connection_file, kernel_name):
         self._ensure_kernel_dir()

@@ -6,7 +6,9 @@ Per kernel ``<id>`` the kernel directory (mode 0700) holds, each file mode 0600:
 * ``kernel-<id>.meta.json``: its :class:`KernelRecord` (id, kernelspec name,
   owner, created, pid, ``seq_reserved``), replaced atomically on every change;
 * ``kernel-<id>.log``: the kernel process's own stdout and stderr (removed,
-  with the connection file, when that process has ended);
+  with the connection file, when that process has ended), and
+  ``kernel-<id>.log.1``, its older part once it passed its size
+  (:mod:`broker.kernel.logs`);
 * ``kernel-<id>.lock``: ``flock``-ed by the service that supervises the
   kernel. The lock goes with the process that holds it, even on SIGKILL, so a
   crashed service's kernels are free to take, and two services sharing a
@@ -26,9 +28,11 @@ import re
 import attr
 from twisted.logger import Logger
 
+from broker.kernel import logs
+
 #: how many output seqs one write of the metadata file reserves
 SEQ_BLOCK = 1000
-_KERNEL_FILE = re.compile(r"kernel-([0-9a-z_]+)(\.json|\.meta\.json|\.log|\.lock)")
+_KERNEL_FILE = re.compile(r"kernel-([0-9a-z_]+)(\.json|\.meta\.json|\.log|\.log\.1|\.lock)")
 
 
 def connection_path(kernel_dir, kernel_id):
@@ -47,25 +51,23 @@ def lock_path(kernel_dir, kernel_id):
     return os.path.join(kernel_dir, f"kernel-{kernel_id}.lock")
 
 
+def launch_log_path(connection_file):
+    """The ``.log`` of the launch whose connection file is *connection_file*."""
+    return connection_file[:-len(".json")] + ".log"
+
+
 def output_tail(connection_file, max_bytes=4096):
-    """The last lines of a launch's ``.log`` (what the kernel printed), at most *max_bytes*; "" if none."""
-    path = connection_file[:-len(".json")] + ".log"
-    try:
-        with open(path, "rb") as log:
-            log.seek(0, os.SEEK_END)
-            log.seek(max(0, log.tell() - max_bytes))
-            return log.read().decode("utf-8", "replace").strip()
-    except OSError:
-        return ""
+    """The last lines of a launch's log (what the kernel printed), at most *max_bytes*; "" if none."""
+    return logs.output_tail(launch_log_path(connection_file), max_bytes)
 
 
 def remove_launch_files(connection_file):
-    """Remove a launch's connection file and its ``.log`` (what the launcher wrote)."""
-    for path in (connection_file, connection_file[:-len(".json")] + ".log"):
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            pass
+    """Remove a launch's connection file and its logs (what the launcher wrote)."""
+    try:
+        os.remove(connection_file)
+    except FileNotFoundError:
+        pass
+    logs.remove_logs(launch_log_path(connection_file))
 
 
 def ensure_private_dir(path):
@@ -142,7 +144,8 @@ class KernelRecords:
 
     def remove(self, kernel_id):
         """Remove every file of the kernel (the caller's claim, if any, is released separately)."""
-        for path in (record_path, connection_path, log_path, lock_path):
+        logs.remove_logs(log_path(self.kernel_dir, kernel_id))
+        for path in (record_path, connection_path, lock_path):
             try:
                 os.remove(path(self.kernel_dir, kernel_id))
             except FileNotFoundError:

@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from broker.auth import HOST_AUTHID, KERNEL_HOST_ROLE, Principal
 from broker.kernel.host import KernelHost
 from broker.kernel.launcher import KernelLauncher
+from broker.kernel.logs import DEFAULT_MAX_BYTES as DEFAULT_LOG_BYTES
 from broker.kernel.records import KernelRecords
 from broker.kernel.zmq_channels import KernelChannels, make_zmq_factory, session_for
 
@@ -64,11 +65,12 @@ class KernelHostService(service.Service):
     def __init__(self, attach, realm, reactor, kernel_dir, max_kernels=20, ready_timeout=60.0,
                  history_messages=None, history_bytes=None, heartbeat_interval=3.0,
                  keep_kernels=False, launcher=None, channels_factory=None, records=None,
-                 policy=None):
+                 policy=None, kernel_log_bytes=DEFAULT_LOG_BYTES):
         self.attach = attach
         self.realm = realm
         self.reactor = reactor
-        self.launcher = launcher or KernelLauncher(reactor, kernel_dir, environ=kernel_environ())
+        self.launcher = launcher or KernelLauncher(reactor, kernel_dir, environ=kernel_environ(),
+                                                   log_max_bytes=kernel_log_bytes)
         self.channels_factory = channels_factory or zmq_channels_factory(reactor)
         self.keep_kernels = keep_kernels
         self.options = dict(max_kernels=max_kernels, ready_timeout=ready_timeout,
