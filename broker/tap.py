@@ -33,6 +33,7 @@ from broker.hosts import HostAllowList, listening_interfaces
 from broker.http_guard import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY, HttpLimits
 from broker.jsonrpc import JsonRpcResource
 from broker.kernel.logs import DEFAULT_MAX_BYTES as DEFAULT_LOG_BYTES
+from broker.kernel.records import KernelDirNotOurs, check_kernel_dir_owner
 from broker.kernel.service import (
     KernelHostService,
     RemoteKernelHostService,
@@ -96,7 +97,7 @@ class Options(usage.Options):
         ["gap-above", None, DEFAULT_GAP_ABOVE, "Unsent bytes above which a slow peer's kernel output is replaced by gap markers.", _positive_int],
         ["router", None, None, "Join this external router (ws://HOST:PORT/ws) as a kernel host instead of running a router; --token is the router's --host-token."],
         ["host-token", None, None, "Let kernel hosts in other processes join (authid webkernel_host, this ticket)."],
-        ["kernel-dir", None, None, "Directory for kernels' connection files (mode 0700; files 0600). Default: <jupyter runtime dir>/webkernel"],
+        ["kernel-dir", None, None, "Directory for kernels' connection files (mode 0700, an existing one of ours is tightened to it, one of another user refused; files 0600). Default: <jupyter runtime dir>/webkernel"],
         ["max-kernels", None, 20, "Most kernels running at once.", _positive_int],
         ["kernel-ready-timeout", None, 60, "Seconds a kernel may take to become ready.", _positive_int],
         ["history-messages", None, 10000, "Output messages kept per kernel for outputs(since=...).", _positive_int],
@@ -141,6 +142,11 @@ class Options(usage.Options):
                 raise usage.UsageError("--router takes a WebSocket URL: ws://HOST:PORT/ws")
             if self["token"] is None:
                 raise usage.UsageError("--router needs --token: the router's --host-token")
+        if self["kernel-dir"]:
+            try:
+                check_kernel_dir_owner(self["kernel-dir"])
+            except KernelDirNotOurs as e:
+                raise usage.UsageError(f"--kernel-dir: {e}")
         if self["notebook-dir"] and not os.path.isdir(self["notebook-dir"]):
             raise usage.UsageError(f"--notebook-dir {self['notebook-dir']}: no such directory")
         if self["users"]:

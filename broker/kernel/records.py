@@ -32,6 +32,7 @@ from broker.kernel import logs
 
 #: how many output seqs one write of the metadata file reserves
 SEQ_BLOCK = 1000
+_log = Logger()
 _KERNEL_FILE = re.compile(r"kernel-([0-9a-z_]+)(\.json|\.meta\.json|\.log|\.log\.1|\.lock)")
 
 
@@ -70,11 +71,38 @@ def remove_launch_files(connection_file):
     logs.remove_logs(launch_log_path(connection_file))
 
 
+class KernelDirNotOurs(Exception):
+    """The kernel directory belongs to another user: its connection files would not be private."""
+
+
+def check_kernel_dir_owner(path):
+    """Raise :class:`KernelDirNotOurs` if *path* exists and is not this process's user's."""
+    try:
+        owner = os.stat(path).st_uid
+    except FileNotFoundError:
+        return
+    if owner != os.getuid():
+        raise KernelDirNotOurs(
+            f"kernel directory {path} belongs to uid {owner}, not to this service's user "
+            f"(uid {os.getuid()}): kernels' connection files (their HMAC keys) would not be "
+            f"private there; give a directory of your own")
+
+
 def ensure_private_dir(path):
-    """Create *path* with mode 0700 if it does not exist."""
+    """Make *path* a directory of mode 0700: create it, or tighten an existing one of ours.
+
+    An existing directory that belongs to another user is refused
+    (:class:`KernelDirNotOurs`).
+    """
     if not os.path.isdir(path):
         os.makedirs(path, mode=0o700, exist_ok=True)
         os.chmod(path, 0o700)
+        return
+    check_kernel_dir_owner(path)
+    mode = os.stat(path).st_mode & 0o777
+    if mode != 0o700:
+        os.chmod(path, 0o700)
+        _log.warn("kernel directory {path} had mode {old:04o}: now 0700", path=path, old=mode)
 
 
 @attr.s
