@@ -22,6 +22,8 @@ The router imports this module; it imports nothing of the router.
 import attr
 from zope.interface import Attribute, Interface, implementer
 
+from broker import errors
+
 #: the role of a kernel host: the in-process one, or one in another process
 #: that joins with the router's --host-token
 KERNEL_HOST_ROLE = "webkernel_host"
@@ -47,7 +49,9 @@ class Principal:
 
 
 class AuthenticationFailed(Exception):
-    """The credentials are wrong; the message is shown to the client."""
+    """The credentials are wrong; the message is shown to the client (ABORT ``uri``)."""
+
+    uri = errors.NOT_AUTHORIZED
 
 
 class IAuthenticator(Interface):

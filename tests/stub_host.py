@@ -125,7 +125,7 @@ class ToyKernel:
 
     def answer(self, value):
         if not self.waiting_for_input:
-            raise ApplicationError(uris.NO_PENDING_INPUT, f"kernel {self.id} is not waiting for input")
+            raise ApplicationError(errors.NO_PENDING_INPUT, f"kernel {self.id} is not waiting for input")
         self.waiting_for_input = False
         self.answers.put(value)
 
@@ -224,7 +224,7 @@ class StubKernelHost(ApplicationSession):
         self.ready.callback(self)
 
     def unknown_kernel(self, *args, details=None, **kwargs):
-        raise ApplicationError(uris.NO_SUCH_KERNEL,
+        raise ApplicationError(errors.NO_SUCH_KERNEL,
                                f"no kernel {uris.kernel_id_of(details.procedure)!r} here")
 
     def publish_output(self, topic, output):
@@ -234,7 +234,7 @@ class StubKernelHost(ApplicationSession):
     @defer.inlineCallbacks
     def start_kernel(self, kernel_name=None, wait=True, details=None):
         if (kernel_name or "toy") not in SPECS["kernelspecs"]:
-            raise ApplicationError(uris.NO_SUCH_KERNELSPEC,
+            raise ApplicationError(errors.NO_SUCH_KERNELSPEC,
                                    f"no kernelspec {kernel_name!r}; installed: ['toy']")
         kernel = ToyKernel(uuid.uuid4().hex, getattr(details, "caller_authid", None),
                            self.reactor, self.publish_output)
@@ -296,7 +296,7 @@ class StubKernelHost(ApplicationSession):
     def do_reply(self, kernel, msg_id, details=None):
         _check_text("msg_id", msg_id)
         if msg_id not in kernel.replies:
-            raise ApplicationError(uris.NO_SUCH_REQUEST,
+            raise ApplicationError(errors.NO_SUCH_REQUEST,
                                    f"kernel {kernel.id} has no recent execute request {msg_id!r}")
         return CallResult(**kernel.replies[msg_id])
 
@@ -323,7 +323,7 @@ class StubKernelHost(ApplicationSession):
 def _evaluated(reply_and_outputs):
     reply, outputs = reply_and_outputs
     if reply["status"] != "ok":
-        raise KeepsTraceback(uris.EXECUTION_FAILED, f"{reply['ename']}: {reply['evalue']}",
+        raise KeepsTraceback(errors.EXECUTION_FAILED, f"{reply['ename']}: {reply['evalue']}",
                                ename=reply["ename"], evalue=reply["evalue"],
                                traceback=reply["traceback"])
     for output in outputs:

@@ -371,7 +371,7 @@ class ClassroomTests(ClassroomTestCase):
         answers = [m for m in self.alice.take() if getattr(m, "request", None) in requests]
         self.assertEqual(sum(isinstance(m, message.Result) for m in answers), 2)
         limits = [m for m in answers if isinstance(m, message.Error)]
-        self.assertEqual([m.error for m in limits], [uris.KERNEL_LIMIT] * 8)
+        self.assertEqual([m.error for m in limits], [errors.KERNEL_LIMIT] * 8)
         self.assertIn("--max-kernels-per-user", limits[0].args[0])
         self.assertIsInstance(self.call(self.bob, uris.KERNELS_START, wait=False), message.Result)
 

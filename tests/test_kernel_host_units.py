@@ -23,6 +23,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from broker import errors
 from broker.auth import KERNEL_HOST_ROLE, Principal
 from broker.kernel import uris
 from broker.kernel.errors import KernelGone
@@ -853,7 +854,7 @@ class KernelHostTests(KernelHostTestCase):
         run_execute(self.channels.last, sent(self.channels.last, "execute_request"), status="error")
         self.settle()
         error = [m for m in self.client.take() if getattr(m, "request", None) == call_id][0]
-        self.assertEqual(error.error, uris.EXECUTION_FAILED)
+        self.assertEqual(error.error, errors.EXECUTION_FAILED)
         self.assertEqual((error.kwargs["ename"], error.kwargs["traceback_lines"], error.kwargs["traceback"]),
                          ("ZeroDivisionError", ["tb"], "tb"))
 
@@ -878,18 +879,18 @@ class KernelHostTests(KernelHostTestCase):
         self.assertEqual([o["seq"] for o in window["outputs"]], [2])
         self.assertTrue(window["complete"])
         error = self.error(uris.kernel_procedure(kernel_id, "input"), "x")
-        self.assertEqual(error.error, uris.NO_PENDING_INPUT)
+        self.assertEqual(error.error, errors.NO_PENDING_INPUT)
 
     def test_unknown_kernel(self):
         """A call for a kernel no host has gets no_such_kernel."""
         error = self.error(uris.kernel_procedure("0" * 32, "execute"), "1")
-        self.assertEqual(error.error, uris.NO_SUCH_KERNEL)
+        self.assertEqual(error.error, errors.NO_SUCH_KERNEL)
         self.assertIn("0" * 32, error.args[0])
 
     def test_unknown_kernelspec(self):
         """start with a kernelspec that is not installed gets no_such_kernelspec, listing those that are."""
         error = self.error(uris.KERNELS_START, kernel_name="cobol")
-        self.assertEqual(error.error, uris.NO_SUCH_KERNELSPEC)
+        self.assertEqual(error.error, errors.NO_SUCH_KERNELSPEC)
         self.assertIn("python3", error.args[0])
         self.assertEqual(self.launcher.launched, [])
 
@@ -898,7 +899,7 @@ class KernelHostTests(KernelHostTestCase):
         self.start()
         self.result(uris.KERNELS_START, wait=False)
         error = self.error(uris.KERNELS_START)
-        self.assertEqual(error.error, uris.KERNEL_LIMIT)
+        self.assertEqual(error.error, errors.KERNEL_LIMIT)
         self.assertEqual(len(self.launcher.launched), 2)
 
     def test_call_while_starting_is_kernel_not_ready(self):
@@ -906,7 +907,7 @@ class KernelHostTests(KernelHostTestCase):
         model = self.result(uris.KERNELS_START, wait=False)
         self.assertEqual(model["execution_state"], "starting")
         error = self.error(uris.kernel_procedure(model["id"], "execute"), "1")
-        self.assertEqual(error.error, uris.KERNEL_NOT_READY)
+        self.assertEqual(error.error, errors.KERNEL_NOT_READY)
 
     def test_call_while_restarting_is_kernel_not_ready(self):
         """After the process died and while it restarts, a request gets kernel_not_ready."""
@@ -914,7 +915,7 @@ class KernelHostTests(KernelHostTestCase):
         self.launcher.launched[-1].exit(1)
         self.settle()
         error = self.error(uris.kernel_procedure(kernel_id, "eval_cell"), "1")
-        self.assertEqual(error.error, uris.KERNEL_NOT_READY)
+        self.assertEqual(error.error, errors.KERNEL_NOT_READY)
 
     def test_failed_restart_is_kernel_start_failed_and_dead(self):
         """restart whose new kernel exits while starting: kernel_start_failed, and the kernel is dead."""
@@ -925,7 +926,7 @@ class KernelHostTests(KernelHostTestCase):
         self.launcher.launched[-1].exit(1)
         self.settle()
         error = [m for m in self.client.take() if getattr(m, "request", None) == call_id][0]
-        self.assertEqual(error.error, uris.KERNEL_START_FAILED)
+        self.assertEqual(error.error, errors.KERNEL_START_FAILED)
         self.assertEqual(self.result(uris.KERNELS_LIST)[0]["execution_state"], "dead")
 
     def test_kernel_died_while_call_pending(self):
@@ -935,7 +936,7 @@ class KernelHostTests(KernelHostTestCase):
         self.launcher.launched[-1].exit(1)
         self.settle()
         error = [m for m in self.client.take() if getattr(m, "request", None) == call_id][0]
-        self.assertEqual(error.error, uris.KERNEL_DIED)
+        self.assertEqual(error.error, errors.KERNEL_DIED)
 
     def test_exit_while_starting_is_kernel_start_failed(self):
         """A kernel that exits before it is ready fails the start with kernel_start_failed."""
@@ -945,7 +946,7 @@ class KernelHostTests(KernelHostTestCase):
         self.launcher.launched[-1].exit(1)
         self.settle()
         error = self.client.take()[-1]
-        self.assertEqual(error.error, uris.KERNEL_START_FAILED)
+        self.assertEqual(error.error, errors.KERNEL_START_FAILED)
         self.assertIn("exited while starting", error.args[0])
         self.assertEqual(self.result(uris.KERNELS_LIST), [])
 
@@ -959,7 +960,7 @@ class KernelHostTests(KernelHostTestCase):
         self.assertIsInstance(answer[0], message.Result, answer)
         self.assertEqual(self.result(uris.KERNELS_LIST), [])
         error = self.error(uris.kernel_procedure(kernel_id, "eval_cell"), "1")
-        self.assertEqual(error.error, uris.NO_SUCH_KERNEL)
+        self.assertEqual(error.error, errors.NO_SUCH_KERNEL)
 
     def test_cancel_interrupts_the_kernel(self):
         """CANCEL of an execute fails the call with canceled and interrupts the kernel."""

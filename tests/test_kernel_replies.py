@@ -8,6 +8,7 @@ from autobahn.wamp import message
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from broker import errors
 from broker.kernel import uris
 from broker.kernel.replies import NoSuchRequest, RecentReplies
 from broker.kernel.supervisor import KernelDied
@@ -99,7 +100,7 @@ class ReplyProcedureTests(KernelHostTestCase):
         self.assertEqual((entry["msg_id"], entry["status"], entry["execution_count"], entry["truncated"]),
                          (msg_id, "ok", 1, False))
         error = self.error(uris.kernel_procedure(kernel_id, "reply"), "0" * 32)
-        self.assertEqual(error.error, uris.NO_SUCH_REQUEST)
+        self.assertEqual(error.error, errors.NO_SUCH_REQUEST)
         self.assertIn("keeps the last 256", error.args[0])
         bad = self.error(uris.kernel_procedure(kernel_id, "reply"), 5)
         self.assertEqual(bad.error, "wamp.error.invalid_argument")

@@ -12,6 +12,7 @@ from autobahn.wamp.serializer import MsgPackSerializer
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.test.requesthelper import DummyRequest
 
+from broker import errors
 from broker.auth import NOTEBOOKS_NAMESPACE, NOTEBOOKS_ROLE, Principal
 from broker.notebook import page, store, uris
 from broker.notebook.service import NotebookService
@@ -200,10 +201,10 @@ class NotebookSessionTests(SynchronousTestCase):
     def test_refusals_are_documented_errors(self):
         """Each refusal is an ERROR with its webkernel.error.* URI and a message."""
         cases = [
-            (uris.NOTEBOOKS_GET, {"path": "../etc/passwd"}, uris.PATH_OUTSIDE_NOTEBOOK_DIR),
-            (uris.NOTEBOOKS_GET, {"path": "none.ipynb"}, uris.NO_SUCH_PATH),
-            (uris.NOTEBOOKS_GET, {"path": "x.txt"}, uris.NOT_A_NOTEBOOK),
-            (uris.NOTEBOOKS_SAVE, {"path": "x.ipynb", "content": {"nbformat": 3}}, uris.INVALID_NOTEBOOK),
+            (uris.NOTEBOOKS_GET, {"path": "../etc/passwd"}, errors.PATH_OUTSIDE_NOTEBOOK_DIR),
+            (uris.NOTEBOOKS_GET, {"path": "none.ipynb"}, errors.NO_SUCH_PATH),
+            (uris.NOTEBOOKS_GET, {"path": "x.txt"}, errors.NOT_A_NOTEBOOK),
+            (uris.NOTEBOOKS_SAVE, {"path": "x.ipynb", "content": {"nbformat": 3}}, errors.INVALID_NOTEBOOK),
             (uris.NOTEBOOKS_GET, {}, "wamp.error.invalid_argument"),
             (uris.NOTEBOOKS_GET, {"path": 7}, "wamp.error.invalid_argument"),
             (uris.NOTEBOOKS_LIST, {"bogus": 1}, "wamp.error.invalid_argument"),
@@ -225,7 +226,7 @@ class NotebookSessionTests(SynchronousTestCase):
              "wamp.error.invalid_argument"),
             (uris.NOTEBOOKS_GET, {"path": "n" * 300 + ".ipynb"}, "wamp.error.invalid_argument"),
             (uris.NOTEBOOKS_SAVE, {"path": "m.ipynb", "content": {**content, "nbformat_minor": "x"}},
-             uris.INVALID_NOTEBOOK),
+             errors.INVALID_NOTEBOOK),
             (uris.NOTEBOOKS_GET, {"path": "huge.ipynb"}, "webkernel.error.notebook_too_large"),
         ]
         for procedure, kwargs, uri in cases:
@@ -245,7 +246,7 @@ class NotebookSessionTests(SynchronousTestCase):
             self.memory.clock.advance(0)
         answer = self.client.take()[-1]
         self.assertIsInstance(answer, message.Error)
-        self.assertEqual(answer.error, uris.INVALID_NOTEBOOK)
+        self.assertEqual(answer.error, errors.INVALID_NOTEBOOK)
         self.assertIn("nested deeper", answer.args[0])
         self.assertFalse(os.path.exists(os.path.join(self.root, "deep.ipynb")))
 

@@ -5,14 +5,13 @@ the standard ``wamp.error.*`` of ``docs/protocol.md``) becomes an exception
 named for its condition, all subclasses of :class:`KernelError`, keeping the
 error URI as ``uri`` and the error's payload as ``error_args`` and
 ``error_kwargs``. :func:`from_failure` does the translation; URIs come from
-their one home (:mod:`broker.kernel.uris`, :mod:`broker.errors`).
+their one home, :mod:`broker.errors`.
 """
 
 from autobahn.wamp.exception import ApplicationError, TransportLost
 from twisted.internet import defer
 
 from broker import errors
-from broker.kernel import uris
 
 
 class KernelError(Exception):
@@ -38,7 +37,7 @@ class KernelError(Exception):
 class ExecutionFailed(KernelError):
     """The code raised (``eval_cell``): ``ename``, ``evalue`` and ``traceback`` say how."""
 
-    uri = uris.EXECUTION_FAILED
+    uri = errors.EXECUTION_FAILED
 
     @property
     def ename(self):
@@ -62,21 +61,21 @@ def _condition(name, uri, doc):
     return type(name, (KernelError,), {"uri": uri, "__doc__": doc, "__module__": __name__})
 
 
-NoSuchKernel = _condition("NoSuchKernel", uris.NO_SUCH_KERNEL, "No host has a kernel of that id.")
+NoSuchKernel = _condition("NoSuchKernel", errors.NO_SUCH_KERNEL, "No host has a kernel of that id.")
 NoSuchKernelSpec = _condition(
-    "NoSuchKernelSpec", uris.NO_SUCH_KERNELSPEC, "No installed kernelspec has that name.")
+    "NoSuchKernelSpec", errors.NO_SUCH_KERNELSPEC, "No installed kernelspec has that name.")
 KernelLimit = _condition(
-    "KernelLimit", uris.KERNEL_LIMIT, "The service runs as many kernels as it may (--max-kernels).")
+    "KernelLimit", errors.KERNEL_LIMIT, "The service runs as many kernels as it may (--max-kernels).")
 KernelNotReady = _condition(
-    "KernelNotReady", uris.KERNEL_NOT_READY, "The kernel is still starting or restarting.")
+    "KernelNotReady", errors.KERNEL_NOT_READY, "The kernel is still starting or restarting.")
 KernelStartFailed = _condition(
-    "KernelStartFailed", uris.KERNEL_START_FAILED,
+    "KernelStartFailed", errors.KERNEL_START_FAILED,
     "The kernel did not become ready in time, or exited while starting.")
-KernelDied = _condition("KernelDied", uris.KERNEL_DIED, "The kernel died while the call was pending.")
+KernelDied = _condition("KernelDied", errors.KERNEL_DIED, "The kernel died while the call was pending.")
 NoPendingInput = _condition(
-    "NoPendingInput", uris.NO_PENDING_INPUT, "``input`` was called but the kernel is not waiting for input.")
+    "NoPendingInput", errors.NO_PENDING_INPUT, "``input`` was called but the kernel is not waiting for input.")
 NoSuchRequest = _condition(
-    "NoSuchRequest", uris.NO_SUCH_REQUEST,
+    "NoSuchRequest", errors.NO_SUCH_REQUEST,
     "``reply`` for a msg_id the kernel has no recent execute request of.")
 InvalidArgument = _condition("InvalidArgument", errors.INVALID_ARGUMENT, "A bad argument.")
 NotAuthorized = _condition(

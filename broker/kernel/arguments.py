@@ -6,14 +6,15 @@ replies, so the call would wait forever. Every procedure therefore checks its
 arguments here first; a bad one is ERROR ``wamp.error.invalid_argument`` with
 a message saying which argument and what it must be. :func:`checked` does the
 same for the arguments a procedure does not take (Python's ``TypeError`` would
-otherwise reach the caller as ``wamp.error.runtime_error``).
+otherwise reach the caller as ``wamp.error.runtime_error``), and through
+:func:`broker.errors.answering` turns every condition a procedure raises into
+the WAMP error of its URI.
 """
 
 from inspect import Signature, signature
 
-from autobahn.wamp.exception import ApplicationError
+from broker import errors
 
-INVALID_ARGUMENT = ApplicationError.INVALID_ARGUMENT
 #: the widest integer a kernel's request fields take (a C int: IPython's history is SQLite)
 INT32 = 2**31 - 1
 #: the widest integer a seq or count may be (WAMP's ids are bounded the same: 2**53)
@@ -22,7 +23,7 @@ SAFE_INT = 2**53
 
 def refuse(text):
     """An ``invalid_argument`` error for the caller."""
-    return ApplicationError(INVALID_ARGUMENT, text)
+    return errors.InvalidArgument(text)
 
 
 def _kind(value):
@@ -82,6 +83,8 @@ def checked(function, name, *bound, **injected):
     the caller (not *bound*, *injected* or ``details``) before it runs; ones it
     does not take are ``wamp.error.invalid_argument`` naming *name*.
     ``details`` (Autobahn's call details) is passed on if *function* takes it.
+    A :class:`~broker.errors.Condition` it raises (or fails with) is the
+    caller's WAMP error (:func:`broker.errors.answering`).
     """
     parameters = list(signature(function).parameters.values())[len(bound):]
     takes_details = any(p.name == "details" for p in parameters)
@@ -96,4 +99,4 @@ def checked(function, name, *bound, **injected):
         if takes_details:
             arguments["details"] = details
         return function(*bound, **arguments, **injected)
-    return procedure
+    return errors.answering(procedure)

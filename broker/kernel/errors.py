@@ -1,12 +1,40 @@
 """Exceptions of the kernel side, each named for its condition.
 
-They carry no WAMP error URI: the kernel host binds them to URIs where it
-turns them into WAMP errors.
+Those a caller is told of are :class:`broker.errors.Condition`\ s bound to
+their URI (``uri``); the procedure wrapper (:func:`broker.errors.answering`)
+sends them. The others (a channel closed, a session without a key, …) are
+the service's own problems and never reach a caller as such. Conditions
+found where the state they are about lives are defined there:
+``KernelDied``, ``KernelShutDown`` and ``KernelStartFailed`` in
+:mod:`broker.kernel.supervisor`, ``NoPendingInput`` in
+:mod:`broker.kernel.session`, ``NoSuchRequest`` in :mod:`broker.kernel.replies`.
 """
 
+from broker import errors
 
-class NoSuchKernelSpec(LookupError):
+
+class NoSuchKernelSpec(errors.Condition, LookupError):
     """No installed kernelspec has the requested name."""
+
+    uri = errors.NO_SUCH_KERNELSPEC
+
+
+class NoSuchKernel(errors.Condition):
+    """No kernel of that id runs here."""
+
+    uri = errors.NO_SUCH_KERNEL
+
+
+class KernelLimit(errors.Condition):
+    """As many kernels run as the host may run (``--max-kernels``)."""
+
+    uri = errors.KERNEL_LIMIT
+
+
+class KernelUnavailable(errors.Condition):
+    """The kernel is starting, restarting or dead: it takes no requests now."""
+
+    uri = errors.KERNEL_NOT_READY
 
 
 class InvalidKernelId(ValueError):

@@ -22,16 +22,22 @@ old service's last seq; event ``reattached``.
 import uuid
 
 from autobahn.twisted.wamp import Session
-from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions, RegisterOptions
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from broker import errors
 from broker.kernel import arguments, procedures
 from broker.kernel import uris
 from broker.kernel.adoption import POLL_INTERVAL
-from broker.kernel.errors import KernelGone, NoSuchKernelSpec
+from broker.kernel.errors import (
+    KernelGone,
+    KernelLimit,
+    KernelUnavailable,
+    NoSuchKernel,
+    NoSuchKernelSpec,
+)
 from broker.kernel.history import OutputHistory
 from broker.kernel.policy import OpenPolicy
 from broker.kernel.records import KernelRecord, KernelRecordFile, NoRecordFile
@@ -102,8 +108,9 @@ class KernelHost(QuietRefusals, Session):
                                        (self.start_kernel, uris.KERNELS_START, with_details),
                                        (self.list_kernels, uris.KERNELS_LIST, with_details)):
             yield self.register(arguments.checked(function, uri), uri, options=options)
-        yield self.register(self._unknown_kernel, uris.KERNEL_PREFIX, options=RegisterOptions(
-            match="prefix", details_arg="details", invoke="roundrobin"))
+        yield self.register(errors.answering(self._unknown_kernel), uris.KERNEL_PREFIX,
+                            options=RegisterOptions(match="prefix", details_arg="details",
+                                                    invoke="roundrobin"))
         self.log.info("kernel host joined realm {realm}", realm=details.realm)
         if not self.joined.called:
             self.joined.callback(self)
@@ -112,17 +119,14 @@ class KernelHost(QuietRefusals, Session):
         kernel_id = uris.kernel_id_of(details.procedure or "")
         kernel = self.kernels.get(kernel_id)
         if kernel is not None and not kernel.registrations:  # its procedures come once it is ready
-            raise ApplicationError(uris.KERNEL_NOT_READY,
-                                   f"kernel {kernel_id} is {kernel.model()['execution_state']}: "
-                                   f"wait for its 'ready' event on {uris.KERNELS_EVENTS}")
+            raise KernelUnavailable(f"kernel {kernel_id} is {kernel.model()['execution_state']}: "
+                                    f"wait for its 'ready' event on {uris.KERNELS_EVENTS}")
         if kernel is not None:
             names = sorted({**procedures.PROCEDURES, **procedures.LIFECYCLE})
-            raise ApplicationError(ApplicationError.NO_SUCH_PROCEDURE,
-                                   f"kernel {kernel_id} has no procedure {details.procedure!r}; "
-                                   f"its procedures are {', '.join(names)}")
-        raise ApplicationError(uris.NO_SUCH_KERNEL,
-                               f"no kernel {kernel_id!r} here: start one with "
-                               f"{uris.KERNELS_START} or list them with {uris.KERNELS_LIST}")
+            raise errors.NoSuchProcedure(f"kernel {kernel_id} has no procedure "
+                                         f"{details.procedure!r}; its procedures are {', '.join(names)}")
+        raise NoSuchKernel(f"no kernel {kernel_id!r} here: start one with "
+                           f"{uris.KERNELS_START} or list them with {uris.KERNELS_LIST}")
 
     # -- kernels ------------------------------------------------------------------
 
@@ -141,13 +145,11 @@ class KernelHost(QuietRefusals, Session):
         specs = self.launcher.kernelspecs()
         kernel_name = kernel_name or specs["default"]
         if kernel_name not in specs["kernelspecs"]:
-            raise ApplicationError(uris.NO_SUCH_KERNELSPEC,
-                                   f"no kernelspec {kernel_name!r}; installed: "
+            raise NoSuchKernelSpec(f"no kernelspec {kernel_name!r}; installed: "
                                    f"{sorted(specs['kernelspecs'])}")
         if len(self.kernels) >= self.max_kernels:
-            raise ApplicationError(uris.KERNEL_LIMIT,
-                                   f"{len(self.kernels)} kernels are running, the limit "
-                                   f"(--max-kernels) is {self.max_kernels}: shut one down first")
+            raise KernelLimit(f"{len(self.kernels)} kernels are running, the limit "
+                              f"(--max-kernels) is {self.max_kernels}: shut one down first")
         owner, authrole = _caller(details)
         self._check_quota(owner, authrole)
         kernel = self._new_kernel(kernel_name, owner)
@@ -167,9 +169,8 @@ class KernelHost(QuietRefusals, Session):
             return
         owned = sum(1 for k in self.kernels.values() if k.owner == owner)
         if owned >= quota:
-            raise ApplicationError(uris.KERNEL_LIMIT,
-                                   f"you have {owned} kernels, the limit per user "
-                                   f"(--max-kernels-per-user) is {quota}: shut one down first")
+            raise KernelLimit(f"you have {owned} kernels, the limit per user "
+                              f"(--max-kernels-per-user) is {quota}: shut one down first")
 
     def _new_kernel(self, kernel_name, owner, kernel_id=None, created=None, last_seq=0,
                     claim=None):
@@ -211,8 +212,8 @@ class KernelHost(QuietRefusals, Session):
         kernel.supervisor.reason = failure.getErrorMessage()
         self.kernels.pop(kernel.id, None)
         self._event("dead", kernel)
-        failure.trap(KernelStartFailed, NoSuchKernelSpec)
-        raise ApplicationError(uris.KERNEL_START_FAILED, failure.getErrorMessage())
+        failure.trap(KernelStartFailed, NoSuchKernelSpec)  # the launcher's: a spec gone since
+        raise KernelStartFailed(failure.getErrorMessage())
 
     def _lifecycle(self, kernel_id, event):
         kernel = self.kernels.get(kernel_id)

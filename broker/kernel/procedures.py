@@ -1,18 +1,19 @@
 """The per-kernel procedures ``webkernel.kernel.<id>.*`` (see docs/kernels.md).
 
 Each procedure is a small function of the kernel and the call's details;
-:func:`register_all` registers them for one kernel. Kernel-side conditions
-become WAMP errors here, with the URIs of :mod:`broker.kernel.uris`.
+:func:`register_all` registers them for one kernel. A kernel-side condition
+(a :class:`broker.errors.Condition`) they raise or fail with reaches the
+caller as the WAMP error of its URI (through :func:`broker.kernel.arguments.checked`).
 """
 
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallResult, RegisterOptions
 from twisted.internet import defer
 
+from broker import errors
 from broker.kernel import arguments, uris
-from broker.kernel.replies import NoSuchRequest
-from broker.kernel.session import NoPendingInput
-from broker.kernel.supervisor import KernelDied, KernelShutDown, KernelStartFailed
+from broker.kernel.errors import KernelUnavailable
+from broker.kernel.supervisor import KernelDied, KernelShutDown
 
 
 class ExecutionFailed(ApplicationError):
@@ -27,9 +28,11 @@ class ExecutionFailed(ApplicationError):
     class formats itself without touching its kwargs.
     """
 
+    uri = errors.EXECUTION_FAILED
+
     def __init__(self, message, ename, evalue, traceback_lines):
         lines = [line for line in traceback_lines if isinstance(line, str)]
-        super().__init__(uris.EXECUTION_FAILED, message, ename=ename, evalue=evalue,
+        super().__init__(self.uri, message, ename=ename, evalue=evalue,
                          traceback="\n".join(lines), traceback_lines=lines)
 
     def __str__(self):
@@ -53,17 +56,15 @@ _check_text = arguments.text
 def _check_ready(kernel):
     state = kernel.supervisor.state
     if state not in _READY_STATES:
-        raise ApplicationError(uris.KERNEL_NOT_READY,
-                               f"kernel {kernel.id} is {state}"
-                               + (f" ({kernel.supervisor.reason})" if kernel.supervisor.reason else "")
-                               + ": wait for it on webkernel.kernels.events")
+        raise KernelUnavailable(f"kernel {kernel.id} is {state}"
+                                + (f" ({kernel.supervisor.reason})" if kernel.supervisor.reason else "")
+                                + f": wait for it on {uris.KERNELS_EVENTS}")
 
 
 def _kernel_errors(failure, kernel):
-    """Pending requests that end with the kernel become kernel_died errors."""
+    """Pending requests that end with the kernel say which kernel it was."""
     if failure.check(KernelDied, KernelShutDown):
-        raise ApplicationError(uris.KERNEL_DIED,
-                               f"kernel {kernel.id}: {failure.getErrorMessage()}")
+        raise type(failure.value)(f"kernel {kernel.id}: {failure.getErrorMessage()}")
     return failure
 
 
@@ -184,10 +185,7 @@ def kernel_info(kernel, details=None):
 
 def input_(kernel, value, details=None):
     _check_text("value", value)
-    try:
-        kernel.conversation.answer_input(value, caller_of(details))
-    except NoPendingInput as e:
-        raise ApplicationError(uris.NO_PENDING_INPUT, str(e))
+    kernel.conversation.answer_input(value, caller_of(details))
 
 
 def outputs(kernel, since=0, limit=None, details=None):
@@ -200,14 +198,8 @@ def reply(kernel, msg_id, details=None):
     """The recent execute reply to *msg_id* ``{msg_id, status, execution_count, reply, truncated}``."""
     _check_text("msg_id", msg_id)
     d = kernel.conversation.reply_for(msg_id)
-    d.addErrback(_no_such_request)
     d.addErrback(_kernel_errors, kernel)
     return d.addCallback(lambda entry: CallResult(**entry))
-
-
-def _no_such_request(failure):
-    failure.trap(NoSuchRequest)
-    raise ApplicationError(uris.NO_SUCH_REQUEST, failure.getErrorMessage())
 
 
 def interrupt(kernel, details=None):
@@ -217,12 +209,7 @@ def interrupt(kernel, details=None):
 
 def restart(kernel, details=None, host=None):
     d = kernel.supervisor.restart()
-    return d.addCallbacks(lambda _: kernel.model(), _restart_failed)
-
-
-def _restart_failed(failure):
-    failure.trap(KernelStartFailed)
-    raise ApplicationError(uris.KERNEL_START_FAILED, failure.getErrorMessage())
+    return d.addCallback(lambda _: kernel.model())
 
 
 def shutdown(kernel, details=None, host=None):

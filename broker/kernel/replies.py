@@ -14,6 +14,8 @@ from collections import OrderedDict
 
 from twisted.internet import defer
 
+from broker import errors
+
 DEFAULT_MAX_REPLIES = 256
 DEFAULT_MAX_REPLY_BYTES = 16 * 1024
 _BULKY = ("user_expressions", "payload")
@@ -21,8 +23,10 @@ _ESSENTIAL = ("status", "execution_count", "ename", "evalue")
 _MAX_EVALUE = 1024
 
 
-class NoSuchRequest(LookupError):
+class NoSuchRequest(errors.Condition, LookupError):
     """No recent (or pending) execute request has that msg_id."""
+
+    uri = errors.NO_SUCH_REQUEST
 
 
 def _size(content):

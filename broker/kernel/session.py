@@ -19,6 +19,7 @@ from collections import OrderedDict
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from broker import errors
 from broker.kernel.history import OutputHistory
 from broker.kernel.replies import NoSuchRequest, RecentReplies
 from broker.kernel.results import ResultOutputs
@@ -26,8 +27,10 @@ from broker.kernel.results import ResultOutputs
 _REMEMBERED_CALLERS = 1000
 
 
-class NoPendingInput(Exception):
+class NoPendingInput(errors.Condition):
     """``input`` was called but the kernel is not waiting for input."""
+
+    uri = errors.NO_PENDING_INPUT
 
 
 class Request:

@@ -20,20 +20,27 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from broker import errors
 from broker.kernel.heartbeat import HeartbeatMonitor
 from broker.kernel.records import NoRecordFile
 
 
-class KernelDied(Exception):
+class KernelDied(errors.Condition):
     """The kernel process exited or stopped answering heartbeats."""
 
+    uri = errors.KERNEL_DIED
 
-class KernelStartFailed(Exception):
+
+class KernelStartFailed(errors.Condition):
     """The kernel did not become ready (timed out, or exited while starting)."""
 
+    uri = errors.KERNEL_START_FAILED
 
-class KernelShutDown(Exception):
-    """The kernel was shut down while the request was pending."""
+
+class KernelShutDown(errors.Condition):
+    """The kernel was shut down (or restarted) while the request was pending."""
+
+    uri = errors.KERNEL_DIED
 
 
 #: what a kernel prints when a port chosen for it was taken before it could bind it

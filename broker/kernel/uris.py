@@ -1,20 +1,10 @@
-"""Every URI of the kernel API: procedures, topics and errors (see docs/kernels.md)."""
+"""Every URI of the kernel API: procedures and topics (see docs/kernels.md); its errors are in :mod:`broker.errors`."""
 
 KERNELSPECS = "webkernel.kernelspecs"
 KERNELS_START = "webkernel.kernels.start"
 KERNELS_LIST = "webkernel.kernels.list"
 KERNELS_EVENTS = "webkernel.kernels.events"
 KERNEL_PREFIX = "webkernel.kernel."
-
-NO_SUCH_KERNEL = "webkernel.error.no_such_kernel"
-NO_SUCH_KERNELSPEC = "webkernel.error.no_such_kernelspec"
-KERNEL_LIMIT = "webkernel.error.kernel_limit"
-KERNEL_NOT_READY = "webkernel.error.kernel_not_ready"
-KERNEL_START_FAILED = "webkernel.error.kernel_start_failed"
-KERNEL_DIED = "webkernel.error.kernel_died"
-EXECUTION_FAILED = "webkernel.error.execution_failed"
-NO_PENDING_INPUT = "webkernel.error.no_pending_input"
-NO_SUCH_REQUEST = "webkernel.error.no_such_request"
 
 
 def kernel_procedure(kernel_id, name):

@@ -3,18 +3,17 @@
 An ordinary Autobahn session attached in-process to the embedded router (as
 the kernel host is), with a role that may register the notebook procedures.
 File work runs in the reactor's thread pool, so a large notebook does not
-hold up the router; a refusal becomes a WAMP error with the URI of its
-condition.
+hold up the router; a refusal (a :class:`~broker.notebook.store.NotebookError`)
+reaches the caller as a WAMP error with the URI of its condition
+(:func:`broker.errors.answering`, through :func:`broker.kernel.arguments.checked`).
 """
 
 from autobahn.twisted.wamp import ApplicationSession
-from autobahn.wamp.exception import ApplicationError
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from broker.kernel import arguments
 from broker.notebook import uris
-from broker.notebook.store import NotebookError
 from broker.service_session import QuietRefusals
 
 
@@ -50,22 +49,12 @@ class NotebookSession(QuietRefusals, ApplicationSession):
 
     def list_notebooks(self, path=""):
         arguments.text("path", path)
-        return self._call(self.directory.list, path)
+        return self.run(self.directory.list, path)
 
     def get_notebook(self, path):
         arguments.text("path", path)
-        return self._call(self.directory.get, path)
+        return self.run(self.directory.get, path)
 
     def save_notebook(self, path, content):
         arguments.text("path", path)
-        return self._call(self.directory.save, path, content)
-
-    def _call(self, f, *args):
-        d = self.run(f, *args)
-        d.addErrback(_as_wamp_error)
-        return d
-
-
-def _as_wamp_error(failure):
-    failure.trap(NotebookError)
-    raise ApplicationError(failure.value.uri, str(failure.value))
+        return self.run(self.directory.save, path, content)

@@ -3,7 +3,7 @@
 Paths are relative, ``/``-separated strings (``""`` is the directory itself).
 Every path is resolved (symlinks included) and refused unless it stays inside
 the directory. Each refusal is an exception named for the condition and bound
-to its WAMP error URI (:mod:`broker.notebook.uris`, :mod:`broker.errors`).
+to its WAMP error URI (:mod:`broker.errors`).
 
 What a file or a content may cost is bounded before the work starts: a file
 larger than ``max_size`` is not read, JSON nested deeper than
@@ -20,7 +20,6 @@ import tempfile
 import nbformat
 
 from broker import errors
-from broker.notebook import uris
 from broker.timestamps import iso_utc
 
 SUFFIX = ".ipynb"
@@ -33,34 +32,32 @@ MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 4096
 
 
-class NotebookError(Exception):
+class NotebookError(errors.Condition):
     """A request the notebook directory refuses; ``uri`` says why."""
-
-    uri = None
 
 
 class PathOutsideNotebookDir(NotebookError):
     """The path would leave the notebook directory."""
 
-    uri = uris.PATH_OUTSIDE_NOTEBOOK_DIR
+    uri = errors.PATH_OUTSIDE_NOTEBOOK_DIR
 
 
 class NoSuchPath(NotebookError):
     """Nothing of the expected kind exists at the path."""
 
-    uri = uris.NO_SUCH_PATH
+    uri = errors.NO_SUCH_PATH
 
 
 class NotANotebook(NotebookError):
     """The path does not name a ``.ipynb`` file."""
 
-    uri = uris.NOT_A_NOTEBOOK
+    uri = errors.NOT_A_NOTEBOOK
 
 
 class InvalidNotebook(NotebookError):
     """The file or the content is not a valid notebook."""
 
-    uri = uris.INVALID_NOTEBOOK
+    uri = errors.INVALID_NOTEBOOK
 
 
 class InvalidPath(NotebookError):

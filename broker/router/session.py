@@ -181,7 +181,7 @@ class RouterSession:
         try:
             outcome = step()
         except AuthenticationFailed as e:
-            return self.abort(errors.NOT_AUTHORIZED, str(e))
+            return self.abort(e.uri, str(e))
         if isinstance(outcome, Principal):
             return self._welcome(outcome)
         self.state = "challenged"
