@@ -1,5 +1,8 @@
 """Errors in one place: every error URI a documented constant of broker/errors.py, every condition bound to one.
 
+A new exception class fails this test until it is bound to a URI or listed in
+``NOT_SENT`` with the reason it never reaches a peer.
+
 * each URI constant of :mod:`broker.errors` is used, and documented in
   ``docs/protocol.md``, ``docs/kernels.md`` or ``docs/notebook.md``;
 * no other module spells an error or close URI (each literal appears once);
@@ -41,6 +44,7 @@ NOT_SENT = {
     "broker.kernel.errors.UnsignedSession": "the host always signs: a misuse of the adapter",
     "broker.kernel.errors.KernelNotReady": "a start that times out: kernel_start_failed",
     "broker.kernel.errors.KernelGone": "re-attaching: logged, the kernel's files removed",
+    "broker.kernel.records.KernelDirNotOurs": "refuses --kernel-dir at start: a usage error",
     "broker.jsonrpc.protocol.JsonRpcError": "JSON-RPC errors have codes (docs/clients.md)",
     "broker.jsonrpc.protocol.InvalidParams": "JSON-RPC errors have codes (docs/clients.md)",
 }
