@@ -155,6 +155,8 @@ class System:
         counter, start, done_at = await self.client.run_stream(lines)
         return {
             "lines_seconds": counter.complete_at - start if counter.complete else None,
+            "last_line_seconds": (counter.last_line_at - start
+                                  if counter.last_line_at is not None else None),
             "done_seconds": done_at - start,
             "received": counter.distinct, "missing": counter.missing,
             "disorder": counter.disorder, "client_cpu": time.process_time() - cpu,

@@ -5,6 +5,9 @@
 # missing, then runs bench/kernel_bench.py with the project's virtualenv, whose
 # ipykernel every system's kernel runs. Arguments are passed on, e.g.:
 #   bench/run_kernel_bench.sh --passes 3
+# The stream through webkernel (one caller, the lines as progressive results of execute)
+# against Jupyter Server without rate limits, side by side, without the fan-out:
+#   bench/run_kernel_bench.sh --systems webkernel,jupyter-nolimit --watchers 0 --stream-runs 3 --passes 2
 set -euo pipefail
 
 # 2.21.1 is the newest release and installs and runs on CPython 3.11 here.
