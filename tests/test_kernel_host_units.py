@@ -278,6 +278,25 @@ class KernelConversationTests(ConversationTestCase):
         self.assertEqual(reply["content"], {"status": "ok"})
         self.assertEqual([o["msg_type"] for o in outputs], ["status", "stream", "status"])
 
+    def test_each_output_is_measured_once(self):
+        """An output's size estimate (a JSON encoding for rich output) is computed once, for history and result alike."""
+        import broker.kernel.history
+        import broker.kernel.results
+        import broker.kernel.session
+        measured = []
+
+        def counting(output):
+            measured.append(output["msg_type"])
+            return original(output)
+        original = broker.kernel.history.approximate_size
+        for module in (broker.kernel.history, broker.kernel.results, broker.kernel.session):
+            self.patch(module, "approximate_size", counting)
+        d, request = self.execute()
+        run_execute(self.channels, request, [("display_data", {"data": {"text/plain": "x"}})])
+        _reply, outputs = self.successResultOf(d)
+        self.assertEqual(len(outputs), 3)
+        self.assertEqual(measured, ["status", "display_data", "status"])
+
     def test_idle_before_reply_also_finishes(self):
         """status idle may come before execute_reply: the execute finishes with the reply."""
         d, request = self.execute()

@@ -52,13 +52,17 @@ class OutputHistory:
         """The seq of the oldest message kept (last_seq + 1 when empty)."""
         return self._kept[0][0]["seq"] if self._kept else self.last_seq + 1
 
-    def append(self, output):
-        """Number *output* (sets its ``seq``), keep it, drop the oldest beyond the limits."""
+    def append(self, output, size=None):
+        """Number *output* (sets its ``seq``), keep it, drop the oldest beyond the limits.
+
+        *size* is its :func:`approximate_size`, if the caller has measured it already.
+        """
         if self.last_seq + 1 > self._reserved:
             self._reserved = self._reserve(self.last_seq + 1)
         self.last_seq += 1
         output["seq"] = self.last_seq
-        size = approximate_size(output)
+        if size is None:
+            size = approximate_size(output)
         self._kept.append((output, size))
         self._bytes += size
         while self._kept and (len(self._kept) > self.max_messages or self._bytes > self.max_bytes):

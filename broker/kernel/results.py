@@ -57,11 +57,15 @@ class ResultOutputs:
     def __len__(self):
         return len(self._kept)
 
-    def add(self, output):
-        """Keep *output*; drop the oldest kept while they pass the budget."""
+    def add(self, output, size=None):
+        """Keep *output*; drop the oldest kept while they pass the budget.
+
+        *size* is its :func:`approximate_size`, if the caller has measured it already.
+        """
         if output.get("msg_type") == "gap":
             return self._omit(output["from_seq"], output["to_seq"])
-        size = approximate_size(output)
+        if size is None:
+            size = approximate_size(output)
         self._kept.append((output, size))
         self._bytes += size
         while self._bytes > self.budget:

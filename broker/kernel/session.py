@@ -20,7 +20,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from broker import errors
-from broker.kernel.history import OutputHistory
+from broker.kernel.history import OutputHistory, approximate_size
 from broker.kernel.replies import NoSuchRequest, RecentReplies
 from broker.kernel.results import ResultOutputs
 
@@ -145,12 +145,12 @@ class KernelConversation:
             return
         parent_id = _parent_id(msg)
         request = self._requests.get(parent_id)
-        output = self._output(msg, parent_id)
+        output, size = self._output(msg, parent_id)
         self.publish("iopub." + msg["msg_type"], output)
         if msg["msg_type"] == "status":
             self._status(msg["content"].get("execution_state"), request)
         if request is not None:
-            self._give(request, output)
+            self._give(request, output, size)
             self._maybe_finish(request)
 
     def _status(self, state, request):
@@ -162,21 +162,22 @@ class KernelConversation:
 
     def _input_request(self, msg):
         parent_id = _parent_id(msg)
-        output = self._output(msg, parent_id)
+        output, size = self._output(msg, parent_id)
         self.pending_input = (msg, output["caller"])
         self.publish("stdin", output)
         request = self._requests.get(parent_id)
         if request is not None:
-            self._give(request, output)
+            self._give(request, output, size)
 
-    def _give(self, request, output):
+    def _give(self, request, output, size):
         """Hand an output to the request that caused it (its result and its progress).
 
         A progress callback that fails (say, the caller's transport is gone)
-        is logged and dropped; the request still finishes.
+        is logged and dropped; the request still finishes. *size* is the
+        output's :func:`~broker.kernel.history.approximate_size`, measured once.
         """
         if request.outputs is not None:
-            request.outputs.add(output)
+            request.outputs.add(output, size)
         if request.on_output is not None:
             try:
                 request.on_output(output)
@@ -195,10 +196,11 @@ class KernelConversation:
         if reason:
             content["reason"] = reason
         self.execution_state = state
-        output = self._output({"msg_type": "status", "content": content}, None)
+        output, _ = self._output({"msg_type": "status", "content": content}, None)
         self.publish("iopub.status", output)
 
     def _output(self, msg, parent_id):
+        """The output message of *msg*, numbered in the history, and its approximate size."""
         output = {
             "seq": None,
             "msg_type": msg["msg_type"],
@@ -210,7 +212,8 @@ class KernelConversation:
         buffers = msg.get("buffers")
         if buffers:
             output["buffers"] = [bytes(b) for b in buffers]
-        return self.history.append(output)
+        size = approximate_size(output)
+        return self.history.append(output, size), size
 
     def _maybe_finish(self, request):
         if request.finished() and self._requests.pop(request.msg_id, None) is not None:
