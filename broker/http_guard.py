@@ -22,6 +22,8 @@ so that a client still sending can read the answer). The access log never shows 
 the request's URI and ``Referer`` is written ``token=<redacted>``.
 """
 
+import base64
+import binascii
 import json
 import re
 from urllib.parse import parse_qs, urlsplit
@@ -44,6 +46,10 @@ _NOT_AUTHORIZED = -32001
 _INVALID_REQUEST = -32600
 
 _log = Logger()
+#: what a request that may not send a body (JSON-RPC without credentials) is told
+NOT_SIGNED_IN = ("give the service token: ?token=… or 'Authorization: token …' (the token is "
+                 "in the URL the service logged at start); on a multi-user service (--users), "
+                 "your user name and password with HTTP Basic (http://NAME:PASSWORD@HOST/jsonrpc)")
 
 
 @attr.s(frozen=True)
@@ -69,6 +75,39 @@ def request_token(path, headers):
             return value.strip()
     values = parse_qs(urlsplit(path).query).get(b"token")
     return values[0].decode("utf-8", "replace") if values else None
+
+
+@attr.s(frozen=True, repr=False)
+class BasicCredentials:
+    """A user name and password from ``Authorization: Basic …`` (multi-user mode's JSON-RPC)."""
+
+    user = attr.ib()
+    password = attr.ib()
+
+    def __repr__(self):
+        return f"BasicCredentials(user={self.user!r}, password=<hidden>)"
+
+
+def basic_credentials(header):
+    """The :class:`BasicCredentials` of one ``Authorization`` header value (str), or None."""
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    user, colon, password = decoded.partition(":")
+    return BasicCredentials(user, password) if colon else None
+
+
+def request_credentials(path, headers):
+    """What a request signs in with: :class:`BasicCredentials`, else its token (str), else None."""
+    for header in headers.getRawHeaders(b"authorization") or ():
+        basic = basic_credentials(header.decode("latin-1"))
+        if basic is not None:
+            return basic
+    return request_token(path, headers)
 
 
 _TOKEN_IN_URI = re.compile(rb"([?&;]token=)[^&;#\s]*", re.IGNORECASE)
@@ -210,8 +249,9 @@ class GuardedChannel(HTTPChannel):
 class GuardedSite(Site):
     """The service's site: :class:`GuardedChannel` and :class:`GuardedRequest`, a token-free access log.
 
-    *body_allowed* ``(token, peer)`` decides who may send a body, from the
-    request's token (or None) and its peer (``tcp4:ADDRESS:PORT``); by
+    *body_allowed* ``(credentials, peer)`` decides who may send a body, from the
+    request's credentials (:func:`request_credentials`: a token, a user and
+    password, or None) and its peer (``tcp4:ADDRESS:PORT``); by
     default anyone. The service gives the JSON-RPC resource's own check
     (:meth:`~broker.jsonrpc.resource.JsonRpcResource.admits`), the only
     resource that takes a body.
@@ -235,10 +275,8 @@ class GuardedSite(Site):
                     f"start it with --allowed-host NAME to serve that name")
         if length == 0:
             return None
-        if not self.body_allowed(request_token(path, headers), peer):
-            return (401, b"Unauthorized", _NOT_AUTHORIZED,
-                    "give the service token: ?token=… or 'Authorization: token …' "
-                    "(the token is in the URL the service logged at start)")
+        if not self.body_allowed(request_credentials(path, headers), peer):
+            return (401, b"Unauthorized", _NOT_AUTHORIZED, NOT_SIGNED_IN)
         if length is not None and length > self.limits.max_body:
             return (413, b"Content Too Large", _INVALID_REQUEST,
                     f"the request body is larger than {self.limits.max_body} bytes")

@@ -20,14 +20,20 @@ from autobahn.wamp.serializer import JsonSerializer
 from twisted.internet import defer, endpoints, reactor
 from twisted.trial.unittest import TestCase
 
+from jsonrpclib import ServerProxy
+from jsonrpclib.jsonrpc import ProtocolError
+
+from broker.client import NotAuthorized, connect_async
 from broker.users import command, store
 from tests.service import ServiceProcess
 
 TIMEOUT = 60
 PASSWORDS = {"alice": "alice password", "bob": "bob password", "tess": "tess password",
-             "olga": "olga password", "gus": "gus password", "remy": "remy password"}
+             "olga": "olga password", "gus": "gus password", "remy": "remy password",
+             "carl": "carl password", "jill": "jill password", "jack": "jack password"}
 ROLES = {"alice": "student", "bob": "student", "tess": "teacher", "olga": "observer",
-         "gus": "student", "remy": "student"}
+         "gus": "student", "remy": "student", "carl": "student", "jill": "student",
+         "jack": "student"}
 NOT_AUTHORIZED = "wamp.error.not_authorized"
 
 
@@ -61,8 +67,8 @@ class UserSession(ApplicationSession):
         self.disconnect()
 
 
-class ClassroomServiceTests(TestCase):
-    """Four users against a real service in multi-user mode."""
+class ServiceTestCase(TestCase):
+    """A real service in multi-user mode, and signing in to it."""
 
     timeout = 240
 
@@ -128,6 +134,11 @@ class ClassroomServiceTests(TestCase):
     @defer.inlineCallbacks
     def setUp(self):
         self.teacher = yield self.sign_in("tess")
+
+
+
+class ClassroomServiceTests(ServiceTestCase):
+    """Four users against a real service in multi-user mode."""
 
     @defer.inlineCallbacks
     def test_other_student_cannot_touch_a_kernel(self):
@@ -229,3 +240,38 @@ class ClassroomServiceTests(TestCase):
         command.run([self.users_file, "remove", "temp"])
         details = yield temp.left.addTimeout(TIMEOUT, reactor)
         self.assertEqual(details.reason, "webkernel.close.user_changed")
+
+
+class ClassroomClientTests(ServiceTestCase):
+    """broker.client and stock JSON-RPC clients sign in as users."""
+
+    @defer.inlineCallbacks
+    def test_broker_client_signs_in_with_wampcra(self):
+        """connect_async(user=, password=) joins as the user, whose kernel it then owns; a wrong password is NotAuthorized."""
+        url = f"http://127.0.0.1:{self.service.port}/"
+        client = yield connect_async(url, user="carl", password=PASSWORDS["carl"],
+                                     reconnect=False, timeout=TIMEOUT)
+        self.addCleanup(client.close)
+        self.assertEqual(client.authid, "carl")
+        kernel = yield client.start_kernel()
+        self.addCleanup(lambda: self.teacher.call(f"webkernel.kernel.{kernel.id}.shutdown"))
+        self.assertEqual(kernel.model["owner"], "carl")
+        self.assertEqual((yield kernel.eval_cell("2+3")), "5")
+        yield self.assertFailure(connect_async(url, user="carl", password="wrong password",
+                                               reconnect=False, timeout=TIMEOUT), NotAuthorized)
+
+    def test_jsonrpc_basic_each_user_their_own_kernel(self):
+        """Stock jsonrpclib with http://NAME:PASSWORD@host/jsonrpc: each user has their own default kernel; a wrong password is 401."""
+        def proxy(user, password=None):
+            password = PASSWORDS[user] if password is None else password
+            return ServerProxy(f"http://{user}:{password}@127.0.0.1:{self.service.port}/jsonrpc")
+        jill, jack = proxy("jill"), proxy("jack")
+        jill.eval_cell("x = 'jill'")
+        jack.eval_cell("x = 'jack'")
+        self.assertEqual(jill.eval_cell("x"), "'jill'")
+        jill_kernels = {m["id"] for m in jill.kernels()}
+        self.assertEqual([m["owner"] for m in jill.kernels()], ["jill"])
+        self.assertFalse(jill_kernels & {m["id"] for m in jack.kernels()})
+        with self.assertRaises(ProtocolError) as refused:
+            proxy("jill", "wrong password").eval_cell("1")
+        self.assertIn("401", str(refused.exception))

@@ -214,3 +214,47 @@ class ReloadTests(UsersRouterTestCase):
         self.assertEqual(len(self.flushLoggedErrors()), 0)
         self.assertIsInstance(self.ticket("bob", PASSWORDS["bob"])[1], message.Welcome)
         self.users.stop()
+
+
+class HttpSignInTests(UsersRouterTestCase):
+    """JSON-RPC's HTTP Basic goes through the same authenticators; repeated checks are cheap."""
+
+    def resource(self):
+        import functools
+        from broker.jsonrpc.resource import JsonRpcResource
+        return JsonRpcResource(None, functools.partial(self.router.authenticate, "realm1"),
+                               "realm1", self.clock)
+
+    def test_basic_credentials_parsing(self):
+        """Authorization: Basic gives user and password; malformed values give None; repr hides the password."""
+        from base64 import b64encode
+        from broker.http_guard import BasicCredentials, basic_credentials
+        header = "Basic " + b64encode(b"alice:pa:ss").decode()
+        self.assertEqual(basic_credentials(header), BasicCredentials("alice", "pa:ss"))
+        self.assertNotIn("pa:ss", repr(basic_credentials(header)))
+        for bad in ("Basic !!!", "Basic " + b64encode(b"nocolon").decode(), "token abc"):
+            self.assertIsNone(basic_credentials(bad))
+
+    def test_basic_is_the_user(self):
+        """Basic with a user's password is that user with their role; the host token never gives the host role."""
+        from broker.http_guard import BasicCredentials
+        jsonrpc = self.resource()
+        principal = jsonrpc.principal_for(BasicCredentials("tess", PASSWORDS["tess"]), "tcp4:1.2.3.4:1")
+        self.assertEqual((principal.authid, principal.authrole), ("tess", "teacher"))
+        self.assertIsNone(jsonrpc.principal_for(BasicCredentials("tess", "wrong"), "tcp4:1.2.3.4:1"))
+        self.assertIsNone(jsonrpc.principal_for(BasicCredentials("webkernel_host", "host secret"),
+                                                "tcp4:1.2.3.4:1"))
+        self.assertIsNone(jsonrpc.principal_for("any token", "tcp4:1.2.3.4:1"))
+
+    def test_verified_passwords_skip_the_derivation(self):
+        """A password checked once is not derived again; a changed password is derived afresh."""
+        derivations = []
+        real = store.derive_key
+        self.patch(store, "derive_key", lambda *a: derivations.append(a) or real(*a))
+        alice = self.users.get("alice")
+        self.assertTrue(self.users.password_ok(alice, PASSWORDS["alice"]))
+        self.assertTrue(self.users.password_ok(alice, PASSWORDS["alice"]))
+        self.assertEqual(len(derivations), 1)
+        changed = alice.with_password("new alice password")
+        self.assertFalse(self.users.password_ok(changed, PASSWORDS["alice"]))
+        self.assertFalse(self.users.password_ok(alice, None))

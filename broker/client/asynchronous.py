@@ -250,12 +250,15 @@ class Watch:
 
 
 def connect_async(url, token=None, realm="webkernel", authid=None, timeout=DEFAULT_TIMEOUT,
-                  reactor=None, reconnect=True, reconnect_timeout=DEFAULT_RECONNECT_TIMEOUT):
+                  reactor=None, reconnect=True, reconnect_timeout=DEFAULT_RECONNECT_TIMEOUT,
+                  user=None, password=None):
     """Connect to the service at *url*; a Deferred of a joined :class:`AsyncClient`.
 
     *url* is the URL the service logs (``http://host:port/?token=…``) or a
     WebSocket URL (``ws://host:port/ws``); *token* is the service token
-    (WAMP-Ticket; ``None``: from the URL, else join anonymously). *timeout*
+    (WAMP-Ticket; ``None``: from the URL, else join anonymously); on a
+    multi-user service (``--users``) give *user* and *password* instead
+    (WAMP-CRA: the password is not sent). *timeout*
     (seconds) bounds connecting and is every call's default (``0``: calls
     have none). With *reconnect* a dropped connection is opened again, under
     the same authid, for at most *reconnect_timeout* seconds.
@@ -263,13 +266,16 @@ def connect_async(url, token=None, realm="webkernel", authid=None, timeout=DEFAU
     if reactor is None:
         from twisted.internet import reactor
     connect_timeout = timeout or DEFAULT_TIMEOUT
+    if (user is None) != (password is None):
+        raise ValueError("give both user= and password=, or neither")
+    authid = user if user is not None else authid
 
     def reopen(joined_as, seconds_left):
         return open_websocket_session(reactor, url, token, realm, joined_as,
-                                      min(connect_timeout, seconds_left))
+                                      min(connect_timeout, seconds_left), password)
 
     def joined(session):
         keeper = SessionKeeper(session, reactor, reopen if reconnect else None, reconnect_timeout)
         return AsyncClient(session, reactor, timeout, keeper)
-    d = open_websocket_session(reactor, url, token, realm, authid, connect_timeout)
+    d = open_websocket_session(reactor, url, token, realm, authid, connect_timeout, password)
     return d.addCallback(joined)

@@ -48,11 +48,12 @@ def _wait(eventual, seconds):
 
 
 def connect(url, token=None, realm="webkernel", authid=None, timeout=DEFAULT_TIMEOUT,
-            reconnect=True, reconnect_timeout=DEFAULT_RECONNECT_TIMEOUT):
+            reconnect=True, reconnect_timeout=DEFAULT_RECONNECT_TIMEOUT, user=None, password=None):
     """Connect to the service at *url*; a :class:`Client`.
 
     *url* is the URL the service logs (``http://127.0.0.1:8080/?token=…``,
-    the token is taken from it) or ``ws://host:port/ws`` with *token*.
+    the token is taken from it) or ``ws://host:port/ws`` with *token*; on a
+    multi-user service (``--users``), *user* and *password* (WAMP-CRA).
     *timeout* (seconds) bounds connecting and is every call's default. With
     *reconnect* a dropped connection is opened again, under the same authid,
     for at most *reconnect_timeout* seconds.
@@ -60,7 +61,7 @@ def connect(url, token=None, realm="webkernel", authid=None, timeout=DEFAULT_TIM
     crochet.setup()
     eventual = _in_reactor(asynchronous.connect_async, url, token=token, realm=realm,
                            authid=authid, timeout=timeout, reconnect=reconnect,
-                           reconnect_timeout=reconnect_timeout)
+                           reconnect_timeout=reconnect_timeout, user=user, password=password)
     return Client(_wait(eventual, 2 * (timeout or DEFAULT_TIMEOUT) + GRACE))  # connect, then join
 
 

@@ -1,8 +1,9 @@
 """The WAMP session behind a client, and opening it over a WebSocket.
 
 :class:`ClientSession` is an ordinary Autobahn ``ApplicationSession`` that
-joins with the service token (WAMP-Ticket) or anonymously, and says when it
-has joined and when it is gone. The same class runs over a WebSocket
+joins with the service token (WAMP-Ticket), as a user with a password
+(WAMP-CRA, multi-user mode: the password never crosses the wire) or
+anonymously, and says when it has joined and when it is gone. The same class runs over a WebSocket
 (:func:`open_websocket_session`) or attached in-process to the embedded
 router (the JSON-RPC endpoint does that).
 """
@@ -12,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from autobahn.twisted.wamp import ApplicationSession
 from autobahn.twisted.websocket import WampWebSocketClientFactory
 from autobahn.wamp import types
+from autobahn.wamp.auth import compute_wcs, derive_key
 from twisted.internet import defer, endpoints, error, ssl
 from twisted.logger import Logger
 
@@ -22,7 +24,8 @@ _SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 
 
 class ClientSession(ApplicationSession):
-    """Joins with the token as WAMP ticket (anonymously without one).
+    """Joins with the token as WAMP ticket, as *authid* with *password* by
+    WAMP-CRA, or anonymously without either.
 
     ``joined`` fires with the session once welcomed, or fails with
     :class:`NotAuthorized` or :class:`ConnectionFailed`; each
@@ -31,21 +34,28 @@ class ClientSession(ApplicationSession):
 
     log = Logger()
 
-    def __init__(self, config, token=None, authid=None):
+    def __init__(self, config, token=None, authid=None, password=None):
         super().__init__(config)
         self._token = token
+        self._password = password
         self._requested_authid = authid
         self.joined = defer.Deferred()
         self.is_gone = False
         self._close_waiters = []
 
     def onConnect(self):
-        methods = ["anonymous"] if self._token is None else ["ticket"]
+        if self._password is not None:
+            methods = ["wampcra"]
+        else:
+            methods = ["anonymous"] if self._token is None else ["ticket"]
         self.join(self.config.realm, authmethods=methods, authid=self._requested_authid)
 
     def onChallenge(self, challenge):
+        if challenge.method == "wampcra" and self._password is not None:
+            return wampcra_signature(self._password, challenge.extra)
         if challenge.method != "ticket" or self._token is None:
-            raise NotAuthorized(f"the service asks for {challenge.method!r}; give the token")
+            raise NotAuthorized(f"the service asks for {challenge.method!r}; give the token "
+                                f"(or, on a multi-user service, user= and password=)")
         return self._token
 
     def onJoin(self, details):
@@ -102,6 +112,15 @@ def service_address(url, token=None):
     return urlunsplit((_SCHEMES[parts.scheme], parts.netloc, path, "", "")), token
 
 
+def wampcra_signature(password, extra):
+    """WAMP-CRA's answer to a CHALLENGE's *extra*, salted (``salt``, ``iterations``, ``keylen``) or not."""
+    key = password
+    if "salt" in extra:
+        key = derive_key(password, extra["salt"], extra.get("iterations", 1000),
+                         extra.get("keylen", 32))
+    return compute_wcs(key, extra["challenge"]).decode("ascii")
+
+
 def _endpoint(reactor, ws_url, timeout):
     parts = urlsplit(ws_url)
     secure = parts.scheme == "wss"
@@ -113,10 +132,11 @@ def _endpoint(reactor, ws_url, timeout):
 
 
 @defer.inlineCallbacks
-def open_websocket_session(reactor, url, token, realm, authid, timeout):
+def open_websocket_session(reactor, url, token, realm, authid, timeout, password=None):
     """A joined :class:`ClientSession` over a WebSocket to *url* (bounded by *timeout*)."""
     ws_url, token = service_address(url, token)
-    session = ClientSession(types.ComponentConfig(realm=realm), token=token, authid=authid)
+    session = ClientSession(types.ComponentConfig(realm=realm), token=token, authid=authid,
+                            password=password)
     factory = WampWebSocketClientFactory(lambda: session, url=ws_url, reactor=reactor)
     try:
         protocol = yield _endpoint(reactor, ws_url, timeout).connect(factory)

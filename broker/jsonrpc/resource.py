@@ -5,7 +5,11 @@ Who is calling is decided per request, by the router's own authenticators
 ``?token=…`` or ``Authorization: token …``, is a WAMP ticket for the authid
 ``jsonrpc`` (the service token makes role ``user``); a request without a
 token joins ``anonymous``ly as ``jsonrpc-anonymous`` where ``--anonymous``
-allows it. A wrong or missing token is HTTP 401 with a JSON-RPC error body.
+allows it. HTTP Basic (``http://alice:PASSWORD@host/jsonrpc``) is a WAMP
+ticket for that user name: in multi-user mode (``--users``) the user's
+password, so each user is themself, with their role, and has their own
+workspace and default kernel. Wrong or missing credentials are HTTP 401
+with a JSON-RPC error body.
 Each principal gets one WAMP session attached in-process to the router
 (through the *attach* function the wiring hands over) and a
 :class:`~broker.jsonrpc.methods.Workspace`, made on first use.
@@ -25,7 +29,14 @@ from twisted.web.server import NOT_DONE_YET
 
 from broker.client.asynchronous import AsyncClient
 from broker.client.session import ClientSession
-from broker.http_guard import DEFAULT_MAX_BODY, peer_name
+from broker.auth import KERNEL_HOST_ROLE
+from broker.http_guard import (
+    DEFAULT_MAX_BODY,
+    NOT_SIGNED_IN,
+    BasicCredentials,
+    basic_credentials,
+    peer_name,
+)
 from broker.jsonrpc import protocol
 from broker.jsonrpc.methods import (
     DEFAULT_MAX_EXECUTIONS,
@@ -57,6 +68,15 @@ def token_of(request):
     return None
 
 
+def credentials_of(request):
+    """A request's :class:`~broker.http_guard.BasicCredentials`, else its token, else None."""
+    for header in request.requestHeaders.getRawHeaders(b"authorization") or ():
+        basic = basic_credentials(header.decode("latin-1"))
+        if basic is not None:
+            return basic
+    return token_of(request)
+
+
 def peer_of(request):
     """The request's client as Autobahn names a WAMP peer (``tcp4:127.0.0.1:40312``)."""
     return peer_name(request.getClientAddress())
@@ -86,17 +106,21 @@ class JsonRpcResource(Resource):
         self._workspaces = {}  # authid -> SharedResult of a Workspace
 
     def principal(self, request):
-        """Who the request is from, or None if its token is wrong or missing."""
-        return self.principal_for(token_of(request), peer_of(request))
+        """Who the request is from, or None if its credentials are wrong or missing."""
+        return self.principal_for(credentials_of(request), peer_of(request))
 
-    def admits(self, token, peer):
-        """True if a request with *token* (or None) from *peer* may send a body (asked at its headers)."""
-        return self.principal_for(token, peer) is not None
+    def admits(self, credentials, peer):
+        """True if a request with *credentials* from *peer* may send a body (asked at its headers)."""
+        return self.principal_for(credentials, peer) is not None
 
-    def principal_for(self, token, peer):
-        """Who a request with *token* (or None) from *peer* is, or None."""
-        if token is not None:
-            return self.authenticate("ticket", TOKEN_AUTHID, token, peer)
+    def principal_for(self, credentials, peer):
+        """Who a request with *credentials* (Basic, a token or None) from *peer* is, or None."""
+        if isinstance(credentials, BasicCredentials):
+            principal = self.authenticate("ticket", credentials.user, credentials.password, peer)
+            # never the kernel host's role, whatever its ticket: a workspace only calls
+            return None if principal is None or principal.authrole == KERNEL_HOST_ROLE else principal
+        if credentials is not None:
+            return self.authenticate("ticket", TOKEN_AUTHID, credentials, peer)
         return self.authenticate("anonymous", ANONYMOUS_AUTHID, None, peer)
 
     def render_GET(self, request):
@@ -107,10 +131,9 @@ class JsonRpcResource(Resource):
     def render_POST(self, request):
         principal = self.principal(request)
         if principal is None:
-            request.setHeader(b"www-authenticate", b"token")
-            return self._refuse(request, 401, NOT_AUTHORIZED,
-                                "give the service token: ?token=… or 'Authorization: token …' "
-                                "(the token is in the URL the service logged at start)")
+            request.responseHeaders.setRawHeaders(
+                b"www-authenticate", [b"token", b'Basic realm="webkernel"'])
+            return self._refuse(request, 401, NOT_AUTHORIZED, NOT_SIGNED_IN)
         content_type = (request.getHeader("content-type") or "").split(";")[0].strip().lower()
         if content_type not in JSON_TYPES:
             return self._refuse(request, 415, protocol.INVALID_REQUEST,

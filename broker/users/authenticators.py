@@ -104,5 +104,5 @@ class UserTicketAuthenticator(_UserSignIn):
         self._throttled()
         user = self.directory.get(self.name)
         checked = user or self.directory.stand_in(self.name)  # the same work either way
-        ok = checked.checks(signature)
+        ok = self.directory.password_ok(checked, signature)
         return self._finish(user, ok)

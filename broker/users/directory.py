@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections import OrderedDict
 
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -22,6 +23,9 @@ from broker.users import store
 from broker.users.throttle import FailureThrottle
 
 DEFAULT_POLL_INTERVAL = 2.0
+#: passwords verified lately (as digests), so a JSON-RPC client's every request
+#: does not cost a PBKDF2 derivation
+MAX_VERIFIED = 1024
 
 
 class UserDirectory:
@@ -39,11 +43,33 @@ class UserDirectory:
         self._stamp = self._stat()
         self.users = store.load(path)
         self._poll = None
+        self._verified = OrderedDict()  # digest of (user record, password) -> True
 
     def get(self, name):
         """The user called *name*, or None (the file is re-read first if it changed)."""
         self.refresh()
         return self.users.get(name) if isinstance(name, str) else None
+
+    def password_ok(self, user, password):
+        """True if *password* is *user*'s; repeated successes skip the PBKDF2 derivation.
+
+        What is remembered is a digest of the password with the user's whole
+        record (salt and key), so a new password or a new salt never matches
+        an old entry. At most :data:`MAX_VERIFIED` are kept.
+        """
+        if not isinstance(password, str):
+            return False
+        digest = hashlib.sha256("\0".join((user.name, user.salt, user.key, password))
+                                .encode("utf-8", "surrogatepass")).digest()
+        if digest in self._verified:
+            self._verified.move_to_end(digest)
+            return True
+        if not user.checks(password):
+            return False
+        self._verified[digest] = True
+        while len(self._verified) > MAX_VERIFIED:
+            self._verified.popitem(last=False)
+        return True
 
     def stand_in(self, name):
         """A user who is no one: stable salt per name, a key nothing matches.

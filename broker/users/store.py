@@ -35,7 +35,7 @@ PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 GENERATED_LENGTH = 14
 _NAME = re.compile(r"[a-z0-9_]{1,32}")
 #: authids the service gives its own sessions, never a user's
-RESERVED_NAMES = ("webkernel_host",)
+RESERVED_NAMES = ("webkernel_host", "jsonrpc")
 
 
 class UsersFileError(Exception):
@@ -56,8 +56,8 @@ def check_name(name):
         raise BadName(f"bad user name {name!r}: use 1 to 32 of a-z, 0-9 and _ "
                       f"(it becomes the WAMP authid)")
     if name in RESERVED_NAMES or name.startswith("webkernel"):
-        raise BadName(f"bad user name {name!r}: names starting with 'webkernel' are the "
-                      f"service's own")
+        raise BadName(f"bad user name {name!r}: jsonrpc and names starting with 'webkernel' "
+                      f"are the service's own")
     return name
 
 
