@@ -381,14 +381,15 @@ class KernelConversationTests(ConversationTestCase):
         self.assertEqual(self.published, [])
         self.assertEqual(self.conversation.history.last_seq, 0)
 
-    def test_status_changes_are_reported_once_each(self):
-        """on_state hears busy and idle when the execution state changes, not repeats."""
+    def test_status_is_reported_not_kept(self):
+        """on_state hears each busy and idle the kernel reports; the conversation keeps no state of its own."""
         d, request = self.execute()
         self.channels.publish("status", {"execution_state": "busy"}, parent=request)
+        self.channels.publish("status", {"execution_state": "starting"})
         run_execute(self.channels, request)
         self.successResultOf(d)
-        self.assertEqual(self.states, ["busy", "idle"])
-        self.assertEqual(self.conversation.execution_state, "idle")
+        self.assertEqual(self.states, ["busy", "busy", "idle"])
+        self.assertFalse(hasattr(self.conversation, "execution_state"))
 
     def test_a_late_reply_to_a_canceled_request_is_ignored(self):
         """Canceling forgets the request; its reply and outputs are still published."""
@@ -525,8 +526,35 @@ class KernelSupervisorTests(SupervisorTestCase):
         self.assertIs(self.conversation.channels, self.channels.last)
         self.ready()
         self.assertEqual(self.successResultOf(d), KERNEL_INFO)
-        self.assertEqual((self.supervisor.state, self.conversation.execution_state), ("idle", "idle"))
+        self.assertEqual(self.supervisor.state, "idle")
         self.assertEqual(self.events, [])
+
+    def test_the_kernel_reports_busy_and_idle_to_its_supervisor(self):
+        """The kernel's iopub busy/idle changes the supervisor's state once per change, told as event state."""
+        self.started()
+        request = self.conversation.channels.send("shell", "execute_request", {"code": "1"})
+        for state in ("busy", "busy", "idle", "idle"):
+            self.conversation.channels.publish("status", {"execution_state": state}, parent=request)
+        self.assertEqual(self.events, ["state", "state"])
+        self.assertEqual(self.supervisor.state, "idle")
+
+    def test_a_report_does_not_override_the_lifecycle(self):
+        """busy or idle from the kernel while it starts or is dead leaves the supervisor's state alone."""
+        self.supervisor.start()
+        self.conversation.channels.publish("status", {"execution_state": "idle"})
+        self.assertEqual((self.supervisor.state, self.events), ("starting", []))
+        self.supervisor.change_state("dead", "gone")
+        self.supervisor.execution_state_reported("busy")
+        self.assertEqual((self.supervisor.state, self.supervisor.reason), ("dead", "gone"))
+
+    def test_a_failed_start_leaves_the_supervisor_dead_with_its_reason(self):
+        """The supervisor itself says dead (and why) when a first start fails: nobody else sets its state."""
+        d = self.supervisor.start()
+        self.channels.last.nudges[-1].errback(Failure(RuntimeError("no answer")))
+        self.failureResultOf(d, KernelStartFailed)
+        self.assertEqual(self.supervisor.state, "dead")
+        self.assertIn("no answer", self.supervisor.reason)
+        self.assertEqual(self.events, [])  # the host says dead, as it forgets the kernel
 
     def test_exit_while_ready_is_death_and_restart_under_the_same_id(self):
         """A ready kernel's exit fails pending requests, says dead, and restarts it."""

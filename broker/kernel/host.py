@@ -59,10 +59,10 @@ class ManagedKernel:
 
     def model(self):
         state = self.supervisor.state
-        if state not in ("starting", "restarting", "dead"):
+        if state in ("idle", "busy") and not self.registrations:
             # idle or busy only once its procedures are registered (its 'ready' or
             # 'reattached' event): a client seeing idle may call them at once
-            state = self.conversation.execution_state if self.registrations else "starting"
+            state = "starting"
         return {
             "id": self.id, "name": self.name, "owner": self.owner,
             "execution_state": state, "last_activity": self.last_activity,
@@ -181,11 +181,10 @@ class KernelHost(QuietRefusals, Session):
         conversation = KernelConversation(
             kernel_id, lambda sub, output: self._publish_output(kernel_id, sub, output),
             OutputHistory(**self.history_limits, last_seq=last_seq,
-                          reserve=record_file.reserve_seq),
-            on_state=lambda state: self._state_changed(kernel_id))
+                          reserve=record_file.reserve_seq))
         supervisor = KernelSupervisor(
             kernel_id, kernel_name, conversation, self.launcher, self.channels_factory,
-            self.clock, lambda event, reason: self._lifecycle(kernel_id, event),
+            self.clock, lambda event, reason: self._told(kernel_id, event),
             ready_timeout=self.ready_timeout, heartbeat_interval=self.heartbeat_interval,
             record_file=record_file)
         kernel = ManagedKernel(kernel_id, kernel_name, owner, created, conversation, supervisor)
@@ -208,25 +207,21 @@ class KernelHost(QuietRefusals, Session):
     def _failed(self, kernel, failure):
         self.log.warn("kernel {kernel_id} failed to start: {why}", kernel_id=kernel.id,
                       why=failure.getErrorMessage())
-        kernel.supervisor.state = "dead"
-        kernel.supervisor.reason = failure.getErrorMessage()
         self.kernels.pop(kernel.id, None)
-        self._event("dead", kernel)
+        self._event("dead", kernel)  # the supervisor set it dead; the host says so as it forgets it
         failure.trap(KernelStartFailed, NoSuchKernelSpec)  # the launcher's: a spec gone since
         raise KernelStartFailed(failure.getErrorMessage())
 
-    def _lifecycle(self, kernel_id, event):
+    def _told(self, kernel_id, event):
+        """The supervisor changed the kernel's state: publish *event* (``state``: busy or idle)."""
         kernel = self.kernels.get(kernel_id)
-        if kernel is not None:
-            if event in ("dead", "restarting"):
-                kernel.conversation.lifecycle_status(event, kernel.supervisor.reason)
-            self._event(event, kernel)
-
-    def _state_changed(self, kernel_id):
-        kernel = self.kernels.get(kernel_id)
-        if kernel is not None:
+        if kernel is None:
+            return
+        if event == "state":
             kernel.last_activity = self.now()
-            self._event("state", kernel)
+        elif event in ("dead", "restarting"):
+            kernel.conversation.lifecycle_status(event, kernel.supervisor.reason)
+        self._event(event, kernel)
 
     @defer.inlineCallbacks
     def remove_kernel(self, kernel):
@@ -314,8 +309,6 @@ class KernelHost(QuietRefusals, Session):
     def _reattach_failed(self, kernel, failure):
         self.log.warn("kernel {kernel_id} could not be re-attached (it is killed, its files "
                       "removed): {why}", kernel_id=kernel.id, why=failure.getErrorMessage())
-        kernel.supervisor.state = "dead"
-        kernel.supervisor.reason = failure.getErrorMessage()
         self.kernels.pop(kernel.id, None)
         self._event("dead", kernel)
 

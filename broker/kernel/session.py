@@ -62,9 +62,9 @@ class KernelConversation:
         self.publish = publish
         self.history = history if history is not None else OutputHistory()
         self.replies = RecentReplies()
+        #: told each execution state the kernel reports (its supervisor owns the kernel's state)
         self.on_state = on_state or (lambda state: None)
         self.channels = None
-        self.execution_state = "starting"
         self.pending_input = None  # (input_request msg, caller)
         self._requests = {}
         self._callers = OrderedDict()
@@ -154,8 +154,7 @@ class KernelConversation:
             self._maybe_finish(request)
 
     def _status(self, state, request):
-        if state in ("busy", "idle", "starting") and state != self.execution_state:
-            self.execution_state = state
+        if state in ("busy", "idle"):
             self.on_state(state)
         if state == "idle" and request is not None:
             request.idle = True
@@ -195,7 +194,6 @@ class KernelConversation:
         content = {"execution_state": state}
         if reason:
             content["reason"] = reason
-        self.execution_state = state
         output, _ = self._output({"msg_type": "status", "content": content}, None)
         self.publish("iopub.status", output)
 

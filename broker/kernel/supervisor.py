@@ -14,6 +14,12 @@ adopted process's poll or missed heartbeats. It keeps the kernel's record
 file (:mod:`broker.kernel.records`) current: the pid of each launch, and
 removal once the kernel is gone for good; ``detach`` leaves a kernel running
 for the next service.
+
+It owns the kernel's state (``starting``, ``idle``, ``busy``, ``restarting``,
+``dead``) and the reason of a death: :meth:`KernelSupervisor.change_state` is
+the one place it changes, and it tells the host (``on_event``). The
+conversation reports the kernel's own ``busy``/``idle`` (its iopub status) to
+:meth:`~KernelSupervisor.execution_state_reported`; everyone else asks.
 """
 
 from twisted.internet import defer
@@ -69,6 +75,7 @@ class KernelSupervisor:
         self.channels_factory = channels_factory
         self.clock = clock
         self.on_event = on_event  # on_event(event_name, reason=None)
+        conversation.on_state = self.execution_state_reported
         self.ready_timeout = ready_timeout
         self.max_restarts = max_restarts
         self.shutdown_grace = shutdown_grace
@@ -84,12 +91,27 @@ class KernelSupervisor:
         self._ready = None  # Deferred of the current start
         self._port_retries = 0
 
+    # -- state --------------------------------------------------------------------
+
+    def change_state(self, state, reason=None, event=None):
+        """Set the kernel's state (and the reason, if given); then tell the host *event*, if any."""
+        self.state = state
+        if reason is not None:
+            self.reason = reason
+        if event is not None:
+            self.on_event(event, reason)
+
+    def execution_state_reported(self, state):
+        """The kernel said it is ``busy`` or ``idle`` (iopub status): a change is event ``state``."""
+        if state in ("busy", "idle") and self.state in ("busy", "idle") and state != self.state:
+            self.change_state(state, event="state")
+
     # -- start --------------------------------------------------------------------
 
     def start(self):
         """Launch the kernel; a Deferred fires once it is ready."""
         if self.state != "restarting":
-            self.state = "starting"
+            self.change_state("starting")
         self._stopping = False
         self._ready = defer.Deferred()
         self._port_retries = 0
@@ -103,7 +125,8 @@ class KernelSupervisor:
 
     def adopt(self, launched):
         """Take over a running kernel (an AdoptedKernel); a Deferred fires once it answers."""
-        self.state, self._stopping = "starting", False
+        self.change_state("starting")
+        self._stopping = False
         self._ready = defer.Deferred()
         self._launched(launched, nudge_channel="control")
         return self._ready
@@ -124,8 +147,7 @@ class KernelSupervisor:
         if self._ready is None or self._ready.called:
             return
         self.kernel_info = kernel_info
-        self.state = "idle"
-        self.conversation.execution_state = "idle"
+        self.change_state("idle")
         self._heartbeat = HeartbeatMonitor(
             self.clock, self.conversation.channels.ping, self._heartbeat_lost,
             interval=self.heartbeat_interval, kernel_id=self.kernel_id)
@@ -145,6 +167,7 @@ class KernelSupervisor:
             self.launched.remove_files()
         if self.state != "restarting":  # a failed restart is decided by _restart_failed
             self.record_file.remove()
+            self.change_state("dead", reason)  # the host says so, as it forgets the kernel
         ready.errback(Failure(KernelStartFailed(reason)))  # last: it may start a new launch
 
     def _launch_with_new_ports(self):
@@ -190,9 +213,8 @@ class KernelSupervisor:
     def _died(self, reason):
         self.log.warn("kernel {kernel_id} died: {reason}", kernel_id=self.kernel_id, reason=reason)
         self._stop_heartbeat()
-        self.state, self.reason = "dead", reason
         self.conversation.fail_all(Failure(KernelDied(reason)))
-        self.on_event("dead", reason)
+        self.change_state("dead", reason, event="dead")
         if self.restarts < self.max_restarts:
             self.restarts += 1
             self._relaunch(automatic=True)
@@ -208,8 +230,7 @@ class KernelSupervisor:
         self._close_channels()
         if self.launched is not None:
             self.launched.remove_files()
-        self.state = "restarting"
-        self.on_event("restarting", None)
+        self.change_state("restarting", event="restarting")
         d = self.start()
         d.addCallbacks(lambda info: self.on_event("restarted", None),
                        lambda f: self._restart_failed(f, automatic))
@@ -218,9 +239,8 @@ class KernelSupervisor:
     def _restart_failed(self, failure, automatic):
         if automatic:
             return self._died(failure.getErrorMessage())
-        self.state, self.reason = "dead", failure.getErrorMessage()
         self.record_file.remove()
-        self.on_event("dead", self.reason)
+        self.change_state("dead", failure.getErrorMessage(), event="dead")
         return failure
 
     @defer.inlineCallbacks
@@ -247,8 +267,7 @@ class KernelSupervisor:
         yield self._stop_process()
         self.record_file.remove()
         self.conversation.fail_all(Failure(KernelShutDown("the kernel was shut down")))
-        self.state = "dead"
-        self.reason = "shut down"
+        self.change_state("dead", "shut down")
 
     def detach(self):
         """Let the kernel run on without us, its files kept for the next service (``--keep-kernels``)."""
