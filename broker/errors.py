@@ -81,6 +81,8 @@ NOT_A_NOTEBOOK = "webkernel.error.not_a_notebook"
 INVALID_NOTEBOOK = "webkernel.error.invalid_notebook"
 #: ``notebooks.get`` of a file larger than ``--max-notebook-size``; nothing is read
 NOTEBOOK_TOO_LARGE = "webkernel.error.notebook_too_large"
+#: ``--notebook-queue`` notebook requests are already running or waiting; try again later
+NOTEBOOKS_BUSY = "webkernel.error.notebooks_busy"
 
 
 class Condition(Exception):

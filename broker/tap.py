@@ -41,6 +41,7 @@ from broker.kernel.service import (
 )
 from broker.notebook.service import NotebookService
 from broker.router.local import attacher
+from broker.notebook import workers as notebook_workers
 from broker.notebook.store import DEFAULT_MAX_NOTEBOOK_SIZE
 from broker.router.router import Router
 from broker.router.session import RouterSession
@@ -112,6 +113,8 @@ class Options(usage.Options):
         ["max-kernels-per-user", None, DEFAULT_MAX_KERNELS_PER_USER, "With --users: most kernels one student may have at once.", _positive_int],
         ["notebook-dir", None, None, "Directory of the .ipynb files the notebook page opens and saves. Default: the current directory."],
         ["max-notebook-size", None, DEFAULT_MAX_NOTEBOOK_SIZE, "Largest .ipynb file webkernel.notebooks.get opens, in bytes.", _positive_int],
+        ["notebook-threads", None, notebook_workers.DEFAULT_THREADS, "Threads reading, validating and writing notebooks at once.", _positive_int],
+        ["notebook-queue", None, notebook_workers.DEFAULT_LIMIT, "Notebook requests admitted at once, running or waiting; more are refused with webkernel.error.notebooks_busy.", _positive_int],
     ]
 
     def __init__(self):
@@ -325,7 +328,8 @@ def makeService(options, reactor=None):
         KernelHostService(attach, realm, reactor, kernel_dir, policy=policy,
                           **_kernel_options(options)).setServiceParent(top)
     NotebookService(attach, realm, reactor, options["notebook-dir"] or os.getcwd(),
-                    max_size=options["max-notebook-size"]).setServiceParent(top)
+                    max_size=options["max-notebook-size"], threads=options["notebook-threads"],
+                    limit=options["notebook-queue"]).setServiceParent(top)
     limits = OutputLimits(coalesce_above=options["coalesce-above"],
                           gap_above=options["gap-above"], max_output=options["max-output"])
     websocket = WampWebSocketFactory(

@@ -9,12 +9,13 @@ import nbformat
 import broker  # noqa: F401  (first: selects Twisted for txaio before Autobahn's serializers load)
 from autobahn.wamp import message, types
 from autobahn.wamp.serializer import MsgPackSerializer
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.test.requesthelper import DummyRequest
 
 from broker import errors
 from broker.auth import NOTEBOOKS_NAMESPACE, NOTEBOOKS_ROLE, Principal
-from broker.notebook import page, store, uris
+from broker.notebook import page, store, uris, workers
 from broker.notebook.service import NotebookService
 from broker.notebook.session import NotebookSession
 from broker.router import wire
@@ -251,6 +252,121 @@ class NotebookSessionTests(SynchronousTestCase):
         self.assertFalse(os.path.exists(os.path.join(self.root, "deep.ipynb")))
 
 
+class HeldPool:
+    """A thread pool that holds each job until the test runs it (Twisted's ``callInThreadWithCallback``)."""
+
+    def __init__(self):
+        self.jobs = []
+        self.started = self.stopped = False
+
+    def callInThreadWithCallback(self, on_result, f, *args, **kwargs):
+        self.jobs.append((on_result, f, args, kwargs))
+
+    def run(self, index=0):
+        on_result, f, args, kwargs = self.jobs.pop(index)
+        try:
+            result = f(*args, **kwargs)
+        except BaseException:
+            on_result(False, Failure())
+        else:
+            on_result(True, result)
+
+    def start(self):
+        self.started = True
+
+    def stop(self):
+        self.stopped = True
+
+
+class ThreadReactor:
+    """The reactor side of deferToThreadPool: results come back at once."""
+
+    def callFromThread(self, f, *args, **kwargs):
+        f(*args, **kwargs)
+
+
+class NotebookWorkersTests(SynchronousTestCase):
+    """File work runs off the reactor, in the service's own pool, with a bounded number admitted."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp()
+        self.addCleanup(_remove_tree, self.root)
+        nbformat.write(a_notebook(), os.path.join(self.root, "one.ipynb"))
+        self.memory = MemoryRouter()
+        self.pool = HeldPool()
+        self.workers = workers.BoundedWorkers(ThreadReactor(), self.pool, limit=2)
+        session = NotebookSession(types.ComponentConfig(realm="realm1"),
+                                  store.NotebookDirectory(self.root), run=self.workers.run)
+        self.memory.attach(session, Principal("notebooks", NOTEBOOKS_ROLE, "local"))
+        self.memory.clock.advance(0)
+        self.content = json.loads(nbformat.writes(a_notebook("big = 1")))
+
+    def call(self, client, procedure, **kwargs):
+        client.send(message.Call(client.request_id(), procedure, kwargs=kwargs))
+        self.turn()
+
+    def turn(self):
+        for _ in range(3):
+            self.memory.clock.advance(0)
+
+    def test_other_clients_are_answered_while_a_save_runs(self):
+        """While a save is still in its thread, another client's calls are answered, then the save's."""
+        saver, other, callee = self.memory.joined(), self.memory.joined(), self.memory.joined()
+        callee.send(message.Register(callee.request_id(), "com.example.echo"))
+        self.turn()
+        [registered] = callee.take()
+        self.call(saver, uris.NOTEBOOKS_SAVE, path="big.ipynb", content=self.content)
+        self.assertEqual(len(self.pool.jobs), 1)  # the save waits in the pool, not on the reactor
+        self.call(other, "com.example.echo", args=[1])
+        [invocation] = callee.take()
+        callee.send(message.Yield(invocation.request, args=[1]))
+        self.turn()
+        self.call(other, uris.NOTEBOOKS_LIST)
+        self.pool.run(1)  # the list, while the save has not run yet
+        self.turn()
+        answers = other.take()
+        self.assertEqual([type(a) for a in answers], [message.Result, message.Result])
+        self.assertEqual(answers[1].args[0]["entries"][0]["name"], "one.ipynb")
+        self.assertEqual(saver.take(), [])
+        self.pool.run()
+        self.turn()
+        [saved] = saver.take()
+        self.assertEqual(saved.args[0]["name"], "big.ipynb")
+        self.assertEqual(self.workers.admitted, 0)
+
+    def test_admitted_requests_are_bounded(self):
+        """Past the limit a request is refused at once with notebooks_busy; a finished one makes room."""
+        client = self.memory.joined()
+        for _ in range(2):
+            self.call(client, uris.NOTEBOOKS_GET, path="one.ipynb")
+        self.call(client, uris.NOTEBOOKS_SAVE, path="x.ipynb", content=self.content)
+        [refused] = client.take()
+        self.assertIsInstance(refused, message.Error)
+        self.assertEqual(refused.error, "webkernel.error.notebooks_busy")
+        self.assertIn("--notebook-queue 2", refused.args[0])
+        self.assertEqual(len(self.pool.jobs), 2)
+        self.assertFalse(os.path.exists(os.path.join(self.root, "x.ipynb")))
+        self.pool.run()
+        self.turn()
+        self.call(client, uris.NOTEBOOKS_SAVE, path="x.ipynb", content=self.content)
+        self.assertEqual(len(self.pool.jobs), 2)
+        while self.pool.jobs:
+            self.pool.run()
+        self.turn()
+        self.assertEqual([type(a) for a in client.take()], [message.Result] * 3)
+        self.assertTrue(os.path.exists(os.path.join(self.root, "x.ipynb")))
+
+    def test_a_failed_request_frees_its_place(self):
+        """A refused get (no such file) gives its place back, like a successful one."""
+        client = self.memory.joined()
+        self.call(client, uris.NOTEBOOKS_GET, path="missing.ipynb")
+        self.pool.run()
+        self.turn()
+        [answer] = client.take()
+        self.assertEqual(answer.error, errors.NO_SUCH_PATH)
+        self.assertEqual(self.workers.admitted, 0)
+
+
 class NotebookServiceTests(SynchronousTestCase):
     """The service attaches its session through the function the wiring hands it."""
 
@@ -260,11 +376,42 @@ class NotebookServiceTests(SynchronousTestCase):
         root = tempfile.mkdtemp()
         self.addCleanup(_remove_tree, root)
         service = NotebookService(lambda session, principal: attached.append(principal),
-                                  "webkernel", MemoryRouter().clock, root)
+                                  "webkernel", MemoryRouter().clock, root, pool=HeldPool())
         service.startService()
         self.assertEqual([p.authrole for p in attached], [NOTEBOOKS_ROLE])
         for uri in (uris.NOTEBOOKS_LIST, uris.NOTEBOOKS_GET, uris.NOTEBOOKS_SAVE):
             self.assertTrue(uri.startswith(NOTEBOOKS_NAMESPACE + "."), uri)
+
+    def test_the_pool_lives_and_dies_with_the_service(self):
+        """The service's own thread pool starts with it and stops with it; the session's work goes there."""
+        root = tempfile.mkdtemp()
+        self.addCleanup(_remove_tree, root)
+        pool = HeldPool()
+        service = NotebookService(lambda session, principal: None, "webkernel", ThreadReactor(), root,
+                                  pool=pool, limit=3)
+        service.startService()
+        self.assertTrue(pool.started)
+        service.session.list_notebooks()
+        self.assertEqual(len(pool.jobs), 1)
+        self.assertEqual(service.workers.limit, 3)
+        service.stopService()
+        self.assertTrue(pool.stopped)
+
+    def test_a_real_pool_runs_the_work_in_another_thread(self):
+        """With the default pool, the work runs in a thread other than the caller's."""
+        import threading
+
+        root = tempfile.mkdtemp()
+        self.addCleanup(_remove_tree, root)
+        service = NotebookService(lambda session, principal: None, "webkernel", ThreadReactor(), root)
+        service.startService()
+        self.addCleanup(service.stopService)
+        done = threading.Event()
+        names = []
+        service.workers.run(lambda: names.append(threading.current_thread().name)).addCallback(
+            lambda _: done.set())
+        self.assertTrue(done.wait(30))
+        self.assertNotEqual(names, [threading.current_thread().name])
 
 
 class NotebookPageTests(SynchronousTestCase):

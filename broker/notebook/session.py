@@ -2,24 +2,20 @@
 
 An ordinary Autobahn session attached in-process to the embedded router (as
 the kernel host is), with a role that may register the notebook procedures.
-File work runs in the reactor's thread pool, so a large notebook does not
-hold up the router; a refusal (a :class:`~broker.notebook.store.NotebookError`)
+File work runs through *run* (in the service, a bounded thread pool of its
+own: :mod:`broker.notebook.workers`), so a large notebook does not hold up
+the router; a refusal (a :class:`~broker.notebook.store.NotebookError`)
 reaches the caller as a WAMP error with the URI of its condition
 (:func:`broker.errors.answering`, through :func:`broker.kernel.arguments.checked`).
 """
 
 from autobahn.twisted.wamp import ApplicationSession
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from broker.kernel import arguments
 from broker.notebook import uris
 from broker.service_session import QuietRefusals
-
-
-def in_thread_pool(reactor):
-    """Run a function in *reactor*'s thread pool; a Deferred of its result."""
-    return lambda f, *args: threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)
 
 
 def synchronously(f, *args):
