@@ -3,16 +3,12 @@
 // text (so markdown cannot mangle it) and put back, rendered, after the HTML
 // has been sanitized; code spans and fenced code keep their dollars.
 import { marked } from 'marked';
-import katex from 'katex';
+import { renderMath } from './math.js';
 import { sanitizedFragment } from './sanitize.js';
 
 marked.setOptions({ gfm: true, breaks: false });
 
 const PLACEHOLDER = (n) => `WEBKERNELMATH${n}X`;
-
-function renderMath(tex, display) {
-  return katex.renderToString(tex, { displayMode: display, throwOnError: false, trust: false, output: 'htmlAndMathml' });
-}
 
 // Split markdown into text with placeholders and the math pieces.
 export function extractMath(text) {
