@@ -2,7 +2,8 @@
 
 * :class:`WampWebSocketProtocol`: WAMP over WebSocket (JSON, MessagePack,
   CBOR), served under ``/ws`` by Twisted Web, with the ``Origin`` check.
-* :class:`WampRawSocketProtocol`: WAMP over RawSocket (JSON, MessagePack).
+* :class:`WampRawSocketProtocol`: WAMP over RawSocket (JSON, MessagePack),
+  answering PING with PONG (framing in :mod:`broker.rawsocket_frames`).
 * :class:`UniversalFactory`: one listening port for both, deciding by the
   first byte (``0x7F`` opens RawSocket, anything else is HTTP), as Crossbar.io's
   universal transport does.
@@ -32,6 +33,7 @@ from twisted.protocols.policies import ProtocolWrapper
 
 from broker import errors
 from broker.errors import ProtocolViolation
+from broker.rawsocket_frames import MESSAGE, PING, FrameReader, FrameRefused, PongAnswers, frame
 from broker.router.backpressure import DEFAULT_COALESCE_ABOVE, DEFAULT_GAP_ABOVE, OutboundQueue
 from broker.router.wire import InvalidRequestUri, decode, encode
 
@@ -258,26 +260,42 @@ class WampWebSocketFactory(WebSocketServerFactory):
 
 
 class WampRawSocketProtocol(_Channel, WampRawSocketServerProtocol):
-    """WAMP over one RawSocket connection (after Autobahn's opening handshake)."""
+    """WAMP over one RawSocket connection (after Autobahn's opening handshake).
+
+    Frames are read by :class:`~broker.rawsocket_frames.FrameReader` (not
+    Autobahn's, which refuses PING and PONG); PINGs are answered by
+    :class:`~broker.rawsocket_frames.PongAnswers`.
+    """
+
+    frames = None
+    pongs = None
 
     def _on_handshake_complete(self):
-        # Autobahn takes the limit it announced (a power of two) as MAX_LENGTH;
-        # a length prefix has 24 bits, the top octet is the frame type: with
-        # 2**24 a PING (type 1) of no payload would read as a 16 MiB message
-        self.MAX_LENGTH = min(self.MAX_LENGTH, 2**24 - 1)
+        # Autobahn announced its limit rounded up to a power of two; a length
+        # prefix holds at most 2**24 - 1
+        self.frames = FrameReader(min(self.MAX_LENGTH, 2**24 - 1))
         self._open_session(self.factory.router, self.factory.limits)
+        self.pongs = PongAnswers(self.queue, self.transport.write)
+        self.pongs.attach(self.transport)
 
     def _max_message(self):
         return self._max_len_send
 
-    def stringReceived(self, payload):
-        if self.session is not None:
-            self._deliver(payload)
-
-    def lengthLimitExceeded(self, length):
-        if self.session is not None:
-            self.session.protocol_violation(_frame_refusal(length, self.MAX_LENGTH))
-        self.transport.loseConnection()
+    def dataReceived(self, data):
+        if self.frames is None:
+            return super().dataReceived(data)   # the handshake (Autobahn's)
+        try:
+            for kind, payload in self.frames.feed(data):
+                if self.session is None:
+                    return
+                if kind == MESSAGE:
+                    self._deliver(payload)
+                elif kind == PING:
+                    self.pongs.ping(payload)
+        except FrameRefused as refusal:
+            if self.session is not None:
+                self.session.protocol_violation(str(refusal))
+            self.transport.loseConnection()
 
     def connectionLost(self, reason):
         self._lost()
@@ -292,23 +310,11 @@ class WampRawSocketProtocol(_Channel, WampRawSocketServerProtocol):
             )
             self._lost()
             return self.transport.loseConnection()
-        self.sendString(payload)
+        self.transport.write(frame(MESSAGE, payload))
 
     def close(self):
         self.session = None
         self.transport.loseConnection()
-
-
-_FRAME_TYPES = {1: "PING", 2: "PONG"}
-
-
-def _frame_refusal(prefix, limit):
-    """Why a RawSocket frame with this 32-bit prefix is refused."""
-    kind = prefix >> 24
-    if kind:
-        return (f"RawSocket frame type {kind} ({_FRAME_TYPES.get(kind, 'reserved')}) is not "
-                f"supported: send WAMP messages (type 0) only")
-    return f"message of {prefix} bytes exceeds the limit of {limit} bytes"
 
 
 class WampRawSocketFactory(WampRawSocketServerFactory):

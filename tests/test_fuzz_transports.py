@@ -272,7 +272,9 @@ def rawsocket_frames(draw, serializer):
         extra = draw(st.sampled_from([0, 0, 0, 0, 0, -1, 1, 100, MAX_MESSAGE, 2**24 - 1]))
         declared = max(0, min(len(payload) + extra, 2**24 - 1))
         data += struct.pack("!I", kind << 24 | declared) + payload
-        complete = complete and (declared == len(payload) or kind != 0 or declared > MAX_MESSAGE)
+        # WAMP messages, PINGs and PONGs wait for their declared length; reserved types are refused
+        complete = complete and (declared == len(payload) or kind not in (0, 1, 2)
+                                 or declared > MAX_MESSAGE)
     return data, complete
 
 
@@ -553,4 +555,17 @@ def test_the_kernel_and_its_watchers_were_never_disturbed(service, witnesses):
         results = [e[-1]["content"]["data"]["text/plain"] for e in session.events
                    if e[-1].get("msg_type") == "execute_result"]
         assert results[-4:] == ["42", "2", "42", "2"], results
+    undisturbed(witnesses)
+
+
+@pytest.mark.parametrize("serializer", ["json", "msgpack"])
+def test_a_rawsocket_ping_gets_a_pong(service, witnesses, serializer):
+    """Over a real socket, RawSocket PINGs (with a payload, empty) get PONGs with their payloads; the session goes on."""
+    peer = joined(service.port, RAWSOCKET, serializer)
+    try:
+        peer.send_raw(struct.pack("!I", 1 << 24 | 5) + b"hello" + struct.pack("!I", 1 << 24))
+        assert probe_outcome(peer) == "answered"
+        assert peer.pongs == [b"hello", b""]
+    finally:
+        peer.close()
     undisturbed(witnesses)

@@ -24,6 +24,7 @@ ANSWER_WITHIN = 10
 
 WEBSOCKET, RAWSOCKET = "websocket", "rawsocket"
 RAWSOCKET_IDS = {"json": 1, "msgpack": 2}
+RAWSOCKET_PING, RAWSOCKET_PONG = 1, 2   # frame types
 
 
 def _json_binary(value):
@@ -75,6 +76,7 @@ class WirePeer:
         self.binary = serializer != "json"
         self._buffer = b""
         self.close_code = None
+        self.pongs = []   # payloads of the RawSocket PONGs received
         if transport == WEBSOCKET:
             status, self.sock = rawwire.websocket(port, protocol=f"wamp.2.{serializer}")
             if status != 101:
@@ -125,13 +127,22 @@ class WirePeer:
         data, self._buffer = self._buffer[:size], self._buffer[size:]
         return data
 
+    def recv_frame(self, deadline):
+        """The next RawSocket frame: ``(type, payload)``."""
+        (header,) = struct.unpack("!I", self._read(4, deadline))
+        return header >> 24, self._read(header & 0xFFFFFF, deadline)
+
     def recv_payload(self, timeout=ANSWER_WITHIN):
         """The next transport message's payload; raises Closed or NoAnswer."""
         deadline = time.monotonic() + timeout
         if self.transport == RAWSOCKET:
-            (header,) = struct.unpack("!I", self._read(4, deadline))
-            assert header >> 24 == 0, f"RawSocket frame type {header >> 24} from the service"
-            return self._read(header & 0xFFFFFF, deadline)
+            while True:
+                kind, payload = self.recv_frame(deadline)
+                if kind == RAWSOCKET_PONG:   # the answer to a PING sent before
+                    self.pongs.append(payload)
+                    continue
+                assert kind == 0, f"RawSocket frame type {kind} from the service"
+                return payload
         while True:
             first, second = self._read(2, deadline)
             assert second & 0x80 == 0, "the service masked a frame"
