@@ -32,6 +32,7 @@ from broker.connection_limits import DEFAULT_PER_ADDRESS, LimitedFactory, defaul
 from broker.hosts import HostAllowList, listening_interfaces
 from broker.http_guard import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY, HttpLimits
 from broker.jsonrpc import JsonRpcResource
+from broker.kernel.backlog_policy import KernelOutputPolicy
 from broker.kernel.logs import DEFAULT_MAX_BYTES as DEFAULT_LOG_BYTES
 from broker.kernel.records import KernelDirNotOurs, check_kernel_dir_owner
 from broker.kernel.service import (
@@ -319,6 +320,7 @@ def makeService(options, reactor=None):
     realm = options["realm"]
     router = Router.single_realm(realm, authorizer, reactor, config)
     attach = attacher(router, reactor)
+    router.use_backlog_policy(KernelOutputPolicy())
     top = service.MultiService()
     RouterService(router).setServiceParent(top)
     if directory is not None:

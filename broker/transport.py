@@ -10,8 +10,8 @@
 
 Each connection is a *channel* for one :class:`~broker.router.session.RouterSession`.
 An :class:`~broker.router.backpressure.OutboundQueue` holds what the socket
-will not take yet, bounded: kernel output is coalesced, then replaced by gap
-markers, and a session whose backlog still passes the limit is closed with a
+will not take yet, bounded: events the router's backlog policy concerns (kernel
+output) are coalesced, then replaced by gap markers, and a session whose backlog still passes the limit is closed with a
 logged reason instead of letting the process grow.
 """
 
@@ -73,7 +73,8 @@ class _Channel:
         self.queue = OutboundQueue(
             lambda msg: encode(self._serializer, msg), self._write, self._output_exceeded,
             coalesce_above=limits.coalesce_above, gap_above=limits.gap_above,
-            close_above=limits.max_output, max_message=self._max_message())
+            close_above=limits.max_output, max_message=self._max_message(),
+            policy=router.backlog_policy)
         self.queue.attach(self.transport)
         self.session = router.new_session(self)
         self._cancel_deadline()

@@ -5,6 +5,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from broker import errors
 from broker.auth import KERNEL_HOST_ROLE
+from broker.kernel.backlog_policy import KernelOutputPolicy
 from broker.router.backpressure import OutboundQueue
 
 
@@ -24,7 +25,8 @@ class Peer:
 
     def __init__(self, **limits):
         self.written, self.closed_with = [], None
-        self.queue = OutboundQueue(self.encode, self.written.append, self.closed, **limits)
+        self.queue = OutboundQueue(self.encode, self.written.append, self.closed,
+                                   policy=KernelOutputPolicy(), **limits)
         self.messages = {}
 
     def encode(self, msg):

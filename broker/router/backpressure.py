@@ -1,25 +1,24 @@
 """What a session's connection does with output its peer is not reading fast enough.
 
 While the socket accepts data, messages go straight through. When the socket
-says "stop" (Twisted pauses its producer), messages wait here, in order, and
-the amount waiting is bounded in three steps:
+says "stop" (Twisted pauses its producer), messages wait in a
+:class:`~broker.router.backlog.Backlog`, in order, and the amount waiting is
+bounded in three steps:
 
-1. above ``coalesce_above`` bytes, kernel output waiting for this peer is
-   coalesced: consecutive ``stream`` text of the same subscription, stream
-   name and parent is merged into one output (it carries ``coalesced:
-   [first_seq, last_seq]``), and an ``update_display_data`` waiting behind a
-   newer one for the same ``display_id`` is dropped (the newer one lists it in
-   ``superseded``);
-2. above ``gap_above`` bytes, waiting kernel output is replaced by one *gap*
-   output per subscription, ``{msg_type: "gap", from_seq, to_seq}``: the peer
-   fetches the missing outputs with ``outputs(since=from_seq - 1)`` while the
-   kernel's history still holds them;
+1. above ``coalesce_above`` bytes, an EVENT may be merged into the one waiting
+   just before it (same subscription), or replace waiting ones it makes
+   superfluous;
+2. above ``gap_above`` bytes, each subscription's waiting events are replaced
+   by one *gap* event (its new events, while the backlog stays above the mark,
+   widen that gap);
 3. if what remains (RPC results, other events) still exceeds ``close_above``
    bytes, the session is closed with a logged reason.
 
-Kernel output is an EVENT published by the kernel host (publisher role
-``webkernel_host``) whose keyword arguments are an output message
-(``seq``, ``msg_type``, ``content``, …). Nothing else is ever merged or dropped.
+Which events may be merged, replaced or summarized, and how, is not the
+router's to know: an :class:`~broker.backlog_policy.IBacklogPolicy` registered
+by the service wiring decides (for kernel output,
+:mod:`broker.kernel.backlog_policy`). Without one nothing is merged or dropped.
+Every step costs the same however long the backlog is.
 
 A message the peer cannot receive at all (larger than its limit, or holding a
 value its serializer cannot encode, which another peer's serializer could
@@ -28,41 +27,17 @@ ERROR for that call, an INVOCATION raises so the dealer fails the call, and
 anything else is dropped for this peer and logged.
 """
 
-from collections import deque
-
 from autobahn.wamp import message
-
 from twisted.logger import Logger
 
 from broker import errors
-from broker.auth import KERNEL_HOST_ROLE
+from broker.backlog_policy import DeliverEverything
+from broker.router.backlog import Backlog
 
 _log = Logger()
 
 DEFAULT_COALESCE_ABOVE = 1024 * 1024
 DEFAULT_GAP_ABOVE = 8 * 1024 * 1024
-#: a merged stream output grows to this many characters, then a new one starts
-#: (each merge re-encodes the merged output, so this bounds that work)
-MERGED_TEXT_LIMIT = 64 * 1024
-
-
-class Waiting:
-    """One message waiting to be written, with its bytes."""
-
-    __slots__ = ("msg", "payload", "kernel_output")
-
-    def __init__(self, msg, payload, kernel_output):
-        self.msg, self.payload, self.kernel_output = msg, payload, kernel_output
-
-
-def kernel_output(msg):
-    """The output message an EVENT carries, if it is kernel output; else None."""
-    if type(msg) is not message.Event or msg.publisher_authrole != KERNEL_HOST_ROLE:
-        return None
-    kwargs = msg.kwargs
-    if not kwargs or "seq" not in kwargs or "msg_type" not in kwargs:
-        return None
-    return kwargs
 
 
 class OutboundQueue:
@@ -70,16 +45,26 @@ class OutboundQueue:
 
     def __init__(self, encode, write, close, coalesce_above=DEFAULT_COALESCE_ABOVE,
                  gap_above=DEFAULT_GAP_ABOVE, close_above=16 * 1024 * 1024,
-                 max_message=None):
+                 max_message=None, policy=None):
         self.encode, self.write, self.close = encode, write, close
         self.max_message = max_message
         self.coalesce_above = coalesce_above
         self.gap_above = gap_above
         self.close_above = close_above
+        self.policy = policy if policy is not None else DeliverEverything()
+        self.backlog = Backlog(self.policy, encode)
         self.paused = False
-        self.waiting = deque()
-        self.bytes = 0
         self.closed = False
+
+    @property
+    def bytes(self):
+        """Bytes waiting."""
+        return self.backlog.bytes
+
+    @property
+    def waiting(self):
+        """The messages waiting, oldest first."""
+        return self.backlog.messages()
 
     # -- the transport's producer interface -------------------------------------
 
@@ -94,15 +79,15 @@ class OutboundQueue:
 
     def resumeProducing(self):
         self.paused = False
-        while self.waiting and not self.paused and not self.closed:
-            item = self.waiting.popleft()
-            self.bytes -= len(item.payload)
-            self.write(item.payload)
+        backlog = self.backlog
+        while backlog and not self.paused and not self.closed:
+            payload = backlog.popleft()
+            if payload is not None:
+                self.write(payload)
 
     def stopProducing(self):
         self.closed = True
-        self.waiting.clear()
-        self.bytes = 0
+        self.backlog.clear()
 
     # -- sending ----------------------------------------------------------------
 
@@ -115,23 +100,31 @@ class OutboundQueue:
         """
         if self.closed:
             return
+        backlog = self.backlog
+        if (backlog.bytes > self.gap_above and type(msg) is message.Event
+                and backlog.fold_into_gap(msg)):
+            return  # it would be folded into the gap as soon as it is queued
         payload, refusal = self._encoded(msg)
         if refusal is not None:
             msg, payload = self._undeliverable(msg, payload, refusal)
             if msg is None:
                 return
-        if not self.paused and not self.waiting:
+        if not self.paused and not backlog:
             return self.write(payload)
-        output = kernel_output(msg)
-        if output is not None and self.bytes > self.coalesce_above and self._merged(msg, output):
-            return
-        self._append(Waiting(msg, payload, output))
-        if self.bytes > self.gap_above:
-            self._replace_output_with_gaps()
-        if self.bytes > self.close_above:
+        self._queue(msg, payload)
+
+    def _queue(self, msg, payload):
+        backlog = self.backlog
+        concerned = type(msg) is message.Event and self.policy.concerns(msg)
+        key = self.policy.supersession_key(msg) if concerned else None
+        if not (concerned and backlog.bytes > self.coalesce_above and backlog.coalesce(msg, key)):
+            backlog.add(msg, payload, concerned, key)
+        if backlog.bytes > self.gap_above:
+            backlog.gap_all()
+        if backlog.bytes > self.close_above:
             self.closed = True
-            self.waiting.clear()
-            queued, self.bytes = self.bytes, 0
+            queued = backlog.bytes
+            backlog.clear()
             self.close(queued)
 
     def _encoded(self, msg):
@@ -171,104 +164,3 @@ class OutboundQueue:
             return msg, payload
         return None, None
 
-    def _append(self, item):
-        self.waiting.append(item)
-        self.bytes += len(item.payload)
-
-    def _remove(self, item):
-        self.waiting.remove(item)
-        self.bytes -= len(item.payload)
-
-    # -- step 1: coalescing ---------------------------------------------------------
-
-    def _merged(self, msg, output):
-        kind = output["msg_type"]
-        if kind == "stream":
-            return self._merge_stream(msg, output)
-        if kind == "update_display_data":
-            return self._drop_superseded(msg, output)
-        return False
-
-    def _merge_stream(self, msg, output):
-        last = self.waiting[-1] if self.waiting else None
-        if last is None or last.kernel_output is None or last.msg.subscription != msg.subscription:
-            return False
-        before = last.kernel_output
-        if before["msg_type"] != "stream" or before.get("parent_msg_id") != output.get("parent_msg_id"):
-            return False
-        if before["content"].get("name") != output["content"].get("name"):
-            return False
-        text = before["content"].get("text", "") + output["content"].get("text", "")
-        if len(text) > MERGED_TEXT_LIMIT:
-            return False
-        first_seq = before.get("coalesced", [before["seq"]])[0]
-        merged = dict(output, content=dict(output["content"], text=text),
-                      coalesced=[first_seq, output["seq"]])
-        self.waiting.pop()  # it is the last one
-        self.bytes -= len(last.payload)
-        replacement = _with_kwargs(msg, merged)
-        self._append(Waiting(replacement, self.encode(replacement), merged))
-        return True
-
-    def _drop_superseded(self, msg, output):
-        display_id = (output["content"].get("transient") or {}).get("display_id")
-        if display_id is None:
-            return False
-        superseded = [item for item in self.waiting
-                      if item.kernel_output is not None
-                      and item.msg.subscription == msg.subscription
-                      and item.kernel_output["msg_type"] == "update_display_data"
-                      and (item.kernel_output["content"].get("transient") or {}).get("display_id") == display_id]
-        if not superseded:
-            return False
-        dropped = []
-        for item in superseded:
-            self._remove(item)
-            dropped.extend(item.kernel_output.get("superseded", []) + [item.kernel_output["seq"]])
-        # a new EVENT: the original's kwargs are shared with every other subscriber
-        newer = dict(output, superseded=sorted(dropped))
-        replacement = _with_kwargs(msg, newer)
-        self._append(Waiting(replacement, self.encode(replacement), newer))
-        return True
-
-    # -- step 2: gaps ---------------------------------------------------------------
-
-    def _replace_output_with_gaps(self):
-        kept, gaps = deque(), {}
-        for item in self.waiting:
-            if item.kernel_output is None:
-                kept.append(item)
-                continue
-            out = item.kernel_output
-            if out["msg_type"] == "gap":
-                seqs = [out["from_seq"], out["to_seq"]]
-            else:
-                seqs = out.get("coalesced") or [out["seq"]] * 2
-            gap = gaps.get(item.msg.subscription)
-            if gap is None:
-                gap = gaps[item.msg.subscription] = {"msg_type": "gap", "from_seq": seqs[0],
-                                                     "to_seq": seqs[-1], "seq": None,
-                                                     "content": {}, "template": item.msg}
-                kept.append(gap)
-            else:
-                gap["from_seq"] = min(gap["from_seq"], seqs[0])
-                gap["to_seq"] = max(gap["to_seq"], seqs[-1])
-        self.waiting, self.bytes = deque(), 0
-        for item in kept:
-            if isinstance(item, dict):
-                template = item.pop("template")
-                item = _gap_item(template, item, self.encode)
-            self._append(item)
-
-
-def _with_kwargs(msg, kwargs):
-    return message.Event(msg.subscription, msg.publication, args=msg.args, kwargs=kwargs,
-                         publisher=msg.publisher, publisher_authid=msg.publisher_authid,
-                         publisher_authrole=msg.publisher_authrole, topic=msg.topic)
-
-
-def _gap_item(template, gap, encode):
-    """A gap output standing in for kernel output that was dropped (a Waiting item)."""
-    event = _with_kwargs(template, gap)
-    marker = dict(gap, seq=gap["to_seq"])  # later output of the same subscription merges into it
-    return Waiting(event, encode(event), marker)

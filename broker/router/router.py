@@ -7,9 +7,11 @@ plugins (the ``plugins`` package), enabled by the service configuration.
 """
 
 from twisted.plugin import getPlugins
+from zope.interface.verify import verifyObject
 
 from broker import errors
 from broker.auth import AuthenticationFailed, IAuthenticatorFactory, Principal
+from broker.backlog_policy import DeliverEverything, IBacklogPolicy
 from broker.router.realm import Realm, router_roles
 from broker.router.session import RouterSession
 
@@ -33,6 +35,8 @@ class Router:
         self.factories = factories
         self.config = config
         self.roles = router_roles()
+        #: what may be merged or dropped from a slow peer's backlog (see use_backlog_policy)
+        self.backlog_policy = DeliverEverything()
 
     @classmethod
     def single_realm(cls, name, authorizer, clock, config, factories=None):
@@ -40,6 +44,14 @@ class Router:
         if factories is None:
             factories = authenticator_factories(config)
         return cls([Realm(name, authorizer, clock)], factories, config)
+
+    def use_backlog_policy(self, policy):
+        """Let *policy* (an IBacklogPolicy) shrink slow peers' backlogs of the events it concerns.
+
+        Connections opened afterwards use it.
+        """
+        verifyObject(IBacklogPolicy, policy)
+        self.backlog_policy = policy
 
     def new_session(self, channel):
         """A session for a new connection."""
