@@ -16,7 +16,6 @@ is parsed, imports inside functions included.
 import ast
 import os
 
-import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -109,11 +108,6 @@ class ImportRuleTests(SynchronousTestCase):
         """The router imports nothing of kernels, notebooks, JSON-RPC or clients."""
         self.assertEqual(violations(router_imports_application), [])
 
-    # TEMPORARY: broker/router/backpressure.py still imports KERNEL_HOST_ROLE; the
-    # router-backlog work (kernel coalescing policy registered by tap.py) removes it.
-    # Remove this mark when that lands (strict: the test fails once the edge is gone).
-    @pytest.mark.xfail(strict=True, reason="router/backpressure.py imports KERNEL_HOST_ROLE "
-                                           "until the backlog policy moves to the kernel side")
     def test_router_imports_only_auth_seams(self):
         """From broker.auth the router takes only the seams, never a role of the service."""
         self.assertEqual(violations(router_imports_application_roles), [])
