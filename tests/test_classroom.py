@@ -6,6 +6,7 @@ for every action; the observer tries to change things.
 """
 
 from autobahn.wamp import message, types
+from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -153,12 +154,19 @@ class AuthorizerTests(SynchronousTestCase):
         self.owners.event("started", {"id": UNKNOWN, "owner": "bob"})
         self.assertTrue(self.allowed(BOB, uris.kernel_procedure(UNKNOWN, "execute"), "call"))
 
-    def test_owners_are_fixed_and_forgotten_when_stopped(self):
-        """A later event cannot change a kernel's owner; 'stopped' forgets it."""
+    def test_owners_are_fixed_and_forgotten_when_gone(self):
+        """A later event cannot change a kernel's owner; 'stopped' and 'dead' forget it, a restart re-learns it."""
         self.owners.event("state", {"id": A, "owner": "bob"})
         self.assertEqual(self.owners.owner(A), "alice")
         self.owners.event("stopped", {"id": A, "owner": "alice"})
         self.assertFalse(self.owners.known(A))
+        self.owners.event("dead", {"id": B, "owner": "bob"})
+        self.assertFalse(self.owners.known(B))
+        self.owners.event("restarting", {"id": B, "owner": "bob"})
+        self.assertEqual(self.owners.owner(B), "bob")
+        for bad in (None, {}, {"id": 5}, "x"):
+            self.owners.event("started", bad)
+        self.assertEqual(len(self.owners), 1)
 
     def test_service_roles_and_strangers(self):
         """The host publishes under webkernel.; the tracker only subscribes to events; other roles get nothing."""
@@ -380,3 +388,12 @@ class ClassroomTests(ClassroomTestCase):
         for _ in range(3):
             self.assertIsInstance(self.call(self.tess, uris.KERNELS_START, wait=False),
                                   message.Result)
+
+    def test_owner_map_holds_live_kernels_only(self):
+        """A start that fails (here: never ready) leaves no owner entry behind; a stopped kernel neither."""
+        self.assertIsInstance(self.call(self.alice, uris.KERNELS_START, wait=False), message.Result)
+        self.assertEqual(len(self.owners), 1)
+        self.channels.last.nudges[-1].errback(defer.TimeoutError("no kernel_info_reply"))
+        self.settle()
+        self.flushLoggedErrors()
+        self.assertEqual(len(self.owners), 0)

@@ -11,6 +11,8 @@ import os
 import shutil
 import tempfile
 
+import pytest
+
 from autobahn.twisted.wamp import ApplicationSession
 from autobahn.twisted.websocket import WampWebSocketClientFactory
 from autobahn.wamp import types
@@ -67,6 +69,7 @@ class UserSession(ApplicationSession):
         self.disconnect()
 
 
+@pytest.mark.integration
 class ServiceTestCase(TestCase):
     """A real service in multi-user mode, and signing in to it."""
 
@@ -137,6 +140,7 @@ class ServiceTestCase(TestCase):
 
 
 
+@pytest.mark.integration
 class ClassroomServiceTests(ServiceTestCase):
     """Four users against a real service in multi-user mode."""
 
@@ -242,6 +246,7 @@ class ClassroomServiceTests(ServiceTestCase):
         self.assertEqual(details.reason, "webkernel.close.user_changed")
 
 
+@pytest.mark.integration
 class ClassroomClientTests(ServiceTestCase):
     """broker.client and stock JSON-RPC clients sign in as users."""
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
+
 from autobahn.wamp.auth import compute_wcs, derive_key
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -164,6 +166,7 @@ class CommandTests(FileTestCase):
         self.assertIn("line 3", str(e))
         self.assertEqual(list(store.load(self.path)), ["zed"])
 
+    @pytest.mark.integration
     def test_console_script(self):
         """The command runs as a program: exit 1 with a message when refused, 0 when done."""
         run = [sys.executable, "-m", "broker.users.command", self.path]

@@ -7,8 +7,11 @@ channel of an in-process router session subscribed to that topic: the router
 hands it each EVENT synchronously, inside the host's PUBLISH, so a kernel's
 owner is known before the host's answer to ``webkernel.kernels.start``
 reaches the caller. Only the kernel host may publish under ``webkernel.``, so
-an owner cannot be forged. A kernel's owner never changes; the entry goes
-when the kernel is stopped.
+an owner cannot be forged. A kernel's owner never changes. The entry goes
+when the kernel stops or dies (a kernel whose start failed only dies), so the
+map holds live kernels only; a dead kernel that is restarted is learnt again
+from its next event (between the two its owner's calls are refused, and
+asked again).
 """
 
 from autobahn.wamp import message
@@ -37,7 +40,7 @@ class KernelOwners:
         """Take one lifecycle event's kernel model into account."""
         if not isinstance(model, dict) or not isinstance(model.get("id"), str):
             return
-        if event == "stopped":
+        if event in ("stopped", "dead"):
             self._owners.pop(model["id"], None)
         elif model["id"] not in self._owners:
             self._owners[model["id"]] = model.get("owner")
