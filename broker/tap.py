@@ -192,6 +192,17 @@ class UsersService(service.Service):
         return super().stopService()
 
 
+def _announce_users(path, directory):
+    log = Logger(namespace="webkernel")
+    log.info("multi-user mode: {count} users from {path}; everyone signs in with their own "
+             "name and password (see docs/classroom.md)", count=len(directory.users), path=path)
+    log.warn("multi-user mode does not isolate kernels by OS account yet: a user's code can "
+             "reach other kernels and files of the service's account (docs/classroom.md)")
+    if os.stat(path).st_mode & 0o077:
+        log.warn("the users file {path} is readable by other accounts: chmod 600 it",
+                 path=path)
+
+
 def _users_changed(router, names):
     Logger(namespace="webkernel").info(
         "users removed or changed: {names}; their sessions end", names=", ".join(names))
@@ -314,6 +325,7 @@ def makeService(options, reactor=None):
     if options["users"]:
         directory = config["users"] = UserDirectory(
             options["users"], reactor, on_change=lambda names: _users_changed(router, names))
+        _announce_users(options["users"], directory)
         config["kernel_owners"] = KernelOwners()
         authorizer = authorizer_named("classroom", config)
         policy = ClassroomPolicy(options["max-kernels-per-user"])

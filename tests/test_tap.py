@@ -118,6 +118,16 @@ class UsersOptionsTests(SynchronousTestCase):
         listener = next(s for s in top if type(s).__name__ == "ListeningService")
         self.assertEqual(listener.url_query, "")
 
+    def test_users_file_readable_by_others_is_warned_about(self):
+        """A users file other accounts can read is named in a warning at start."""
+        from twisted.logger import globalLogPublisher, formatEvent
+        seen = []
+        globalLogPublisher.addObserver(seen.append)
+        self.addCleanup(globalLogPublisher.removeObserver, seen.append)
+        os.chmod(self.path, 0o644)
+        tap.makeService(self.parse("--users", self.path, "--listen", "tcp:0"), reactor=Clock())
+        self.assertTrue(any("chmod 600" in formatEvent(e) for e in seen))
+
     def test_users_mode_refusals(self):
         """A missing or malformed users file, or --token/--anonymous/--router with --users, is a usage error."""
         missing = os.path.join(self.directory, "missing.json")
