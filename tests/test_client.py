@@ -1,8 +1,9 @@
-"""The Twisted-native client (``broker.client.connect_async``) against the stub kernel host.
+"""The Twisted-native client (``broker.client.connect_async``) against the real service with toy kernels.
 
-The service is the real router and site in a subprocess (``tests.stub_service``)
-with the stub host's toy kernels; the client connects over a real loopback
-WebSocket with the token, as a user would. Waits are bounded.
+The service is the real one in a subprocess (``tests.toy_service``: router,
+site, kernel host) whose kernels are the toys of ``tests.toy_kernel``; the
+client connects over a real loopback WebSocket with the token, as a user
+would. Waits are bounded.
 """
 
 from autobahn.wamp.exception import ApplicationError
@@ -83,7 +84,7 @@ class AsyncClientTests(TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.service = ServiceProcess("--token", TOKEN, module="tests.stub_service")
+        cls.service = ServiceProcess("--token", TOKEN, module="tests.toy_service")
 
     @classmethod
     def tearDownClass(cls):

@@ -1,7 +1,7 @@
 """``POST /jsonrpc`` over real HTTP, with the stock ``jsonrpclib-pelix`` client and with raw requests.
 
-The service is the real router, site and JSON-RPC resource in a subprocess
-(``tests.stub_service``) with the stub kernel host. Every HTTP request has a
+The service is the real one in a subprocess (``tests.toy_service``: router,
+site, JSON-RPC resource, kernel host) with toy kernels. Every HTTP request has a
 timeout; waiting for an execution uses the ``wait`` method, not sleeps.
 """
 
@@ -56,7 +56,7 @@ class JsonRpcTests(SynchronousTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.service = ServiceProcess("--token", TOKEN, module="tests.stub_service")
+        cls.service = ServiceProcess("--token", TOKEN, module="tests.toy_service")
         cls.http = HttpClient(cls.service.port)
 
     @classmethod
@@ -237,7 +237,7 @@ class AnonymousJsonRpcTests(SynchronousTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.service = ServiceProcess("--anonymous", module="tests.stub_service")
+        cls.service = ServiceProcess("--anonymous", module="tests.toy_service")
         cls.http = HttpClient(cls.service.port, token="")
 
     @classmethod

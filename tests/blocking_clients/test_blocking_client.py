@@ -1,7 +1,7 @@
-"""The blocking client (``broker.client.connect``) against the stub kernel host.
+"""The blocking client (``broker.client.connect``) against the real service with toy kernels.
 
 crochet runs the reactor in a background thread of this process; the
-service is the real router and site in a subprocess (``tests.stub_service``).
+service is the real one in a subprocess (``tests.toy_service``).
 Every call is bounded by the client's timeout.
 """
 
@@ -25,7 +25,7 @@ class BlockingClientTests(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.service = ServiceProcess("--token", TOKEN, module="tests.stub_service")
+        cls.service = ServiceProcess("--token", TOKEN, module="tests.toy_service")
         cls.url = f"http://127.0.0.1:{cls.service.port}/?token={TOKEN}"
 
     @classmethod

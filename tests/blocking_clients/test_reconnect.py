@@ -1,6 +1,6 @@
-"""The blocking client across a dropped connection, against the stub kernel host.
+"""The blocking client across a dropped connection, against the real service with toy kernels.
 
-The client reaches the service (``tests.stub_service``) through a TCP relay
+The client reaches the service (``tests.toy_service``) through a TCP relay
 (``tests/relay.py``) running in crochet's reactor thread; the test severs it
 from the ``on_output`` callback, in the calling thread, while the toy kernel
 prints numbered lines. Every wait is bounded.
@@ -39,7 +39,7 @@ class BlockingReconnectTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         crochet.setup()
-        cls.service = ServiceProcess("--token", TOKEN, module="tests.stub_service")
+        cls.service = ServiceProcess("--token", TOKEN, module="tests.toy_service")
 
     @classmethod
     def tearDownClass(cls):
