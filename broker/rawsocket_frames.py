@@ -14,12 +14,14 @@ sends PINGs and reads nothing cannot make the router's memory grow.
 
 import struct
 
+from broker.errors import ProtocolViolation
+
 MESSAGE, PING, PONG = 0, 1, 2
 _NAMES = {MESSAGE: "WAMP message", PING: "PING", PONG: "PONG"}
 _PREFIX = struct.Struct("!I")
 
 
-class FrameRefused(Exception):
+class FrameRefused(ProtocolViolation):
     """A frame the router does not take: its text says why (sent in the ABORT)."""
 
 
