@@ -149,9 +149,11 @@ class StrictJsonObjectSerializer(JsonObjectSerializer):
     for that peer and logged), as for any value its serializer cannot represent.
     """
 
+    #: one encoder for every message (json.dumps would build one per call)
+    _encoder = _JsonEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
     def serialize(self, obj):
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-                          cls=_JsonEncoder).encode("utf-8")
+        return self._encoder.encode(obj).encode("utf-8")
 
 
 def strict_json():

@@ -738,6 +738,20 @@ class BadInputRegressionTests(SynchronousTestCase):
         client.send(message.Subscribe(1, "com.x\n"))
         self.assertEqual(only(client.take(), message.Error).error, errors.INVALID_URI)
 
+    def test_remembered_uri_answers_do_not_change_them(self):
+        """check_uri gives the same answer the second time, for short URIs (remembered) and long ones (not)."""
+        from broker.router import uri as uris_module
+        long_valid = "com." + "x" * uris_module.REMEMBERED_URI_LENGTH
+        for _ in range(2):
+            self.assertEqual(uris_module.check_uri("com.x"), "com.x")
+            self.assertEqual(uris_module.check_uri(long_valid), long_valid)
+            for bad in ("com.x\n", "com..x", "com.x " * 100, "com..x" + "y" * 300):
+                self.assertRaises(errors.InvalidUri, uris_module.check_uri, bad)
+            self.assertEqual(uris_module.check_uri("com..x", "wildcard"), "com..x")
+        remembered = uris_module._remembered_valid.cache_info().currsize
+        uris_module.check_uri("com." + "z" * 400)
+        self.assertEqual(uris_module._remembered_valid.cache_info().currsize, remembered)
+
     def test_a_session_closed_while_welcomed_does_not_stay_in_the_realm(self):
         """If sending the WELCOME closes the connection (it does not fit), the session is gone."""
         router = MemoryRouter()

@@ -43,6 +43,8 @@ from broker.kernel.nudge import IOPubNudge
 STDIN_HANDSHAKE = "handshake on stdin"
 
 _NOBLOCK = int(zmq.NOBLOCK)
+_RCVMORE = int(zmq.RCVMORE)
+_EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 _log = Logger()
 
@@ -171,19 +173,23 @@ class JupyterConnection(txzmq.ZmqConnection):
         txzmq's own loop asks ZeroMQ for ``EVENTS`` before each message and
         for ``RCVMORE`` after each frame (every answer an enum built in
         Python): a quarter of the service's time while a kernel streams
-        output. ``recv_multipart`` receives a message in one call; ``EVENTS``
-        is read once the socket says it has nothing more, which also re-arms
-        its edge-triggered file descriptor.
+        output. Here the options are plain ints, and ``EVENTS`` is read once
+        the socket says it has nothing more, which also re-arms its
+        edge-triggered file descriptor. (ZeroMQ delivers a multipart message
+        atomically: once its first frame is in, the rest are.)
         """
         if self.read_scheduled is not None:
             if not self.read_scheduled.called:
                 self.read_scheduled.cancel()
             self.read_scheduled = None
         while self.factory is not None:  # None once disconnected
+            socket = self.socket
             try:
-                parts = self.socket.recv_multipart(_NOBLOCK)
+                parts = [socket.recv(_NOBLOCK)]
+                while socket.getsockopt(_RCVMORE):
+                    parts.append(socket.recv(_NOBLOCK))
             except zmq.Again:
-                if not self.socket.get(zmq.EVENTS) & _POLLIN:
+                if not socket.getsockopt(_EVENTS) & _POLLIN:
                     return
                 continue
             try:

@@ -77,8 +77,10 @@ class Broker:
         )
 
     def _publish(self, session, msg, disclose):
-        publication = new_id()
         observations = self.index.matching(msg.topic)
+        if not observations and not msg.acknowledge:
+            return  # nobody to tell: no publication id needed (most kernel output)
+        publication = new_id()
         if observations:
             receivers = ReceiverFilter(session, msg)
             publisher = session if disclose else None
