@@ -1,11 +1,10 @@
 """The import rules of docs/STYLE ("the nevers"), checked on the source with ``ast``.
 
 * the router (``broker/router/``) imports nothing of kernels, notebooks,
-  JSON-RPC or the clients, and from :mod:`broker.auth` only the seams (no
-  application role);
-* the kernel, notebook, JSON-RPC and client packages import nothing of the
-  router's insides (``broker.router.*``): the wiring (``broker/tap.py``) hands
-  them what they need;
+  JSON-RPC, the clients, the classroom or the users file, and from
+  :mod:`broker.auth` only the seams (no application role);
+* those packages import nothing of the router's insides (``broker.router.*``):
+  the wiring (``broker/tap.py``) hands them what they need;
 * only the ZeroMQ adapter (``broker/kernel/zmq_channels.py``) imports ``zmq``
   or ``txzmq``.
 
@@ -20,7 +19,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TREES = ("broker", "plugins", os.path.join("twisted", "plugins"))
-APPLICATION = ("broker.kernel", "broker.notebook", "broker.jsonrpc", "broker.client")
+APPLICATION = ("broker.kernel", "broker.notebook", "broker.jsonrpc", "broker.client",
+               "broker.classroom", "broker.users")
 #: what the router may take from broker.auth: the seams, not the service's roles
 AUTH_SEAMS = {"IAuthenticator", "IAuthenticatorFactory", "IAuthorizer", "Principal",
               "AuthenticationFailed", "ACTIONS", "has_prefix"}
@@ -105,7 +105,7 @@ class ImportRuleTests(SynchronousTestCase):
     """No forbidden import appears anywhere in the shipped tree."""
 
     def test_router_imports_no_application(self):
-        """The router imports nothing of kernels, notebooks, JSON-RPC or clients."""
+        """The router imports nothing of kernels, notebooks, JSON-RPC, clients, classroom or users."""
         self.assertEqual(violations(router_imports_application), [])
 
     def test_router_imports_only_auth_seams(self):
@@ -113,7 +113,7 @@ class ImportRuleTests(SynchronousTestCase):
         self.assertEqual(violations(router_imports_application_roles), [])
 
     def test_application_imports_no_router_internals(self):
-        """Kernel, notebook, JSON-RPC and client code import nothing under broker.router."""
+        """Kernel, notebook, JSON-RPC, client, classroom and users code import nothing under broker.router."""
         self.assertEqual(violations(application_imports_router), [])
 
     def test_only_the_zmq_adapter_imports_zmq(self):
