@@ -1,6 +1,6 @@
 """Exceptions of the kernel side, each named for its condition.
 
-Those a caller is told of are :class:`broker.errors.Condition`\ s bound to
+Those a caller is told of are conditions (:class:`broker.errors.Condition`) bound to
 their URI (``uri``); the procedure wrapper (:func:`broker.errors.answering`)
 sends them. The others (a channel closed, a session without a key, …) are
 the service's own problems and never reach a caller as such. Conditions
