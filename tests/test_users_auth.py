@@ -134,6 +134,13 @@ class SlowdownTests(UsersRouterTestCase):
         self.assertIsInstance(self.ticket("bob", PASSWORDS["bob"], peer="tcp4:203.0.113.6:2")[1],
                               message.Welcome)
 
+    def test_made_up_names_share_one_count(self):
+        """Names that cannot be users (here 10 kB long) are counted under one small key."""
+        for i in range(3):
+            self.assertRefused(self.ticket(str(i) * 10000, "x" * 8)[1])
+        self.assertEqual(self.users.throttle._records["user:?"].failures, 3)
+        self.assertTrue(all(len(key) < 64 for key in self.users.throttle._records))
+
     def test_waits_grow_and_are_capped(self):
         """Each failure past the free ones doubles the wait, up to a minute."""
         throttle = FailureThrottle(Clock())

@@ -23,6 +23,7 @@ from autobahn.wamp.auth import compute_wcs
 from zope.interface import implementer
 
 from broker.auth import AuthenticationFailed, IAuthenticator, Principal
+from broker.users import store
 from broker.users.throttle import address_of
 
 #: the one message of every refused sign-in
@@ -42,7 +43,7 @@ class _UserSignIn:
         name = details.get("authid")
         self.name = name if isinstance(name, str) else ""
         peer = (details.get("transport") or {}).get("peer")
-        self.keys = (f"user:{self.name}", f"address:{address_of(peer)}")
+        self.keys = (f"user:{_counted_as(self.name)}", f"address:{address_of(peer)}")
 
     def _finish(self, user, proof_ok):
         """The principal if *proof_ok* for a real *user*, else count the failure and refuse."""
@@ -56,6 +57,17 @@ class _UserSignIn:
     def _throttled(self):
         if self.directory.throttle.wait(self.keys) > 0:
             raise AuthenticationFailed(REFUSED)
+
+
+def _counted_as(name):
+    """The name failures are counted under: a name that cannot be a user's counts as ``?``.
+
+    (So a flood of long made-up names cannot fill the table with big keys.)
+    """
+    try:
+        return store.check_name(name)
+    except store.BadName:
+        return "?"
 
 
 @implementer(IAuthenticator)
