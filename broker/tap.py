@@ -89,6 +89,7 @@ class Options(usage.Options):
         ["anonymous", None, "Open realm: anyone may join without the token (development and tests)."],
         ["no-kernels", None, "Run the router only: kernels come from hosts joining with --host-token."],
         ["keep-kernels", None, "On a clean stop leave kernels running, to be re-attached by the next start with this --kernel-dir."],
+        ["classroom", None, "With --router: this kernel host joins a router running --users, and applies its rules (listing, --max-kernels-per-user, event eligibility)."],
     ]
     optParameters = [
         ["realm", None, "webkernel", "The WAMP realm to serve."],
@@ -151,6 +152,9 @@ class Options(usage.Options):
                 check_kernel_dir_owner(self["kernel-dir"])
             except KernelDirNotOurs as e:
                 raise usage.UsageError(f"--kernel-dir: {e}")
+        if self["classroom"] and not self["router"]:
+            raise usage.UsageError("--classroom is for a kernel host joining with --router; "
+                                   "the service itself takes --users")
         if self["notebook-dir"] and not os.path.isdir(self["notebook-dir"]):
             raise usage.UsageError(f"--notebook-dir {self['notebook-dir']}: no such directory")
         if self["users"]:
@@ -311,8 +315,10 @@ def makeService(options, reactor=None):
     kernel_dir = options["kernel-dir"] or default_kernel_dir()
     if options["router"]:
         top = service.MultiService()
+        policy = ClassroomPolicy(options["max-kernels-per-user"]) if options["classroom"] else None
         RemoteKernelHostService(options["router"], options["realm"], options["token"], reactor,
-                                kernel_dir, **_kernel_options(options)).setServiceParent(top)
+                                kernel_dir, policy=policy,
+                                **_kernel_options(options)).setServiceParent(top)
         return top
     txaio.set_global_log_level("info")  # Autobahn's debug logs cost time on every frame
     log = Logger(namespace="webkernel")

@@ -118,6 +118,19 @@ class UsersOptionsTests(SynchronousTestCase):
         listener = next(s for s in top if type(s).__name__ == "ListeningService")
         self.assertEqual(listener.url_query, "")
 
+    def test_remote_host_with_classroom_rules(self):
+        """--router --classroom gives the remote kernel host the classroom policy; --classroom alone is refused."""
+        from broker.classroom.policy import ClassroomPolicy
+        options = self.parse("--router", "ws://127.0.0.1:1/ws", "--token", "h", "--classroom",
+                             "--max-kernels-per-user", "3")
+        (host_service,) = list(tap.makeService(options, reactor=Clock()))
+        policy = host_service.options["policy"]
+        self.assertIsInstance(policy, ClassroomPolicy)
+        self.assertEqual(policy.max_per_user, 3)
+        self.assertRaises(usage.UsageError, self.parse, "--classroom")
+        plain = self.parse("--router", "ws://127.0.0.1:1/ws", "--token", "h")
+        self.assertIsNone(list(tap.makeService(plain, reactor=Clock()))[0].options["policy"])
+
     def test_users_file_readable_by_others_is_warned_about(self):
         """A users file other accounts can read is named in a warning at start."""
         from twisted.logger import globalLogPublisher, formatEvent
