@@ -8,10 +8,13 @@
 // that does not fill itself is fetched from the kernel's history.
 //
 // Executions are sent one at a time (the next when the last is done), each
-// with `execute` let go at once (see Wamp.callDetached), so a dropped
-// connection does not interrupt the running code. The page recognises its
-// own execution by the `execute_input` that its session caused; all other
-// executions are someone else's, which the notebook shows as they happen.
+// as an ordinary `execute` call whose result the page does not wait for: the
+// outputs come from the topics. A dropped connection does not interrupt the
+// running code (the router forgets a departed caller's calls without
+// interrupting them; autobahn-js leaves that session's promise unsettled).
+// The page recognises its own execution by the `execute_input` that its
+// session caused; all other executions are someone else's, which the
+// notebook shows as they happen.
 
 const GAP_WAIT_MS = 300;
 const PAGE = 1000;
@@ -220,7 +223,9 @@ export class KernelClient {
     this.inflight = execution;
     execution.session = this.wamp.session.id;
     execution.sentAt = Date.now();
-    this.wamp.callDetached(this.uri('execute'), {
+    // A refusal (the kernel not ready, gone…) is an ERROR at once; after that the
+    // call's result only repeats what the topics showed, and is not waited for.
+    this.wamp.call(this.uri('execute'), {
       code: execution.code, silent: false, store_history: true, allow_stdin: true, stop_on_error: false,
     }).catch((error) => {
       if (this.inflight === execution && !execution.msgId) this.lost(execution, error.message);

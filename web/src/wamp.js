@@ -2,8 +2,6 @@
 // authentication, automatic reconnection, and calls that return plain values.
 import autobahn from 'autobahn-browser';
 
-const CANCEL = 49; // the WAMP CANCEL message type
-
 // What a call returns: its single positional result, or its keyword results.
 export function resultOf(result) {
   if (result instanceof autobahn.Result) {
@@ -65,28 +63,6 @@ export class Wamp {
     } catch (error) {
       throw callError(error);
     }
-  }
-
-  // Call and let go at once (CANCEL mode "skip": the callee is not told and
-  // goes on). Used for `execute`, so that a dropped connection does not
-  // interrupt the running code: the router interrupts the pending calls of a
-  // caller that leaves. Outputs then come from the kernel's topics.
-  // autobahn-js's own cancel() forgets the request before the router's ERROR
-  // comes back (and then fails the session on that ERROR), so the CANCEL is
-  // sent here with the request still pending.
-  callDetached(procedure, kwargs = {}) {
-    if (!this.isOpen) return Promise.reject(new Error('not connected to the service (reconnecting…)'));
-    const session = this.session;
-    const before = new Set(Object.keys(session._call_reqs || {}));
-    const pending = session.call(procedure, [], kwargs, { disclose_me: true });
-    const request = Object.keys(session._call_reqs || {}).find((id) => !before.has(id));
-    if (request !== undefined && typeof session._send_wamp === 'function') {
-      session._send_wamp([CANCEL, Number(request), { mode: 'skip' }]);
-    }
-    return pending.then(resultOf, (error) => {
-      if (error && error.error === 'wamp.error.canceled') return null;
-      throw callError(error);
-    });
   }
 
   async subscribe(topic, handler, options = {}) {
