@@ -18,11 +18,13 @@ assertion (the log check polls for the rotation, bounded).
 import os
 import tempfile
 
+import pytest
 from twisted.internet import defer, reactor, task
 
 from tests.service import ServiceProcess
 from tests.test_kernels import Collector, KernelTestCase
 
+pytestmark = pytest.mark.integration
 MiB = 1024 * 1024
 CELL_TIMEOUT = 300
 
