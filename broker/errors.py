@@ -49,6 +49,12 @@ TIMEOUT = ApplicationError.TIMEOUT
 RUNTIME_ERROR = "wamp.error.runtime_error"
 #: a RESULT too large for the caller's transport (its message size limit)
 PAYLOAD_SIZE_EXCEEDED = ApplicationError.PAYLOAD_SIZE_EXCEEDED
+#: a CALL while the session already has ``--max-pending-calls`` calls unanswered
+TOO_MANY_CALLS = "webkernel.error.too_many_calls"
+#: a SUBSCRIBE past ``--max-subscriptions`` (or a wildcard one past ``--max-wildcards``)
+TOO_MANY_SUBSCRIPTIONS = "webkernel.error.too_many_subscriptions"
+#: a REGISTER past ``--max-registrations`` (or a wildcard one past ``--max-wildcards``)
+TOO_MANY_REGISTRATIONS = "webkernel.error.too_many_registrations"
 
 # -- kernels (docs/kernels.md) ------------------------------------------------
 #: a ``webkernel.kernel.<id>.*`` call for an id no host has
@@ -179,6 +185,12 @@ PayloadSizeExceeded = _error_class(
     "PayloadSizeExceeded", PAYLOAD_SIZE_EXCEEDED,
     "A message is larger than the receiving peer accepts.",
 )
+TooManyCalls = _error_class(
+    "TooManyCalls", TOO_MANY_CALLS, "The session has as many calls in flight as it may.")
+TooManySubscriptions = _error_class(
+    "TooManySubscriptions", TOO_MANY_SUBSCRIPTIONS, "The session has as many subscriptions as it may.")
+TooManyRegistrations = _error_class(
+    "TooManyRegistrations", TOO_MANY_REGISTRATIONS, "The session has as many registrations as it may.")
 Canceled = _error_class("Canceled", CANCELED, "The call was canceled.")
 Timeout = _error_class("Timeout", TIMEOUT, "The call's timeout expired.")
 

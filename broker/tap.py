@@ -47,6 +47,13 @@ from broker.notebook.store import DEFAULT_MAX_NOTEBOOK_SIZE
 from broker.router.router import Router
 from broker.router.session import RouterSession
 from broker.router.backpressure import DEFAULT_COALESCE_ABOVE, DEFAULT_GAP_ABOVE
+from broker.router.limits import (
+    DEFAULT_MAX_PENDING_CALLS,
+    DEFAULT_MAX_REGISTRATIONS,
+    DEFAULT_MAX_SUBSCRIPTIONS,
+    DEFAULT_MAX_WILDCARDS,
+    SessionLimits,
+)
 from broker.users import store as users_store
 from broker.users.directory import UserDirectory
 from broker.transport import (
@@ -98,6 +105,10 @@ class Options(usage.Options):
         ["max-output", None, DEFAULT_MAX_OUTPUT, "Unsent output a session may have queued before it is closed, in bytes.", _positive_int],
         ["coalesce-above", None, DEFAULT_COALESCE_ABOVE, "Unsent bytes above which a slow peer's kernel output is coalesced.", _positive_int],
         ["gap-above", None, DEFAULT_GAP_ABOVE, "Unsent bytes above which a slow peer's kernel output is replaced by gap markers.", _positive_int],
+        ["max-pending-calls", None, DEFAULT_MAX_PENDING_CALLS, "Calls a session may have waiting for an answer.", _positive_int],
+        ["max-subscriptions", None, DEFAULT_MAX_SUBSCRIPTIONS, "Subscriptions a session may hold.", _positive_int],
+        ["max-registrations", None, DEFAULT_MAX_REGISTRATIONS, "Registrations a session may hold.", _positive_int],
+        ["max-wildcards", None, DEFAULT_MAX_WILDCARDS, "Wildcard subscriptions (and wildcard registrations) a session may hold.", _positive_int],
         ["router", None, None, "Join this external router (ws://HOST:PORT/ws) as a kernel host instead of running a router; --token is the router's --host-token."],
         ["host-token", None, None, "Let kernel hosts in other processes join (authid webkernel_host, this ticket)."],
         ["kernel-dir", None, None, "Directory for kernels' connection files (mode 0700, an existing one of ours is tightened to it, one of another user refused; files 0600). Default: <jupyter runtime dir>/webkernel"],
@@ -339,6 +350,9 @@ def makeService(options, reactor=None):
     router = Router.single_realm(realm, authorizer, reactor, config)
     attach = attacher(router, reactor)
     router.use_backlog_policy(KernelOutputPolicy())
+    router.use_session_limits(SessionLimits(
+        calls=options["max-pending-calls"], subscriptions=options["max-subscriptions"],
+        registrations=options["max-registrations"], wildcards=options["max-wildcards"]))
     top = service.MultiService()
     RouterService(router).setServiceParent(top)
     if directory is not None:

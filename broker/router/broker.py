@@ -13,7 +13,8 @@ from autobahn.wamp import message
 
 from broker import errors
 from broker.router.index import ObservationIndex
-from broker.router.uri import MATCH_EXACT, check_uri
+from broker.router.limits import check_observations
+from broker.router.uri import MATCH_EXACT, MATCH_WILDCARD, check_uri
 
 
 class Broker:
@@ -35,10 +36,13 @@ class Broker:
 
     def _subscribe(self, session, msg, match):
         observation = self.index.lookup(msg.topic, match)
+        added = observation is None or session not in observation.observers
+        if added:
+            check_observations(session, "subscriptions", *self.index.held_by(session),
+                               match == MATCH_WILDCARD)
         created = observation is None
         if created:
             observation = self.index.create(msg.topic, match, self.realm.meta.now())
-        added = session not in observation.observers
         if added:
             self.index.add_observer(observation, session)
         session.send(message.Subscribed(msg.request, observation.id))

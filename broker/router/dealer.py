@@ -14,7 +14,8 @@ from autobahn.wamp import message
 
 from broker import errors
 from broker.router.index import ObservationIndex
-from broker.router.uri import MATCH_EXACT, check_uri
+from broker.router.limits import check_calls, check_observations
+from broker.router.uri import MATCH_EXACT, MATCH_WILDCARD, check_uri
 
 INVOKE_POLICIES = ("single", "roundrobin", "random", "first", "last")
 CANCEL_MODES = ("skip", "kill", "killnowait")
@@ -40,11 +41,13 @@ class Invocation:
 
 
 class InvocationTable:
-    """Calls in flight, found by the callee's request id or the caller's."""
+    """Calls in flight, found by the callee's request id, the caller's, or a session."""
 
     def __init__(self):
         self._by_callee = {}  # (callee session, invocation id) -> Invocation
         self._by_caller = {}  # (caller session, call request id) -> Invocation
+        self._of_session = {}  # session -> {Invocation: None}: calls it makes or answers
+        self._made = {}  # caller session -> how many of its calls are in flight
 
     def __len__(self):
         return len(self._by_callee)
@@ -52,6 +55,9 @@ class InvocationTable:
     def add(self, invocation):
         self._by_callee[(invocation.callee, invocation.id)] = invocation
         self._by_caller[(invocation.caller, invocation.call_request)] = invocation
+        for session in (invocation.caller, invocation.callee):
+            self._of_session.setdefault(session, {})[invocation] = None
+        self._made[invocation.caller] = self._made.get(invocation.caller, 0) + 1
 
     def by_callee(self, callee, invocation_id):
         return self._by_callee.get((callee, invocation_id))
@@ -59,18 +65,34 @@ class InvocationTable:
     def by_caller(self, caller, call_request):
         return self._by_caller.get((caller, call_request))
 
+    def made_by(self, caller):
+        """How many calls *caller* has in flight."""
+        return self._made.get(caller, 0)
+
     def remove(self, invocation):
         """Forget a call; stop its timer. False if it was already gone."""
         if self._by_callee.pop((invocation.callee, invocation.id), None) is None:
             return False
-        self._by_caller.pop((invocation.caller, invocation.call_request), None)
+        if self._by_caller.get((invocation.caller, invocation.call_request)) is invocation:
+            del self._by_caller[(invocation.caller, invocation.call_request)]
+        for session in (invocation.caller, invocation.callee):
+            calls = self._of_session.get(session)
+            if calls is not None:
+                calls.pop(invocation, None)
+                if not calls:
+                    del self._of_session[session]
+        left = self._made[invocation.caller] - 1
+        if left:
+            self._made[invocation.caller] = left
+        else:
+            del self._made[invocation.caller]
         if invocation.timer is not None and invocation.timer.active():
             invocation.timer.cancel()
         return True
 
     def involving(self, session):
         """Calls where *session* is the caller or the callee."""
-        return [i for i in self._by_callee.values() if session in (i.caller, i.callee)]
+        return list(self._of_session.get(session, ()))
 
 
 class Dealer:
@@ -100,6 +122,8 @@ class Dealer:
         observation = self.index.lookup(msg.procedure, match)
         if observation is not None:
             self._check_shareable(session, msg.procedure, observation, invoke)
+        check_observations(session, "registrations", *self.index.held_by(session),
+                           match == MATCH_WILDCARD)
         created = observation is None
         if created:
             observation = self.index.create(
@@ -167,6 +191,7 @@ class Dealer:
         observation = self.index.best_match(msg.procedure)
         if observation is None:
             raise errors.NoSuchProcedure(f"no callee registered procedure {msg.procedure!r}")
+        check_calls(session, self.calls.made_by(session))
         callee = self._pick_callee(observation)
         invocation = Invocation(
             callee.next_request_id(), session, msg.request, callee, observation,

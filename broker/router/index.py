@@ -4,13 +4,30 @@ An *observation* is a URI with a match policy (exact, prefix, wildcard) and
 the sessions observing it. The broker keeps one index of subscriptions, the
 dealer one of registrations. The index owns every map about them: the exact
 dict, the prefix dict with the set of prefix lengths in use, the wildcard
-patterns grouped by their number of components, and the id map, so no two
-maps are kept in step by convention elsewhere.
+patterns, the id map and each session's observations, so no two maps are kept
+in step by convention elsewhere.
+
+Wildcard patterns are grouped by *shape*: their number of components and the
+positions of their literal ones (``a..c`` and ``x..z`` share a shape), and
+within a shape found by their literal components. Matching a URI costs one
+dict lookup per shape in use for its number of components, however many
+patterns share each shape; each session may add only a bounded number of
+wildcard patterns (:mod:`broker.router.limits`).
 """
 
 from autobahn.util import id as new_id
 
-from broker.router.uri import MATCH_EXACT, MATCH_PREFIX, MATCH_WILDCARD, wildcard_matches
+from broker.router.uri import MATCH_EXACT, MATCH_PREFIX, MATCH_WILDCARD
+
+
+def wildcard_shape(parts):
+    """``(shape, literals)`` of a wildcard pattern split on ``.``.
+
+    ``a1..c3`` -> ``((3, (0, 2)), ("a1", "c3"))``: the shape is the number of
+    components and the positions of the literal ones.
+    """
+    positions = tuple(i for i, part in enumerate(parts) if part)
+    return (len(parts), positions), tuple(parts[i] for i in positions)
 
 
 def literal_runs(parts):
@@ -62,9 +79,11 @@ class ObservationIndex:
         self._exact = {}
         self._prefix = {}
         self._prefix_lengths = {}  # length -> number of prefixes of that length
-        self._wildcard = {}  # number of components -> {pattern: observation}
+        #: number of components -> {literal positions: {literals: observation}}
+        self._wildcard = {}
         self._by_id = {}
         self._by_session = {}  # session -> {observation id: observation}
+        self._wildcards_of = {}  # session -> how many wildcard observations it observes
 
     def __len__(self):
         return len(self._by_id)
@@ -82,7 +101,8 @@ class ObservationIndex:
             return self._exact.get(uri)
         if match == MATCH_PREFIX:
             return self._prefix.get(uri)
-        return self._wildcard.get(uri.count(".") + 1, {}).get(uri)
+        (size, positions), literals = wildcard_shape(uri.split("."))
+        return self._wildcard.get(size, {}).get(positions, {}).get(literals)
 
     def create(self, uri, match, created, extra=None):
         """Add and return a new observation (the caller checked it is absent)."""
@@ -93,7 +113,9 @@ class ObservationIndex:
             self._prefix[uri] = observation
             self._prefix_lengths[len(uri)] = self._prefix_lengths.get(len(uri), 0) + 1
         else:
-            self._wildcard.setdefault(len(observation.parts), {})[uri] = observation
+            (size, positions), literals = wildcard_shape(observation.parts)
+            shapes = self._wildcard.setdefault(size, {})
+            shapes.setdefault(positions, {})[literals] = observation
         self._by_id[observation.id] = observation
         return observation
 
@@ -111,10 +133,13 @@ class ObservationIndex:
             else:
                 del self._prefix_lengths[len(uri)]
         else:
-            group = self._wildcard[len(observation.parts)]
-            del group[uri]
-            if not group:
-                del self._wildcard[len(observation.parts)]
+            (size, positions), literals = wildcard_shape(observation.parts)
+            shapes = self._wildcard[size]
+            del shapes[positions][literals]
+            if not shapes[positions]:
+                del shapes[positions]
+            if not shapes:
+                del self._wildcard[size]
 
     def matching(self, uri):
         """Every observation matching *uri*: exact, then prefixes, then wildcards."""
@@ -160,15 +185,22 @@ class ObservationIndex:
 
     def _matching_wildcards(self, uri):
         parts = uri.split(".")
-        group = self._wildcard.get(len(parts))
-        if not group:
+        shapes = self._wildcard.get(len(parts))
+        if not shapes:
             return []
-        return [o for o in group.values() if wildcard_matches(o.parts, parts)]
+        found = []
+        for positions, patterns in shapes.items():
+            observation = patterns.get(tuple(parts[i] for i in positions))
+            if observation is not None:
+                found.append(observation)
+        return found
 
     def add_observer(self, observation, session, data=None):
         """Make *session* an observer of *observation*."""
         observation.observers[session] = data
         self._by_session.setdefault(session, {})[observation.id] = observation
+        if observation.match == MATCH_WILDCARD:
+            self._wildcards_of[session] = self._wildcards_of.get(session, 0) + 1
 
     def remove_observer(self, observation, session):
         """Remove *session* from *observation*; True if none is left."""
@@ -178,7 +210,22 @@ class ObservationIndex:
             mine.pop(observation.id, None)
             if not mine:
                 del self._by_session[session]
+        if observation.match == MATCH_WILDCARD:
+            left = self._wildcards_of[session] - 1
+            if left:
+                self._wildcards_of[session] = left
+            else:
+                del self._wildcards_of[session]
         return not observation.observers
+
+    def held_by(self, session):
+        """``(observations, wildcard observations)`` *session* observes: how many."""
+        return len(self._by_session.get(session, ())), self._wildcards_of.get(session, 0)
+
+    def is_empty(self):
+        """True if the index holds nothing at all (every map empty)."""
+        return not (self._exact or self._prefix or self._prefix_lengths or self._wildcard
+                    or self._by_id or self._by_session or self._wildcards_of)
 
     def observed_by(self, session):
         """The observations *session* observes."""

@@ -23,13 +23,13 @@ class MetaApi:
             "wamp.session.get": self.session_get,
             "wamp.subscription.list": lambda: broker.index.uris_by_match(),
             "wamp.subscription.lookup": lambda topic, options=None: _lookup(broker.index, topic, options),
-            "wamp.subscription.match": lambda topic: [o.id for o in broker.index.matching(topic)] or None,
+            "wamp.subscription.match": lambda topic: [o.id for o in broker.index.matching(_uri(topic))] or None,
             "wamp.subscription.get": lambda subscription_id: _get(broker.index, subscription_id, errors.NoSuchSubscription).describe(),
             "wamp.subscription.list_subscribers": lambda subscription_id: _observers(broker.index, subscription_id, errors.NoSuchSubscription),
             "wamp.subscription.count_subscribers": lambda subscription_id: len(_observers(broker.index, subscription_id, errors.NoSuchSubscription)),
             "wamp.registration.list": lambda: dealer.index.uris_by_match(),
             "wamp.registration.lookup": lambda procedure, options=None: _lookup(dealer.index, procedure, options),
-            "wamp.registration.match": lambda procedure: getattr(dealer.index.best_match(procedure), "id", None),
+            "wamp.registration.match": lambda procedure: getattr(dealer.index.best_match(_uri(procedure)), "id", None),
             "wamp.registration.get": lambda registration_id: _get(dealer.index, registration_id, errors.NoSuchRegistration).describe(),
             "wamp.registration.list_callees": lambda registration_id: _observers(dealer.index, registration_id, errors.NoSuchRegistration),
             "wamp.registration.count_callees": lambda registration_id: len(_observers(dealer.index, registration_id, errors.NoSuchRegistration)),
@@ -95,9 +95,16 @@ class MetaApi:
         self._publish("wamp.registration.on_delete", session.id, observation.id)
 
 
+def _uri(value):
+    """*value*, if it is a URI string; else invalid_argument."""
+    if not isinstance(value, str):
+        raise errors.InvalidArgument(f"a URI is a string, not {value!r}")
+    return value
+
+
 def _lookup(index, uri, options):
     match = (options or {}).get("match", MATCH_EXACT)
-    observation = index.lookup(uri, match)
+    observation = index.lookup(_uri(uri), match)
     return observation.id if observation is not None else None
 
 

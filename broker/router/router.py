@@ -12,6 +12,7 @@ from zope.interface.verify import verifyObject
 from broker import errors
 from broker.auth import AuthenticationFailed, IAuthenticatorFactory, Principal
 from broker.backlog_policy import DeliverEverything, IBacklogPolicy
+from broker.router.limits import SessionLimits
 from broker.router.realm import Realm, router_roles
 from broker.router.session import RouterSession
 
@@ -37,6 +38,8 @@ class Router:
         self.roles = router_roles()
         #: what may be merged or dropped from a slow peer's backlog (see use_backlog_policy)
         self.backlog_policy = DeliverEverything()
+        #: what each network session may hold (calls in flight, subscriptions, …)
+        self.session_limits = SessionLimits()
 
     @classmethod
     def single_realm(cls, name, authorizer, clock, config, factories=None):
@@ -52,6 +55,10 @@ class Router:
         """
         verifyObject(IBacklogPolicy, policy)
         self.backlog_policy = policy
+
+    def use_session_limits(self, limits):
+        """Bound sessions that join afterwards by *limits* (a SessionLimits)."""
+        self.session_limits = limits
 
     def new_session(self, channel):
         """A session for a new connection."""

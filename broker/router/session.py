@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from broker import errors
 from broker.auth import AuthenticationFailed, Principal
 from broker.router.authorizations import AuthorizationCache
+from broker.router.limits import UNLIMITED
 
 # client -> router messages allowed before the session has joined
 _HANDSHAKE = (message.Hello, message.Authenticate, message.Abort)
@@ -31,6 +32,8 @@ class RouterSession:
         self.router = router
         #: set for in-process sessions whose identity the service decides
         self._preset_principal = principal
+        #: what it may hold (the service's own in-process sessions are not bounded here)
+        self.limits = router.session_limits if principal is None else UNLIMITED
         self.channel = channel
         self.id = None
         self.realm = None
