@@ -27,7 +27,7 @@ from broker import errors
 from broker.auth import KERNEL_HOST_ROLE, Principal
 from broker.kernel import uris
 from broker.kernel.errors import KernelGone
-from broker.kernel.history import OutputHistory
+from broker.kernel.history import ENVELOPE_BYTES, OutputHistory
 from broker.kernel.host import KernelHost
 from broker.kernel.interfaces import IKernelLauncher
 from broker.kernel.launcher import KernelExit, KernelLauncher
@@ -189,7 +189,7 @@ class OutputHistoryTests(SynchronousTestCase):
 
     def test_byte_limit_drops_the_oldest(self):
         """Beyond max_bytes the oldest outputs go until the rest fits."""
-        history = OutputHistory(max_bytes=3 * (100 + 64))
+        history = OutputHistory(max_bytes=3 * (100 + ENVELOPE_BYTES))
         fill(history, 5, text="y" * 100)
         self.assertEqual([o["seq"] for o in history.since(0)["outputs"]], [3, 4, 5])
         history.append({"msg_type": "stream", "content": {"name": "stdout", "text": "z" * 250}})
@@ -216,7 +216,7 @@ class OutputHistoryTests(SynchronousTestCase):
     def test_since_answers_in_pages_of_bounded_bytes(self):
         """A catch-up over more than max_bytes comes in pages, each at least one output."""
         history = OutputHistory()
-        fill(history, 10, text="p" * 1000)   # 1,064 bytes each, roughly
+        fill(history, 10, text="p" * 1000)   # 1,256 bytes each, roughly
         page = history.since(0, max_bytes=3000)
         self.assertEqual([o["seq"] for o in page["outputs"]], [1, 2])
         self.assertEqual(page["last_seq"], 10)

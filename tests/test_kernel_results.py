@@ -1,5 +1,7 @@
 """The bounded outputs of an execute's final result (broker.kernel.results), shared by service and client."""
 
+import json
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from broker.client.ordering import gap_notice
@@ -9,7 +11,7 @@ from broker.kernel.results import ResultOutputs, seq_range
 
 def out(seq, text="x" * 40, **more):
     return {"seq": seq, "msg_type": "stream", "content": {"name": "stdout", "text": text},
-            "metadata": {}, "parent_msg_id": "p1", "caller": None, **more}
+            "metadata": {}, "parent_msg_id": "p1", "caller": None} | more
 
 
 class ResultOutputsTests(SynchronousTestCase):
@@ -49,6 +51,16 @@ class ResultOutputsTests(SynchronousTestCase):
         kept = ResultOutputs(budget=100)
         kept.add(out(1, text="y" * 1000))
         self.assertEqual((kept.outputs, kept.omitted), ([], [1, 1]))
+
+    def test_what_is_kept_fits_its_budget_on_the_wire(self):
+        """Many one-character lines, as JSON with their seq, parent and caller, stay within the budget."""
+        kept = ResultOutputs(budget=256 * 1024)
+        caller = {"session": 4503599627370495, "authid": "user-a1b2c3d4", "authrole": "user"}
+        for seq in range(1, 20001):
+            kept.add(out(seq, text="1\n", parent_msg_id="6f1c2a9e-5d0b4c7f9a8e3b21_1234_56",
+                         caller=caller))
+        self.assertIsNotNone(kept.omitted)
+        self.assertLessEqual(len(json.dumps(kept.outputs)), kept.budget)
 
     def test_a_coalesced_output_omits_all_its_seqs(self):
         """A dropped output standing for several seqs (coalesced) names all of them."""

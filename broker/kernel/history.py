@@ -23,13 +23,18 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 PAGE_BYTES = 4 * 1024 * 1024
 
 
+#: bytes of an output message besides its content, as JSON: seq, msg_type,
+#: metadata, parent_msg_id (a Jupyter msg_id) and caller come to about 240
+ENVELOPE_BYTES = 256
+
+
 def approximate_size(output):
-    """Bytes an output message takes, roughly (its content as JSON)."""
+    """Bytes an output message takes, roughly (its content as JSON, and its envelope)."""
     content = output.get("content") or {}
     text = content.get("text")
     if isinstance(text, str) and len(content) <= 2:  # a stream message: cheap path
-        return len(text) + 64
-    return len(json.dumps(content, default=repr)) + 64
+        return len(text) + ENVELOPE_BYTES
+    return len(json.dumps(content, default=repr)) + ENVELOPE_BYTES
 
 
 class OutputHistory:
