@@ -26,6 +26,7 @@ from twisted.python import usage
 from broker import errors
 from broker.auth import DefaultAuthorizer, IAuthorizerFactory, Principal
 from broker.classroom import roles
+from broker.classroom.authorizer import confined_to_kernel
 from broker.classroom.owners import KernelOwners, OwnerTracker
 from broker.classroom.policy import DEFAULT_MAX_KERNELS_PER_USER, ClassroomPolicy
 from broker.connection_limits import DEFAULT_PER_ADDRESS, LimitedFactory, default_max_connections
@@ -311,7 +312,12 @@ def authorizer_named(name, config, package=None):
 
 
 def _track_owners(router, realm, owners):
-    """Attach the in-process session that learns kernel owners from lifecycle events."""
+    """Attach the in-process session that learns kernel owners from lifecycle events.
+
+    Users who lose a share of a kernel lose their subscriptions to its topics.
+    """
+    owners.on_revoked = lambda kernel_id, users: router.drop_subscriptions(
+        users, lambda uri, match: confined_to_kernel(uri, match) == kernel_id)
     tracker = OwnerTracker(owners, realm)
     principal = Principal(roles.TRACKER_AUTHID, roles.TRACKER_ROLE, "local")
     tracker.open(RouterSession(router, tracker, principal=principal))

@@ -15,8 +15,9 @@ from broker import errors
 from broker.auth import KERNEL_HOST_ROLE, NOTEBOOKS_ROLE, IAuthorizer, Principal
 from broker.classroom import roles
 from broker.classroom.authorizer import ClassroomAuthorizer
-from broker.classroom.owners import KernelOwners, OwnerTracker
+from broker.classroom.owners import KernelOwners
 from broker.classroom.policy import ClassroomPolicy
+from broker import tap
 from broker.kernel import uris
 from broker.kernel.host import KernelHost
 from broker.router.local import attach
@@ -147,6 +148,51 @@ class AuthorizerTests(SynchronousTestCase):
         self.assertTrue(self.allowed(OLGA, "webkernel.notebooks.get", "call"))
         self.assertFalse(self.allowed(OLGA, "webkernel.notebooks.save", "call"))
 
+    def test_watch_share(self):
+        """A watch share lets bob subscribe to alice's kernel and read it, not run or share it; nothing of it is cached."""
+        self.owners.event("shared", {"id": A, "owner": "alice", "shared": {"bob": "watch"}})
+        for uri, match in [(uris.kernel_topic(A, "iopub.stream"), "exact"),
+                           (f"webkernel.kernel.{A}", "prefix"),
+                           (f"webkernel.kernel.{A}..stream", "wildcard")]:
+            decision = self.authorizer.authorize(BOB, uri, "subscribe", {"match": match})
+            self.assertEqual((decision["allow"], decision["cache"]), (True, False), uri)
+        for name in READING:
+            self.assertTrue(self.allowed(BOB, uris.kernel_procedure(A, name), "call"), name)
+        for name in CHANGING + ("share", "unshare"):
+            self.assertFalse(self.allowed(BOB, uris.kernel_procedure(A, name), "call"), name)
+        self.assertFalse(self.allowed(who("carl", "student"), uris.kernel_topic(A, "stdin"), "subscribe"))
+
+    def test_full_share(self):
+        """A full share lets bob do all alice may, but share or unshare her kernel."""
+        self.owners.event("shared", {"id": A, "owner": "alice", "shared": {"bob": "full"}})
+        for name in CHANGING + READING:
+            decision = self.authorizer.authorize(BOB, uris.kernel_procedure(A, name), "call", {})
+            self.assertEqual((decision["allow"], decision["cache"]), (True, False), name)
+        for name in ("share", "unshare"):
+            self.assertFalse(self.allowed(BOB, uris.kernel_procedure(A, name), "call"))
+            self.assertTrue(self.allowed(ALICE, uris.kernel_procedure(A, name), "call"))
+            self.assertTrue(self.allowed(TESS, uris.kernel_procedure(A, name), "call"))
+            self.assertFalse(self.allowed(OLGA, uris.kernel_procedure(A, name), "call"))
+
+    def test_refusals_of_non_owners_are_not_cached(self):
+        """bob's refusal on alice's kernel is asked again (a share may come); alice's allow is kept."""
+        refusal = self.authorizer.authorize(BOB, uris.kernel_procedure(A, "execute"), "call", {})
+        self.assertEqual((refusal["allow"], refusal["cache"]), (False, False))
+        allow = self.authorizer.authorize(ALICE, uris.kernel_procedure(A, "execute"), "call", {})
+        self.assertEqual((allow["allow"], allow["cache"]), (True, True))
+
+    def test_revocations_are_reported(self):
+        """Users dropped from a kernel's shares are reported; a downgrade or a new share is not."""
+        revoked = []
+        self.owners.on_revoked = lambda kernel_id, users: revoked.append((kernel_id, users))
+        self.owners.event("shared", {"id": A, "owner": "alice", "shared": {"bob": "full", "carl": "watch"}})
+        self.owners.event("shared", {"id": A, "owner": "alice", "shared": {"bob": "watch", "carl": "watch"}})
+        self.assertEqual(revoked, [])
+        self.owners.event("shared", {"id": A, "owner": "alice", "shared": {"carl": "watch"}})
+        self.owners.event("state", {"id": A, "owner": "alice", "shared": {}})
+        self.assertEqual(revoked, [(A, ["bob"]), (A, ["carl"])])
+        self.assertIsNone(self.owners.share(A, "carl"))
+
     def test_unknown_kernel_is_refused_and_not_cached(self):
         """A kernel whose owner is unknown is refused, and the refusal is asked again next time."""
         decision = self.authorizer.authorize(BOB, uris.kernel_procedure(UNKNOWN, "execute"), "call", {})
@@ -219,9 +265,7 @@ class ClassroomTestCase(SynchronousTestCase):
         config = {"token": None, "anonymous": False, "host_token": None}
         self.router = Router.single_realm("webkernel", ClassroomAuthorizer(self.owners),
                                           self.clock, config, {})
-        tracker = OwnerTracker(self.owners, "webkernel")
-        tracker.open(RouterSession(self.router, tracker, principal=Principal(
-            roles.TRACKER_AUTHID, roles.TRACKER_ROLE, "local")))
+        tap._track_owners(self.router, "webkernel", self.owners)  # the service's own wiring
         self.channels = ChannelsFactory()
         self.host = KernelHost(types.ComponentConfig(realm="webkernel"), FakeLauncher(),
                                self.channels, self.clock, max_kernels=50,
@@ -397,3 +441,62 @@ class ClassroomTests(ClassroomTestCase):
         self.settle()
         self.flushLoggedErrors()
         self.assertEqual(len(self.owners), 0)
+
+
+class SharingTests(ClassroomTestCase):
+    """alice shares her kernel with bob, watch-only or full, and revokes it."""
+
+    def share(self, client, kernel, user, access=None):
+        kwargs = {"user": user} if access is None else {"user": user, "access": access}
+        return self.call(client, uris.kernel_procedure(kernel, "share"), **kwargs)
+
+    def run_cell(self, client, kernel, text):
+        """*client* executes a cell that prints *text* (played by the fake kernel)."""
+        request = client.next()
+        client.send(message.Call(request, uris.kernel_procedure(kernel, "execute"),
+                                 args=[f"print({text!r})"]))
+        self.settle()
+        shell = [m for c, m in self.channels.last.sent if m["msg_type"] == "execute_request"][-1]
+        run_execute(self.channels.last, shell, outputs=[stream(text)])
+        self.settle()
+        return self.answers(client, request)
+
+    def streams(self, client):
+        return [m.kwargs["content"]["text"] for m in client.take_events()
+                if m.kwargs.get("msg_type") == "stream"]
+
+    def test_watch_share_and_revoke(self):
+        """Shared watch-only, bob lists, hears of and watches alice's kernel but cannot run it; revoked, he gets nothing more."""
+        kernel = self.start(self.alice)["id"]
+        self.subscribe(self.bob, uris.KERNELS_EVENTS)
+        model = self.share(self.alice, kernel, "bob", "watch").args[0]
+        self.assertEqual(model["shared"], {"bob": "watch"})
+        self.assertEqual([e.kwargs["event"] for e in self.bob.take_events()], ["shared"])
+        self.assertEqual([m["id"] for m in self.call(self.bob, uris.KERNELS_LIST).args[0]], [kernel])
+        self.assertIsInstance(self.subscribe(self.bob, f"webkernel.kernel.{kernel}.iopub", "prefix"),
+                              message.Subscribed)
+        self.assertRefused(self.call(self.bob, uris.kernel_procedure(kernel, "execute"), code="1"))
+        self.run_cell(self.alice, kernel, "one\n")
+        self.assertEqual(self.streams(self.bob), ["one\n"])
+        self.call(self.alice, uris.kernel_procedure(kernel, "unshare"), user="bob")
+        self.run_cell(self.alice, kernel, "two\n")
+        self.assertEqual(self.streams(self.bob), [])
+        self.assertEqual(self.call(self.bob, uris.KERNELS_LIST).args[0], [])
+        self.assertRefused(self.subscribe(self.bob, uris.kernel_topic(kernel, "iopub.stream")))
+
+    def test_full_share_runs_code(self):
+        """Shared fully, bob runs code in alice's kernel (the output says it was him) but cannot share it on."""
+        kernel = self.start(self.alice)["id"]
+        self.share(self.alice, kernel, "bob", "full")
+        answers = self.run_cell(self.bob, kernel, "by bob\n")
+        self.assertIsInstance(answers[-1], message.Result)
+        self.assertEqual(answers[-1].kwargs["outputs"][-1]["caller"]["authid"], "bob")
+        self.assertRefused(self.share(self.bob, kernel, "carl", "watch"))
+
+    def test_only_owner_and_teacher_share(self):
+        """bob cannot share alice's kernel with himself; the teacher can share it; bad access is invalid_argument."""
+        kernel = self.start(self.alice)["id"]
+        self.assertRefused(self.share(self.bob, kernel, "bob", "full"))
+        self.assertIsInstance(self.share(self.tess, kernel, "bob", "watch"), message.Result)
+        bad = self.share(self.alice, kernel, "bob", "admin")
+        self.assertEqual(bad.error, errors.INVALID_ARGUMENT)

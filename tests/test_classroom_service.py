@@ -191,6 +191,29 @@ class ClassroomServiceTests(ServiceTestCase):
         self.assertEqual(output["caller"]["authid"], "alice")
 
     @defer.inlineCallbacks
+    def test_share_watch_then_revoke(self):
+        """alice shares her kernel watch-only with bob: he sees her output live but cannot run code; revoked, he cannot watch again."""
+        alice = yield self.sign_in("alice")
+        bob = yield self.sign_in("bob")
+        kernel = (yield self.start(alice))["id"]
+        yield alice.call(f"webkernel.kernel.{kernel}.share", user="bob", access="watch")
+        seen = defer.Deferred()
+
+        def on_output(**output):
+            if output.get("msg_type") == "stream" and "shared" in output["content"]["text"]:
+                if not seen.called:
+                    seen.callback(output)
+        yield bob.subscribe(on_output, f"webkernel.kernel.{kernel}.iopub",
+                            options=types.SubscribeOptions(match="prefix"))
+        yield self.refused(lambda: bob.call(f"webkernel.kernel.{kernel}.execute", "1"))
+        alice.call(f"webkernel.kernel.{kernel}.execute", "print('shared')")
+        yield seen.addTimeout(TIMEOUT, reactor)
+        yield alice.call(f"webkernel.kernel.{kernel}.unshare", user="bob")
+        yield self.refused(lambda: bob.subscribe(lambda **k: None,
+                                                 f"webkernel.kernel.{kernel}.iopub.stream"))
+        self.assertEqual((yield bob.call("webkernel.kernels.list")), [])
+
+    @defer.inlineCallbacks
     def test_observer_changes_nothing(self):
         """The observer lists and reads alice's kernel but cannot start, execute, input, complete, interrupt, restart or shut down."""
         alice = yield self.sign_in("alice")

@@ -62,6 +62,8 @@ KINDS = {
     "since": lambda v, code: _is_int(v, -SAFE_INT, SAFE_INT),
     "limit": lambda v, code: v is None or _is_int(v, 0, SAFE_INT),
     "kernel_name": lambda v, code: v is None or type(v) is str,
+    "user": lambda v, code: type(v) is str and 0 < len(v) <= 256,
+    "access": lambda v, code: type(v) is str and v in ("watch", "full"),
 }
 # procedure -> (required arguments, optional arguments), as docs/kernels.md lists them
 KERNEL_PROCEDURES = {
@@ -80,6 +82,8 @@ KERNEL_PROCEDURES = {
     "interrupt": ([], []),
     "restart": ([], []),
     "shutdown": ([], []),
+    "share": (["user"], ["access"]),
+    "unshare": (["user"], []),
 }
 HOST_PROCEDURES = {
     "webkernel.kernelspecs": ([], []),

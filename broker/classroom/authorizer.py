@@ -2,9 +2,11 @@
 
 Roles (see docs/classroom.md):
 
-* **student**: starts kernels; calls and watches only kernels they own;
-  registers and publishes nothing; no meta API; no notebooks (yet: their
-  own folder comes with per-user homes).
+* **student**: starts kernels; calls and watches kernels they own; may
+  share one (``share(user, access)``, ``unshare(user)``: owner and teachers
+  only) with a user for ``watch`` (subscribe, and what an observer may call)
+  or ``full`` (everything but sharing); registers and publishes nothing; no
+  meta API; no notebooks (yet: their own folder comes with per-user homes).
 * **teacher**: everything a client may do: every kernel, the meta API and
   meta events, the notebooks; registers and publishes outside the
   ``webkernel.`` and ``wamp.`` namespaces.
@@ -18,8 +20,8 @@ Roles (see docs/classroom.md):
 Prefix and wildcard subscriptions are judged by every URI they could match:
 a student's pattern that could reach another kernel's topics, or ``wamp.``,
 is refused. A decision that depends on a kernel's owner is cached only once
-the owner is known (it never changes); a refusal for an unknown kernel is
-not cached. Calls to the kernel API disclose the caller to the kernel host
+the owner is known (it never changes); a decision that depends on a share,
+or a refusal of a non-owner (a share may come), is never cached. Calls to the kernel API disclose the caller to the kernel host
 (it records who started a kernel and who caused each output).
 """
 
@@ -37,8 +39,12 @@ EVERYONE_CALLS = frozenset({uris.KERNELSPECS, uris.KERNELS_LIST})
 
 ALLOW = {"allow": True, "disclose": True, "cache": True}
 DENY = {"allow": False, "disclose": False, "cache": True}
-#: refused because the kernel's owner is not known (yet): asked again next time
-DENY_UNKNOWN = {"allow": False, "disclose": False, "cache": False}
+#: depends on what can change (a share; an owner not known yet): asked again next time
+ALLOW_NOW = {"allow": True, "disclose": True, "cache": False}
+DENY_NOW = {"allow": False, "disclose": False, "cache": False}
+DENY_UNKNOWN = DENY_NOW
+#: what only a kernel's owner (or a teacher) may call
+OWNER_PROCEDURES = frozenset({"share", "unshare"})
 
 
 @implementer(IAuthorizer)
@@ -84,10 +90,10 @@ class ClassroomAuthorizer:
 
     def _kernel_call(self, authid, role, uri):
         kernel_id = uris.kernel_id_of(uri)
+        name = uri[len(uris.KERNEL_PREFIX) + len(kernel_id) + 1:]
         if role == roles.OBSERVER:
-            name = uri[len(uris.KERNEL_PREFIX) + len(kernel_id) + 1:]
             return ALLOW if name in OBSERVER_PROCEDURES else DENY
-        return self._own(authid, kernel_id)
+        return self._student(authid, kernel_id, name)
 
     def _subscribe(self, authid, role, uri, match):
         if role == roles.TEACHER:
@@ -98,16 +104,24 @@ class ClassroomAuthorizer:
             return ALLOW
         if match == "exact" and uri == uris.KERNELS_EVENTS:
             return ALLOW  # the host publishes each event only to those who may see the kernel
-        kernel_id = _confined_to_kernel(uri, match)
-        return self._own(authid, kernel_id) if kernel_id else DENY
+        kernel_id = confined_to_kernel(uri, match)
+        return self._student(authid, kernel_id, None) if kernel_id else DENY
 
-    def _own(self, authid, kernel_id):
+    def _student(self, authid, kernel_id, name):
+        """A student's right to call *name* on a kernel (None: to watch it)."""
         if not self.owners.known(kernel_id):
             return DENY_UNKNOWN
-        return ALLOW if self.owners.owner(kernel_id) == authid else DENY
+        if self.owners.owner(kernel_id) == authid:
+            return ALLOW
+        share = self.owners.share(kernel_id, authid)
+        if share == "full" and name not in OWNER_PROCEDURES:
+            return ALLOW_NOW
+        if share == "watch" and (name is None or name in OBSERVER_PROCEDURES):
+            return ALLOW_NOW
+        return DENY_NOW
 
 
-def _confined_to_kernel(uri, match):
+def confined_to_kernel(uri, match):
     """The kernel id if every URI *uri* under *match* could match is one kernel's, else None.
 
     ``webkernel.kernel.<id>.iopub`` (exact or prefix), ``webkernel.kernel.<id>``

@@ -1,4 +1,4 @@
-"""Who owns each kernel, learnt from the kernel host's lifecycle events.
+"""Who owns each kernel and whom it is shared with, learnt from the kernel host's lifecycle events.
 
 The kernel host publishes every kernel's model (with its ``owner``: the authid
 of the session that started it) on ``webkernel.kernels.events`` when it is
@@ -11,7 +11,8 @@ an owner cannot be forged. A kernel's owner never changes. The entry goes
 when the kernel stops or dies (a kernel whose start failed only dies), so the
 map holds live kernels only; a dead kernel that is restarted is learnt again
 from its next event (between the two its owner's calls are refused, and
-asked again).
+asked again). Shares change (event ``shared``): the latest model's ``shared``
+is in force, and users who lost their share are reported to ``on_revoked``.
 """
 
 from autobahn.wamp import message
@@ -22,10 +23,16 @@ from broker.kernel import uris
 
 
 class KernelOwners:
-    """kernel id -> owner's authid (None: started by an unidentified caller)."""
+    """kernel id -> its owner's authid (None: an unidentified caller) and whom it is shared with.
 
-    def __init__(self):
+    *on_revoked* ``(kernel_id, users)`` is called when users lose their share
+    of a kernel (the wiring drops their subscriptions to its topics).
+    """
+
+    def __init__(self, on_revoked=None):
         self._owners = {}
+        self._shares = {}  # kernel id -> {user: "watch" or "full"}
+        self.on_revoked = on_revoked or (lambda kernel_id, users: None)
 
     def __len__(self):
         return len(self._owners)
@@ -36,14 +43,35 @@ class KernelOwners:
     def owner(self, kernel_id):
         return self._owners.get(kernel_id)
 
+    def share(self, kernel_id, user):
+        """*user*'s share of the kernel: ``"watch"``, ``"full"`` or None."""
+        return self._shares.get(kernel_id, {}).get(user)
+
     def event(self, event, model):
         """Take one lifecycle event's kernel model into account."""
         if not isinstance(model, dict) or not isinstance(model.get("id"), str):
             return
+        kernel_id = model["id"]
         if event in ("stopped", "dead"):
-            self._owners.pop(model["id"], None)
-        elif model["id"] not in self._owners:
-            self._owners[model["id"]] = model.get("owner")
+            self._owners.pop(kernel_id, None)
+            self._shares.pop(kernel_id, None)
+            return
+        if kernel_id not in self._owners:
+            self._owners[kernel_id] = model.get("owner")
+        self._update_shares(kernel_id, model.get("shared"))
+
+    def _update_shares(self, kernel_id, shared):
+        shared = {u: a for u, a in (shared or {}).items()
+                  if isinstance(u, str) and a in ("watch", "full")} \
+            if isinstance(shared, dict) else {}
+        before = self._shares.get(kernel_id, {})
+        if shared:
+            self._shares[kernel_id] = shared
+        else:
+            self._shares.pop(kernel_id, None)
+        revoked = sorted(set(before) - set(shared))
+        if revoked:
+            self.on_revoked(kernel_id, revoked)
 
 
 class OwnerTracker:

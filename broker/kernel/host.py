@@ -53,6 +53,8 @@ class ManagedKernel:
     def __init__(self, kernel_id, name, owner, created, conversation, supervisor):
         self.id, self.name, self.owner, self.created = kernel_id, name, owner, created
         self.last_activity = created
+        #: user -> "watch" or "full" (see the share procedure); not kept across a re-attach
+        self.shared = {}
         self.conversation = conversation
         self.supervisor = supervisor
         self.registrations = []
@@ -68,6 +70,7 @@ class ManagedKernel:
             "execution_state": state, "last_activity": self.last_activity,
             "created": self.created,
             "reason": self.supervisor.reason if state == "dead" else None,
+            "shared": dict(self.shared),
         }
 
 
@@ -223,6 +226,15 @@ class KernelHost(QuietRefusals, Session):
             kernel.conversation.lifecycle_status(event, kernel.supervisor.reason)
         self._event(event, kernel)
 
+    def set_share(self, kernel, user, access):
+        """Share *kernel* with *user* for *access*, or stop (None); event ``shared``; its model."""
+        if access is None:
+            kernel.shared.pop(user, None)
+        else:
+            kernel.shared[user] = access
+        self._event("shared", kernel)
+        return kernel.model()
+
     @defer.inlineCallbacks
     def remove_kernel(self, kernel):
         """Shut a kernel down, unregister it and forget it."""
@@ -321,7 +333,7 @@ class KernelHost(QuietRefusals, Session):
     def _event(self, event, kernel):
         if self.is_attached():
             model = kernel.model()
-            for audience in self.policy.audiences(kernel.owner):
+            for audience in self.policy.audiences(model):
                 self.publish(uris.KERNELS_EVENTS, options=PublishOptions(
                     acknowledge=False, **audience), event=event, kernel=model)
 

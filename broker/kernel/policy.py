@@ -18,6 +18,6 @@ class OpenPolicy:
         """How many kernels a caller with this role may own at once (None: no limit)."""
         return None
 
-    def audiences(self, owner):
-        """Publish options (dicts) for a lifecycle event of *owner*'s kernel: one publication each."""
+    def audiences(self, model):
+        """Publish options (dicts) for a lifecycle event of the kernel *model*: one publication each."""
         return [{}]

@@ -216,12 +216,40 @@ def shutdown(kernel, details=None, host=None):
     return host.remove_kernel(kernel).addCallback(lambda _: None)
 
 
+#: what a kernel may be shared for: watching it, or everything its owner may do but share
+SHARE_ACCESS = ("watch", "full")
+#: the most users one kernel may be shared with
+MAX_SHARES = 100
+
+
+def _user(user):
+    arguments.text("user", user)
+    if not user or len(user) > 256:
+        raise arguments.refuse("user must be a user's name (1 to 256 characters)")
+
+
+def share(kernel, user, access="watch", details=None, host=None):
+    """Share the kernel with *user* (replacing an earlier share); its model."""
+    _user(user)
+    if access not in SHARE_ACCESS:
+        raise arguments.refuse(f"access must be one of {', '.join(SHARE_ACCESS)}, not {access!r}")
+    if user not in kernel.shared and len(kernel.shared) >= MAX_SHARES:
+        raise arguments.refuse(f"a kernel may be shared with at most {MAX_SHARES} users")
+    return host.set_share(kernel, user, access)
+
+
+def unshare(kernel, user, details=None, host=None):
+    """Stop sharing the kernel with *user* (nothing if it was not); its model."""
+    _user(user)
+    return host.set_share(kernel, user, None)
+
+
 PROCEDURES = {
     "execute": execute, "eval_cell": eval_cell, "complete": complete, "inspect": inspect,
     "is_complete": is_complete, "history": history, "kernel_info": kernel_info,
     "input": input_, "outputs": outputs, "reply": reply, "interrupt": interrupt,
 }
-LIFECYCLE = {"restart": restart, "shutdown": shutdown}
+LIFECYCLE = {"restart": restart, "shutdown": shutdown, "share": share, "unshare": unshare}
 
 
 def _bind(function, kernel, name, host=None):

@@ -60,6 +60,12 @@ class Broker:
         self._remove(session, observation)
         session.send(message.Unsubscribed(msg.request))
 
+    def drop(self, session, covered):
+        """End *session*'s subscriptions for which ``covered(uri, match)`` (see Router.drop_subscriptions)."""
+        for observation in self.index.observed_by(session):
+            if covered(observation.uri, observation.match):
+                self._remove(session, observation)
+
     def session_left(self, session):
         for observation in self.index.observed_by(session):
             self._remove(session, observation)

@@ -118,6 +118,20 @@ class Router:
                 if session.authid in authids:
                     session.goodbye(reason, text)
 
+    def drop_subscriptions(self, authids, covered):
+        """Silently end the subscriptions of *authids*' sessions for which ``covered(uri, match)``.
+
+        For an application that revokes a right to watch: the sessions get no
+        further events there (Autobahn's clients close a session that gets an
+        UNSUBSCRIBED it did not ask for, so none is sent); subscribing again
+        is up to the authorizer.
+        """
+        authids = set(authids)
+        for realm in self.realms.values():
+            for session in list(realm.sessions.values()):
+                if session.authid in authids:
+                    realm.broker.drop(session, covered)
+
     def shutdown(self):
         """Say GOODBYE (wamp.close.system_shutdown) to every session."""
         for realm in self.realms.values():
