@@ -19,8 +19,8 @@ Should the descriptors run out anyway (``EMFILE`` from ``accept``), Twisted's
 listening port closes the connection it cannot serve and goes on; it neither
 spins nor stops.
 
-Only the protocol side is wrapped: the connection's protocols write to the
-real transport, so nothing is added per message sent.
+The count is kept by a :class:`~twisted.protocols.policies.ProtocolWrapper`
+(one method call more per write).
 """
 
 import ipaddress
@@ -71,15 +71,16 @@ def address_key(address):
 
 
 class _Counted(ProtocolWrapper):
-    """Counts one connection until it is lost; its protocol gets the real transport."""
+    """Counts one connection until it is lost.
+
+    It stays the transport of whatever protocol takes the connection over
+    (the sniffer hands it to HTTP or RawSocket, Autobahn upgrades HTTP to a
+    WebSocket: both replace the ``wrappedProtocol`` of the ProtocolWrapper
+    they are given as transport), so it sees the end of every connection,
+    also under TLS, whose own wrapper sits outside it.
+    """
 
     key = None
-
-    def makeConnection(self, transport):
-        self.transport = transport
-        self.connected = 1
-        self.factory.registerProtocol(self)
-        self.wrappedProtocol.makeConnection(transport)
 
 
 class LimitedFactory(WrappingFactory):

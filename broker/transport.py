@@ -374,8 +374,6 @@ class TransportSniffer(Protocol):
         transport = self.transport
         if isinstance(transport, ProtocolWrapper):
             transport.wrappedProtocol = protocol
-        elif isinstance(getattr(transport, "protocol", None), ProtocolWrapper):
-            transport.protocol.wrappedProtocol = protocol   # (broker.connection_limits)
         else:
             transport.protocol = protocol
         protocol.makeConnection(transport)

@@ -8,14 +8,14 @@ from twisted.python.failure import Failure
 from twisted.internet.error import ConnectionDone
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
-from twisted.web.resource import Resource
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 
 from broker.connection_limits import (
     FD_RESERVE, FDS_PER_KERNEL, MIN_TOTAL, LimitedFactory, address_key, default_max_connections,
 )
-from broker.http_guard import GuardedSite
 from broker.testing import MemoryRouter
-from broker.transport import UniversalFactory, WampRawSocketFactory
+from broker.transport import UniversalFactory, WampRawSocketFactory, WampWebSocketFactory
+from broker.web import make_site
 
 
 def ipv4(host, port=40000):
@@ -95,26 +95,48 @@ class LimitedFactoryTests(SynchronousTestCase):
 
 
 class HandedOverConnectionTests(SynchronousTestCase):
-    """The count follows a connection the sniffer hands to HTTP or RawSocket, and a WebSocket upgrade."""
+    """The count follows a connection the sniffer hands to HTTP or RawSocket, and a WebSocket upgrade, under TLS too."""
 
     def setUp(self):
         memory = MemoryRouter()
-        universal = UniversalFactory(GuardedSite(Resource(), reactor=memory.clock),
-                                     WampRawSocketFactory(memory.router, reactor=memory.clock), clock=memory.clock)
+        websocket = WampWebSocketFactory(memory.router, reactor=memory.clock)
+        universal = UniversalFactory(make_site(websocket, reactor=memory.clock),
+                                     WampRawSocketFactory(memory.router, reactor=memory.clock),
+                                     clock=memory.clock)
         self.factory = LimitedFactory(universal, per_address=2, total=10)
 
-    def connect(self, first_bytes):
+    def connect(self, first_bytes, outer_wrapper=False):
+        """A connection as the port makes it; *outer_wrapper* puts a ProtocolWrapper outside, as TLS does."""
         protocol = self.factory.buildProtocol(ipv4("10.0.0.1"))
+        if outer_wrapper:
+            protocol = ProtocolWrapper(WrappingFactory(None), protocol)
         transport = StringTransport(peerAddress=ipv4("10.0.0.1"))
         transport.protocol = protocol
         protocol.makeConnection(transport)
         transport.protocol.dataReceived(first_bytes)
         return transport
 
+    def lose(self, transport):
+        transport.protocol.connectionLost(Failure(ConnectionDone()))
+
+    def full(self):
+        return self.factory.buildProtocol(ipv4("10.0.0.1")) is None
+
     def test_http_and_rawsocket_connections_are_counted_until_lost(self):
         """Both transports count; losing one frees its slot."""
         http = self.connect(b"GET / HTTP/1.1\r\n")
         self.connect(b"\x7f\xf1\x00\x00")
-        self.assertIsNone(self.factory.buildProtocol(ipv4("10.0.0.1")))
-        http.protocol.connectionLost(Failure(ConnectionDone()))
-        self.assertIsNotNone(self.factory.buildProtocol(ipv4("10.0.0.1")))
+        self.assertTrue(self.full())
+        self.lose(http)
+        self.assertFalse(self.full())
+
+    def test_websocket_upgrade_keeps_the_count_under_tls(self):
+        """A WebSocket (Autobahn takes the connection over from HTTP) inside a TLS-like wrapper is counted until lost."""
+        upgrade = (b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\n"
+                   b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n\r\n")
+        sockets = [self.connect(upgrade, outer_wrapper=True) for _ in range(2)]
+        self.assertIn(b"101 Switching Protocols", sockets[0].value())
+        self.assertTrue(self.full())
+        self.lose(sockets[0])
+        self.assertFalse(self.full())
