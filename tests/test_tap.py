@@ -67,6 +67,16 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(kinds, ["RouterService", "KernelHostService", "NotebookService",
                                  "ListeningService", "ListeningService"])
 
+    def test_notebook_limits_reach_the_notebook_service(self):
+        """--max-notebook-size, --notebook-threads and --notebook-queue configure the notebook service."""
+        top = tap.makeService(self.parse("--listen", "tcp:0", "--max-notebook-size", "1000",
+                                         "--notebook-threads", "3", "--notebook-queue", "5"),
+                              reactor=Clock())
+        [notebooks] = [s for s in top if type(s).__name__ == "NotebookService"]
+        self.assertEqual((notebooks.directory.max_size, notebooks.pool.max, notebooks.workers.limit),
+                         (1000, 3, 5))
+        self.assertRaises(usage.UsageError, self.parse, "--notebook-queue", "0")
+
     def test_every_timer_runs_on_the_given_reactor(self):
         """The site, the WebSocket and RawSocket factories and the port's sniffer all get makeService's reactor, never the global one."""
         clock = Clock()
