@@ -93,6 +93,13 @@ class AuthorizerTests(SynchronousTestCase):
                            ("com.example", "prefix")]:
             self.assertTrue(self.allowed(BOB, uri, "subscribe", match), (uri, match))
 
+    def test_prefix_of_a_whole_id_must_not_reach_a_longer_one(self):
+        """A prefix ending in an owned id (no dot) is allowed only for a full-length id: it would match longer ids too."""
+        self.owners.event("started", {"id": "abc", "owner": "bob"})
+        self.owners.event("started", {"id": "abcdef", "owner": "alice"})
+        self.assertFalse(self.allowed(BOB, "webkernel.kernel.abc", "subscribe", "prefix"))
+        self.assertTrue(self.allowed(BOB, "webkernel.kernel.abc.", "subscribe", "prefix"))
+
     def test_students_register_and_publish_nothing(self):
         """No student registers or publishes, under webkernel. (exact, prefix, wildcard) or anywhere."""
         for action in ("register", "publish"):
