@@ -2,15 +2,20 @@
 
 A page on ``attacker.invalid`` whose name the attacker re-points at 127.0.0.1
 is, to the browser, same-origin with the service: its requests carry
-``Host: attacker.invalid`` and an ``Origin`` that matches it. So every HTTP
+``Host: attacker.invalid`` and an ``Origin`` that matches it. So an HTTP
 request (the WebSocket handshake included) must name the service: a loopback
 name or address, an address the service listens on, or a name given with
 ``--allowed-host`` (``*`` allows all). An IP address in ``Host`` is allowed
 when the service listens on it, or on every interface (a rebinding attack
 needs a name; a browser sends an address only when the user typed one). A
 request without ``Host`` (HTTP/1.0, non-browser clients) is allowed.
-"""
 
+What a page's script sends always carries ``Origin`` (a WebSocket handshake,
+a POST). A request without one is checked only while the service listens on
+loopback alone: listening elsewhere, Python clients and kernel hosts reach it
+by whatever name the network gives it (``--router ws://router:8080/ws``),
+and need no ``--allowed-host``; the notebook page opened by such a name does.
+"""
 import ipaddress
 import re
 
@@ -45,9 +50,17 @@ class HostAllowList:
                     default=frozenset())
     interfaces = attr.ib(converter=frozenset, default=frozenset({"127.0.0.1"}))
 
-    def allows(self, header):
-        """True if a request with this ``Host`` header (str, or None) is for this service."""
-        if not header or "*" in self.names:
+    @property
+    def loopback_only(self):
+        """True if the service listens on loopback addresses alone (or on no TCP port)."""
+        return all(_address(i) is not None and _address(i).is_loopback for i in self.interfaces)
+
+    def allows(self, header, from_page=True):
+        """True if a request with this ``Host`` header (str, or None) is for this service.
+
+        *from_page*: the request carries ``Origin`` (see the module docstring).
+        """
+        if not header or "*" in self.names or not (from_page or self.loopback_only):
             return True
         name = host_name(header)
         if name in LOOPBACK_NAMES or name in self.names:

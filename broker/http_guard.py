@@ -269,7 +269,8 @@ class GuardedSite(Site):
     def refusal(self, path, headers, length, peer):
         """``(status, phrase, code, message)`` if a request with these headers is refused, else None."""
         hosts = headers.getRawHeaders(b"host") or [b""]
-        if len(hosts) > 1 or not self.limits.hosts.allows(hosts[0].decode("latin-1")):
+        from_page = headers.hasHeader(b"origin")
+        if len(hosts) > 1 or not self.limits.hosts.allows(hosts[0].decode("latin-1"), from_page):
             return (421, b"Misdirected Request", None,
                     f"this service does not serve the host {hosts[-1].decode('latin-1')!r}; "
                     f"start it with --allowed-host NAME to serve that name")

@@ -140,6 +140,15 @@ class GuardedSiteTests(SynchronousTestCase):
             self.assertIn(b"--allowed-host", transport.value())
             self.assertTrue(self.closed(transport))
 
+    def test_off_loopback_a_page_is_checked_and_a_client_is_not(self):
+        """Listening on every interface: a request with Origin naming a foreign host is 421, one without is served."""
+        self.site.limits = HttpLimits(hosts=HostAllowList((), {""}))
+        head = b"GET / HTTP/1.1\r\nHost: rebound.invalid:8080"
+        _, transport = self.request(head + b"\r\nOrigin: http://rebound.invalid:8080")
+        self.assertEqual(self.status(transport), 421)
+        _, transport = self.request(head)
+        self.assertEqual(self.status(transport), 200)
+
     def test_own_hosts_are_served(self):
         """localhost, 127.0.0.1 and [::1], with or without a port, and no Host at all, are served."""
         for host in (b"Host: localhost:8080\r\n", b"Host: 127.0.0.1\r\n", b"Host: [::1]:80\r\n", b""):
@@ -226,6 +235,14 @@ class HostAllowListTests(SynchronousTestCase):
         hosts = HostAllowList((), listening_interfaces(["tcp:8080"]))
         self.assertTrue(hosts.allows("192.168.1.20:8080"))
         self.assertFalse(hosts.allows("attacker.invalid"))
+
+    def test_requests_without_origin_are_checked_on_loopback_only(self):
+        """Off loopback, a client that is no page (no Origin) may use any name; a page may not."""
+        everywhere = HostAllowList((), {""})
+        self.assertTrue(everywhere.allows("router", from_page=False))
+        self.assertFalse(everywhere.allows("router", from_page=True))
+        self.assertFalse(HostAllowList().allows("router", from_page=False))
+        self.assertFalse(HostAllowList((), set()).allows("router", from_page=False))  # unix:
 
     def test_listening_interfaces(self):
         """interface= of TCP endpoints, the wildcard when absent; Unix sockets have none."""
