@@ -80,7 +80,8 @@ def test_an_output_overlay_stays_inside_its_output(notebook):
 
 CLOBBER = ('<img name="getElementById"><img name="cookie"><img name="body" id="body">'
            '<a id="clobbered" name="clobbered">a</a><form name="forms"><input name="x"></form>'
-           '<img id="sessionStorage"><div id="autobahn"></div><img name="querySelector">')
+           '<img id="sessionStorage"><div id="autobahn"></div><img name="querySelector">'
+           '<a href="#clobbered" class="jump">jump</a>')
 
 
 def test_dom_clobbering_does_not_shadow_globals(notebook):
@@ -89,7 +90,10 @@ def test_dom_clobbering_does_not_shadow_globals(notebook):
                         f"display(HTML({CLOBBER!r}))\n"
                         f"display(Markdown({CLOBBER!r}))")
     notebook.wait_done(cell)
-    expect(notebook.outputs(cell).locator("a")).to_have_count(2)
+    expect(notebook.outputs(cell).locator("a")).to_have_count(4)
+    jump = notebook.outputs(cell).locator("a.jump").first
+    assert jump.get_attribute("href") == "#user-content-clobbered"  # in-output links follow the prefix
+    assert jump.get_attribute("target") is None
     globals_ = notebook.page.evaluate("""() => ({
         getElementById: typeof document.getElementById,
         querySelector: typeof document.querySelector,

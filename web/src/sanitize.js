@@ -49,13 +49,25 @@ function restrictClasses(node) {
   else node.removeAttribute('class');
 }
 
+const NAMED_PREFIX = 'user-content-'; // DOMPurify's, for SANITIZE_NAMED_PROPS
+
+// A link within the output (`#name`) points at the prefixed id and stays in the
+// page; every other link opens a new tab without a referrer.
+function restrictLink(node) {
+  const href = node.getAttribute('href');
+  if (href.startsWith('#')) {
+    if (!href.startsWith(`#${NAMED_PREFIX}`)) node.setAttribute('href', `#${NAMED_PREFIX}${href.slice(1)}`);
+    node.removeAttribute('target');
+    return;
+  }
+  node.setAttribute('target', '_blank');
+  node.setAttribute('rel', 'noopener noreferrer');
+}
+
 purifier.addHook('afterSanitizeAttributes', (node) => {
   restrictStyle(node);
   restrictClasses(node);
-  if (node.tagName === 'A' && node.hasAttribute('href')) {
-    node.setAttribute('target', '_blank');
-    node.setAttribute('rel', 'noopener noreferrer');
-  }
+  if (node.tagName === 'A' && node.hasAttribute('href')) restrictLink(node);
 });
 
 const OPTIONS = {
