@@ -206,9 +206,11 @@ class GuardedChannel(HTTPChannel):
             super().rawDataReceived(data)
 
     def requestDone(self, request):
-        super().requestDone(request)
+        # armed before Twisted replays a pipelined request it buffered meanwhile,
+        # whose complete headers then cancel it
         if self.persistent and self.transport is not None and not self._refused:
             self._arm_header_deadline()
+        super().requestDone(request)
 
     def refuse(self, status, phrase, code, message):
         """Answer *status* with *message* (a JSON-RPC error with *code* if given) and close."""

@@ -11,6 +11,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
 
 from broker.hosts import HostAllowList, host_name, listening_interfaces
 from broker.http_guard import (
@@ -31,8 +32,12 @@ class Echo(Resource):
     def __init__(self):
         super().__init__()
         self.bodies = []
+        self.waiting = []
 
     def render_GET(self, request):
+        if request.path == b"/slow":
+            self.waiting.append(request)
+            return NOT_DONE_YET
         return b"page"
 
     def render_POST(self, request):
@@ -178,6 +183,19 @@ class GuardedSiteTests(SynchronousTestCase):
         self.clock.advance(1)
         self.assertTrue(self.closed(transport))
         self.assertIn(b"HTTP/1.1 408 Request Timeout", transport.value())
+
+    def test_a_pipelined_request_being_answered_is_not_cut(self):
+        """Two slow requests in one packet: the second, taken up when the first is answered, is not cut as slow headers."""
+        channel, transport = self.connect()
+        channel.dataReceived(b"GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                             b"GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        self.resource.waiting[0].finish()
+        self.assertEqual(len(self.resource.waiting), 2)
+        self.clock.advance(100)
+        self.assertFalse(self.closed(transport))
+        self.resource.waiting[1].write(b"done")
+        self.resource.waiting[1].finish()
+        self.assertTrue(transport.value().endswith(b"done\r\n0\r\n\r\n"))
 
     def test_access_log_has_no_token(self):
         """The access log line of /jsonrpc?token=… shows the path but not the token."""
