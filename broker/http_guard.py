@@ -179,8 +179,6 @@ class GuardedChannel(HTTPChannel):
         self._header_deadline = None
         if self.transport is None:   # taken over (WebSocket)
             return
-        _log.info("closing {peer}: request headers not complete within {seconds:g} s",
-                  peer=self.transport.getPeer(), seconds=self.site.limits.header_timeout)
         self.refuse(408, b"Request Timeout", None,
                     f"the request line and headers must arrive within "
                     f"{self.site.limits.header_timeout:g} s")
@@ -217,6 +215,8 @@ class GuardedChannel(HTTPChannel):
         if self._refused:
             return
         self._refused = True
+        _log.info("refused an HTTP request from {peer} ({status}): {message}",
+                  peer=peer_name(self.transport.getPeer()), status=status, message=message)
         self.length = None   # so that the line parser does not dispatch the request
         self.setRawMode()    # and buffers no more lines: what comes is dropped
         self._cancel_header_deadline()
@@ -229,8 +229,8 @@ class GuardedChannel(HTTPChannel):
         head = [b"HTTP/1.1 %d %s" % (status, phrase), b"Content-Type: " + kind,
                 b"Content-Length: %d" % len(body), b"Connection: close",
                 b"Cache-Control: no-store", b"X-Content-Type-Options: nosniff"]
-        if status == 401:
-            head.append(b"WWW-Authenticate: token")
+        if status == 401:   # the challenges JSON-RPC answers with itself
+            head += [b"WWW-Authenticate: token", b'WWW-Authenticate: Basic realm="webkernel"']
         self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
         half_close = getattr(self.transport, "loseWriteConnection", None)
         if half_close is None:
@@ -274,7 +274,7 @@ class GuardedSite(Site):
         from_page = headers.hasHeader(b"origin")
         if len(hosts) > 1 or not self.limits.hosts.allows(hosts[0].decode("latin-1"), from_page):
             return (421, b"Misdirected Request", None,
-                    f"this service does not serve the host {hosts[-1].decode('latin-1')!r}; "
+                    f"this service does not serve the host {hosts[-1][:100].decode('latin-1')!r}; "
                     f"start it with --allowed-host NAME to serve that name")
         if length == 0:
             return None

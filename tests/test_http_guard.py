@@ -86,6 +86,7 @@ class GuardedSiteTests(SynchronousTestCase):
             b"100000\r\n" + b"x" * 4096)
         self.assertEqual(self.status(transport), 401)
         self.assertIn(b'"code": -32001', transport.value())
+        self.assertIn(b'WWW-Authenticate: Basic realm="webkernel"', transport.value())
         self.assertTrue(self.closed(transport))
         self.assertIsNone(channel.requests[-1].content)   # no temporary file, no buffer
         channel.dataReceived(b"x" * 100000)               # the rest is dropped
