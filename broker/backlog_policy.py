@@ -41,7 +41,8 @@ class IBacklogPolicy(Interface):
     def superseding(waiting, newer):
         """The EVENT delivered instead of *newer* once *waiting* (same key, older) is dropped.
 
-        It may name what it replaced; it keeps *newer*'s key.
+        It may name what it replaced; it keeps *newer*'s key. None: keep
+        *waiting* (and what waits before it with that key) after all.
         """
 
     def gap(summary, event):
@@ -67,7 +68,7 @@ class DeliverEverything:
         return None
 
     def superseding(self, waiting, newer):
-        return newer
+        return None
 
     def gap(self, summary, event):
         raise AssertionError("gap() is only asked for events the policy concerns")

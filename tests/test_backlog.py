@@ -5,7 +5,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from broker.backlog_policy import DeliverEverything, IBacklogPolicy
-from broker.kernel.backlog_policy import KernelOutputPolicy
+from broker.kernel.backlog_policy import MAX_SUPERSEDED, KernelOutputPolicy
 from broker.router.backpressure import OutboundQueue
 from broker.router.router import Router
 from tests.test_backpressure import Peer, output, seqs_covered, stream
@@ -110,9 +110,23 @@ class LinearBacklogTests(SynchronousTestCase):
         self.assertLess(len(backlog.items), 1100)  # compaction keeps tombstones bounded
         self.assertLessEqual(backlog.visited, 2 * 3000)
         peer.queue.resumeProducing()
-        last = peer.received()[-1].kwargs
-        self.assertEqual(last["seq"], 3000)
-        self.assertTrue(last["superseded"] == list(range(1, 3000)))
+        updates = [m.kwargs for m in peer.received() if m.kwargs]
+        self.assertEqual(updates[-1]["seq"], 3000)
+        self.assertTrue(seqs_covered([message.Event(1, 1, kwargs=u) for u in updates])
+                        == list(range(1, 3001)))
+
+    def test_a_superseded_list_is_bounded(self):
+        """An update names at most MAX_SUPERSEDED seqs, so a replacement's work is bounded too."""
+        peer = Peer(coalesce_above=0, gap_above=10**9, close_above=10**9)
+        peer.queue.pauseProducing()
+        for seq in range(1, 5001):
+            peer.queue.send(output(seq, "update_display_data", data={}, transient={"display_id": "d"}))
+        peer.queue.resumeProducing()
+        updates = [m.kwargs for m in peer.received()]
+        self.assertLessEqual(max(len(u.get("superseded", ())) for u in updates), MAX_SUPERSEDED)
+        self.assertEqual(len(updates), 5)  # 4 full lists, then the newest
+        self.assertEqual([u["seq"] for u in updates], sorted(u["seq"] for u in updates))
+        self.assertTrue(seqs_covered(peer.received()) == list(range(1, 5001)))
 
 
 class BacklogPolicySeamTests(SynchronousTestCase):

@@ -9,7 +9,8 @@ router may, through this policy:
   into one output carrying ``coalesced: [first_seq, last_seq]`` (up to
   :data:`MERGED_TEXT_LIMIT` characters);
 * drop an ``update_display_data`` waiting behind a newer one for the same
-  ``display_id`` (the newer one lists it in ``superseded``);
+  ``display_id`` (the newer one lists it in ``superseded``, up to
+  :data:`MAX_SUPERSEDED` seqs);
 * replace a subscription's waiting output with one *gap* output,
   ``{msg_type: "gap", from_seq, to_seq}``: the peer fetches the missing
   outputs with ``outputs(since=from_seq - 1)``.
@@ -26,6 +27,9 @@ from broker.backlog_policy import IBacklogPolicy
 #: a merged stream output grows to this many characters, then a new one starts
 #: (each merge re-encodes the merged output, so this bounds that work)
 MERGED_TEXT_LIMIT = 64 * 1024
+#: an update lists at most this many superseded seqs; then the next one starts a
+#: new list (each replacement copies and re-encodes the list, so this bounds that work)
+MAX_SUPERSEDED = 1024
 
 
 def kernel_output(event):
@@ -69,6 +73,8 @@ class KernelOutputPolicy:
     def superseding(self, waiting, newer):
         older, output = waiting.kwargs, newer.kwargs
         dropped = older.get("superseded", []) + [older["seq"]] + output.get("superseded", [])
+        if len(dropped) > MAX_SUPERSEDED:
+            return None
         return _with_kwargs(newer, dict(output, superseded=sorted(dropped)))
 
     def gap(self, summary, event):

@@ -124,12 +124,20 @@ class Backlog:
         return True
 
     def _supersede(self, event, key):
-        older = self._keyed.pop((event.subscription, key), ())
+        """Drop the waiting events *event* supersedes, newest first, while the policy agrees."""
+        older = self._keyed.get((event.subscription, key), ())
         replacement = event
-        for item in older:
+        while older:
+            item = older[-1]
             if item.msg is not None:
-                replacement = self.policy.superseding(item.msg, replacement)
+                superseding = self.policy.superseding(item.msg, replacement)
+                if superseding is None:
+                    break
+                replacement = superseding
                 self._drop(item)
+            older.pop()
+        if not older:
+            self._keyed.pop((event.subscription, key), None)
         if replacement is event:
             return False
         self.add(replacement, self.encode(replacement), True, key)
