@@ -57,9 +57,9 @@ def close_all(sockets):
 
 class DescriptorTests(SynchronousTestCase):
 
-    def start(self, *args, nofile=None):
-        service = ServiceProcess("--no-kernels", "--token", "t", "--header-timeout", "600", *args,
-                                 nofile=nofile)
+    def start(self, *args, nofile=None, header_timeout="600"):
+        service = ServiceProcess("--no-kernels", "--token", "t", "--header-timeout", header_timeout,
+                                 *args, nofile=nofile)
         self.addCleanup(service.stop)
         return service
 
@@ -73,6 +73,19 @@ class DescriptorTests(SynchronousTestCase):
         close_all(attackers)
         self.assertTrue(served_again(service.port))
         self.assertIn("refusing new connections from 127.0.0.1", service.log())
+
+    def test_trickled_headers_are_cut(self):
+        """Slowloris against the real service: headers still incomplete at --header-timeout get 408 and a close."""
+        service = self.start(header_timeout="1")
+        with socket.create_connection(("127.0.0.1", service.port), timeout=WAIT) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            answer = b""
+            while True:   # until the service closes (bounded by the socket timeout)
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        self.assertTrue(answer.startswith(b"HTTP/1.1 408 "), answer)
 
     def test_default_cap_keeps_descriptors_free(self):
         """With RLIMIT_NOFILE 256 the derived cap (128) refuses the flood before accept() runs out of descriptors."""
