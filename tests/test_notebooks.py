@@ -69,6 +69,25 @@ class NotebookDirectoryTests(SynchronousTestCase):
         self.assertEqual(on_disk.cells[0].source, "x = 1")
         self.assertEqual([n for n in os.listdir(os.path.join(self.root, "sub")) if n.endswith(".tmp")], [])
 
+    def test_saved_text_is_what_nbformat_writes(self):
+        """The file save writes is byte for byte nbformat.writes' text, transient fields stripped."""
+        notebook = a_notebook("x = 1\ny = 'é'\n")
+        notebook.metadata.update(signature="sha256:x", kernelspec={"name": "python3", "display_name": "P"})
+        notebook.cells[0].metadata["trusted"] = True
+        notebook.cells[0].outputs.append(nbformat.v4.new_output(
+            "display_data", data={"image/png": "aGk=\n", "text/plain": "a\nb", "application/json": {"k": [1]}},
+            metadata={"image/png": {"width": 3}}))
+        notebook.cells[0].outputs.append(nbformat.v4.new_output("execute_result", execution_count=1,
+                                                                data={"text/html": "<b>x</b>\n<i>y</i>"}))
+        notebook.cells.append(nbformat.v4.new_markdown_cell("![a](attachment:a.png)", attachments={
+            "a.png": {"image/png": "aGk="}}))
+        notebook.cells.append(nbformat.v4.new_raw_cell("raw\ntext"))
+        content = json.loads(json.dumps(notebook))
+        self.directory.save("same.ipynb", content)
+        with open(os.path.join(self.root, "same.ipynb"), encoding="utf-8") as f:
+            self.assertEqual(f.read(), nbformat.writes(nbformat.from_dict(content), version=4))
+        self.assertEqual(content["metadata"]["signature"], "sha256:x")  # the caller's content is untouched
+
     def test_paths_outside_are_refused(self):
         """'..', absolute paths and symlinks out of the directory are refused."""
         outside = tempfile.mkdtemp()
