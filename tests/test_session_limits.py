@@ -77,6 +77,24 @@ class PendingCallTests(SynchronousTestCase):
         self.assertEqual(len(self.callee.take()), 4)
 
 
+class ReplyFloodTests(SynchronousTestCase):
+    """Issue 10's attack: 50,000 calls to a procedure that answers only when a cell ends."""
+
+    def test_fifty_thousand_waiting_calls_stop_at_the_default_bound(self):
+        """With the defaults, 1,000 calls wait at the callee and 49,000 are refused at once."""
+        memory = MemoryRouter()
+        callee = memory.joined()
+        register(callee, "com.example.kernel.reply")
+        caller = memory.joined()
+        for _ in range(50_000):
+            caller.send(message.Call(caller.request_id(), "com.example.kernel.reply", args=["m"]))
+        refused = caller.take()
+        self.assertEqual(len(refused), 49_000)
+        self.assertEqual({m.error for m in refused}, {errors.TOO_MANY_CALLS})
+        self.assertEqual(len(callee.take()), 1000)
+        self.assertEqual(len(memory.realm.dealer.calls), 1000)
+
+
 class ObservationLimitTests(SynchronousTestCase):
     """Subscriptions, registrations and wildcard patterns per session."""
 
