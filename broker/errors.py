@@ -87,6 +87,8 @@ NOT_A_NOTEBOOK = "webkernel.error.not_a_notebook"
 INVALID_NOTEBOOK = "webkernel.error.invalid_notebook"
 #: ``notebooks.get`` of a file larger than ``--max-notebook-size``; nothing is read
 NOTEBOOK_TOO_LARGE = "webkernel.error.notebook_too_large"
+#: ``notebooks.save`` that the filesystem refused (no space, no permission); the old file is intact
+NOTEBOOK_NOT_SAVED = "webkernel.error.notebook_not_saved"
 #: ``--notebook-queue`` notebook requests are already running or waiting; try again later
 NOTEBOOKS_BUSY = "webkernel.error.notebooks_busy"
 

@@ -1,5 +1,6 @@
 """The notebook directory, its WAMP procedures, and the page at ``/`` (no browser here)."""
 
+import errno
 import json
 import os
 import tempfile
@@ -167,6 +168,21 @@ class NotebookBoundsTests(SynchronousTestCase):
         self.assertRaises(store.InvalidPath, self.directory.get, "/".join(["d" * 200] * 21) + ".ipynb")
         self.directory.save("a" * 249 + ".ipynb", self.content)  # 255 bytes: fine
         self.assertEqual(os.listdir(self.root), ["a" * 249 + ".ipynb"])
+
+    def test_a_write_the_filesystem_refuses_is_notebook_not_saved(self):
+        """A disk full at the rename is notebook_not_saved; the old file and the directory are as they were."""
+        self.directory.save("kept.ipynb", self.content)
+        before = sorted(os.listdir(self.root))
+
+        def disk_full(source, target):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.patch(store.os, "replace", disk_full)
+        with self.assertRaises(store.NotebookNotSaved) as caught:
+            self.directory.save("kept.ipynb", {**self.content, "metadata": {"changed": True}})
+        self.assertEqual(caught.exception.uri, "webkernel.error.notebook_not_saved")
+        self.assertIn("No space left on device", str(caught.exception))
+        self.assertEqual(sorted(os.listdir(self.root)), before)
+        self.assertNotIn("changed", self.directory.get("kept.ipynb")["content"]["metadata"])
 
     def test_nbformat_minor_must_be_an_integer(self):
         """nbformat_minor "x" (or missing, or negative) is an invalid notebook."""

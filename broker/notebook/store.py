@@ -68,6 +68,12 @@ class InvalidPath(NotebookError):
     uri = errors.INVALID_ARGUMENT
 
 
+class NotebookNotSaved(NotebookError):
+    """The filesystem refused the write (no space, no permission, read-only)."""
+
+    uri = errors.NOTEBOOK_NOT_SAVED
+
+
 class NotebookTooLarge(NotebookError):
     """The file is larger than the directory reads."""
 
@@ -193,19 +199,27 @@ class NotebookDirectory:
         if not os.path.isdir(os.path.dirname(real)):
             raise NoSuchPath(f"no directory for {path!r} in the notebook directory")
         text = _validated_text(content)
-        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(real), prefix=".", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, real)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+            _write_atomically(real, text)
+        except OSError as e:
+            raise NotebookNotSaved(f"could not write {path!r}: {e.strerror or e}") from None
         stat = os.stat(real)
         return {"path": path, "name": os.path.basename(real), "modified": _modified(stat),
                 "size": stat.st_size}
+
+
+def _write_atomically(real, text):
+    """Write *text* beside *real*, then rename it over *real*; nothing is left behind on failure."""
+    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(real), prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, real)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
 
 
 def _check_lengths(parts):
