@@ -5,7 +5,7 @@ listening service per ``--listen`` endpoint, each serving HTTP, WAMP over
 WebSocket (``/ws``) and WAMP over RawSocket on the same port.
 
 This is the one module that knows every part. The services that run
-in-process sessions (kernel host, notebooks, JSON-RPC) are handed
+in-process sessions (kernel host, notebooks, JSON-RPC, the Jupyter gateway) are handed
 ``attach(app_session, principal)`` (:func:`broker.router.local.attacher`)
 and, for JSON-RPC, the router's ``authenticate``; none of them imports the
 router.
@@ -32,6 +32,9 @@ from broker.classroom.policy import DEFAULT_MAX_KERNELS_PER_USER, ClassroomPolic
 from broker.connection_limits import DEFAULT_PER_ADDRESS, LimitedFactory, default_max_connections
 from broker.hosts import HostAllowList, listening_interfaces
 from broker.http_guard import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY, HttpLimits
+from broker.gateway import GatewayApi, KernelspecFiles
+from broker.gateway.channels import KernelChannels
+from broker.gateway.sessions import GatewaySessions
 from broker.jsonrpc import JsonRpcResource
 from broker.kernel.backlog_policy import KernelOutputPolicy
 from broker.kernel.logs import DEFAULT_MAX_BYTES as DEFAULT_LOG_BYTES
@@ -324,6 +327,15 @@ def _track_owners(router, realm, owners):
     return tracker
 
 
+def _gateway(attach, authenticate, realm, reactor, options):
+    """The Jupyter gateway API's resources: ``{b"api": …, b"kernelspecs": …}`` (docs/jupyter.md)."""
+    sessions = GatewaySessions(attach, authenticate, realm, reactor,
+                               timeout=options["kernel-ready-timeout"] + 5)
+    channels = KernelChannels()
+    return {b"api": GatewayApi(sessions, channels, options["kernel-ready-timeout"]),
+            b"kernelspecs": KernelspecFiles(sessions)}
+
+
 def makeService(options, reactor=None):
     """Wire the router, the kernel host and the listening ports into one MultiService."""
     if reactor is None:
@@ -378,8 +390,12 @@ def makeService(options, reactor=None):
     http_limits = _http_limits(options)
     jsonrpc = JsonRpcResource(attach, functools.partial(router.authenticate, realm), realm, reactor,
                               max_body=http_limits.max_body)
+    gateway = _gateway(attach, functools.partial(router.authenticate, realm), realm, reactor,
+                       options)
     site = make_site(websocket, jsonrpc, reactor, realm, options["anonymous"], http_limits,
-                     jsonrpc.admits)
+                     lambda credentials, peer: jsonrpc.admits(credentials, peer)
+                     or gateway[b"api"].sessions.admits(credentials, peer),
+                     children=gateway)
     factory = _limited(UniversalFactory(site, rawsocket, clock=reactor), options, log)
     query = "" if options["anonymous"] or options["users"] else f"?token={options['token']}"
     for description in options["listen"]:

@@ -1,4 +1,4 @@
-"""The HTTP side of the service: the notebook page at ``/`` (assets at ``/static/``), the WAMP WebSocket at ``/ws``, JSON-RPC at ``/jsonrpc``."""
+"""The HTTP side of the service: the notebook page at ``/`` (assets at ``/static/``), the WAMP WebSocket at ``/ws``, JSON-RPC at ``/jsonrpc``, the Jupyter gateway API at ``/api`` and ``/kernelspecs``."""
 
 from autobahn.twisted.resource import WebSocketResource
 from twisted.web.resource import Resource
@@ -8,13 +8,14 @@ from broker.notebook.page import NotebookPage, static_resource
 
 
 def make_site(websocket_factory, jsonrpc=None, reactor=None, realm="webkernel", anonymous=False,
-              limits=None, body_allowed=None):
+              limits=None, body_allowed=None, children=None):
     """The Twisted Web site: ``/``, ``/static/``, ``/ws``, and the *jsonrpc* resource at ``/jsonrpc`` if given.
 
     Its timers (HTTP idle timeouts, header deadlines) run on *reactor*. The page is told
     the *realm* and whether it may join *anonymous*ly. Every request keeps to the HTTP
     *limits* (:class:`~broker.http_guard.HttpLimits`), and sends a body only if
-    *body_allowed* its token (see :mod:`broker.http_guard`).
+    *body_allowed* its token (see :mod:`broker.http_guard`). *children* (``{name: resource}``)
+    are more top-level resources (the gateway's ``api`` and ``kernelspecs``).
     """
     limits = limits or HttpLimits()
     root = Resource()
@@ -23,6 +24,8 @@ def make_site(websocket_factory, jsonrpc=None, reactor=None, realm="webkernel", 
     root.putChild(b"ws", WebSocketResource(websocket_factory))
     if jsonrpc is not None:
         root.putChild(b"jsonrpc", jsonrpc)
+    for name, resource in (children or {}).items():
+        root.putChild(name, resource)
     site = GuardedSite(root, limits, body_allowed, reactor=reactor)   # timers on *reactor*
     site.displayTracebacks = False
     return site

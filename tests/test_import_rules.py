@@ -1,7 +1,7 @@
 """The import rules of docs/STYLE ("the nevers"), checked on the source with ``ast``.
 
 * the router (``broker/router/``) imports nothing of kernels, notebooks,
-  JSON-RPC, the clients, the classroom or the users file, and from
+  JSON-RPC, the clients, the classroom, the users file or the Jupyter gateway, and from
   :mod:`broker.auth` only the seams (no application role);
 * those packages import nothing of the router's insides (``broker.router.*``):
   the wiring (``broker/tap.py``) hands them what they need;
@@ -20,7 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TREES = ("broker", "plugins", os.path.join("twisted", "plugins"))
 APPLICATION = ("broker.kernel", "broker.notebook", "broker.jsonrpc", "broker.client",
-               "broker.classroom", "broker.users")
+               "broker.classroom", "broker.users", "broker.gateway")
 #: what the router may take from broker.auth: the seams, not the service's roles
 AUTH_SEAMS = {"IAuthenticator", "IAuthenticatorFactory", "IAuthorizer", "Principal",
               "AuthenticationFailed", "ACTIONS", "has_prefix"}
@@ -128,7 +128,8 @@ class CheckerTests(SynchronousTestCase):
         """Every package is scanned, the ZeroMQ adapter's own imports included."""
         modules = shipped_modules()
         for name in ("broker.router.router", "broker.kernel.host", "broker.notebook.session",
-                     "broker.jsonrpc.resource", "broker.client", "plugins", "broker.tap"):
+                     "broker.jsonrpc.resource", "broker.client", "plugins", "broker.tap",
+                     "broker.gateway.rest"):
             self.assertIn(name, modules)
         with open(modules[ZMQ_ADAPTER], encoding="utf-8") as f:
             imported = {i for _, i, _ in imports_of(f.read(), ZMQ_ADAPTER)}

@@ -1,0 +1,103 @@
+"""The gateway's REST API on a real ``twistd webkernel``, with urllib: what GatewayClient calls.
+
+One service (subprocess, its token) for the module; each test starts and
+shuts down its own kernel. Waits are bounded by HTTP timeouts.
+"""
+
+import json
+import re
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+
+import pytest
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.service import ServiceProcess
+
+pytestmark = pytest.mark.integration
+WAIT = 60
+DASHED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+LAST_ACTIVITY = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class GatewayRestTests(SynchronousTestCase):
+    """Kernel Gateway's REST contract, as jupyter_server's GatewayClient uses it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.kernel_dir = tempfile.mkdtemp(prefix="webkernel-gateway-")
+        cls.service = ServiceProcess("--kernel-dir", cls.kernel_dir, "--max-kernels", "4")
+        cls.base = f"http://127.0.0.1:{cls.service.port}"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.service.stop()
+        shutil.rmtree(cls.kernel_dir, ignore_errors=True)
+
+    def request(self, method, path, body=None, token=True, content_type="application/json"):
+        """``(status, decoded JSON or raw bytes, headers)`` of one request."""
+        headers = {"Authorization": f"token {self.service.token}"} if token else {}
+        data = None if body is None else json.dumps(body).encode()
+        if data is not None and content_type:
+            headers["Content-Type"] = content_type
+        req = urllib.request.Request(self.base + path, data, headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=WAIT) as response:
+                status, raw, got = response.status, response.read(), response.headers
+        except urllib.error.HTTPError as e:
+            status, raw, got = e.code, e.read(), e.headers
+        kind = got.get("Content-Type", "")
+        return status, json.loads(raw) if kind.startswith("application/json") else raw, got
+
+    def start(self, **body):
+        status, model, headers = self.request("POST", "/api/kernels", body)
+        self.assertEqual(status, 201, model)
+        self.addCleanup(self.request, "DELETE", f"/api/kernels/{model['id']}")
+        return model, headers
+
+    def test_kernelspecs(self):
+        """Every kernelspec has name, spec and resources; the logo is served; an unknown one is 404."""
+        status, listing, _ = self.request("GET", "/api/kernelspecs")
+        self.assertEqual(status, 200)
+        self.assertIn(listing["default"], listing["kernelspecs"])
+        for name, entry in listing["kernelspecs"].items():
+            self.assertEqual(set(entry), {"name", "spec", "resources"})
+        python = listing["kernelspecs"]["python3"]
+        self.assertEqual(self.request("GET", "/api/kernelspecs/python3")[1], python)
+        logo = python["resources"]["logo-64x64"]
+        status, data, headers = self.request("GET", logo)
+        self.assertEqual((status, headers["Content-Type"], data[:4]), (200, "image/png", b"\x89PNG"))
+        self.assertEqual(self.request("GET", "/kernelspecs/python3/kernel.json")[0], 404)
+        self.assertEqual(self.request("GET", "/api/kernelspecs/nope")[0], 404)
+
+    def test_kernel_lifecycle(self):
+        """POST answers 201 with a ready kernel's model; GET, interrupt, restart, DELETE, then 404."""
+        model, headers = self.start(name="python3", env={"KERNEL_USERNAME": "someone-else"})
+        self.assertRegex(model["id"], DASHED)
+        self.assertEqual(headers["Location"], f"/api/kernels/{model['id']}")
+        self.assertEqual((model["name"], model["execution_state"], model["connections"]),
+                         ("python3", "idle", 0))
+        import datetime
+        datetime.datetime.strptime(model["last_activity"], LAST_ACTIVITY)  # as GatewayClient parses it
+        path = f"/api/kernels/{model['id']}"
+        self.assertIn(model["id"], [m["id"] for m in self.request("GET", "/api/kernels")[1]])
+        self.assertEqual(self.request("GET", path)[1]["id"], model["id"])
+        self.assertEqual(self.request("POST", path + "/interrupt", {})[0], 204)
+        status, restarted, _ = self.request("POST", path + "/restart", {})
+        self.assertEqual((status, restarted["id"]), (200, model["id"]))
+        self.assertEqual(self.request("DELETE", path)[0], 204)
+        self.assertEqual(self.request("GET", path)[0], 404)
+        self.assertEqual(self.request("DELETE", path)[0], 404)
+        self.assertEqual(self.request("POST", path + "/interrupt", {})[0], 404)
+
+    def test_refusals(self):
+        """No token is 401; a POST not in JSON 415; a bad body 400; an unknown kernelspec 404; bad ids 404."""
+        self.assertEqual(self.request("GET", "/api/kernels", token=False)[0], 401)
+        self.assertEqual(self.request("POST", "/api/kernels", {}, content_type="text/plain")[0], 415)
+        self.assertEqual(self.request("POST", "/api/kernels", {"env": []})[0], 400)
+        status, body, _ = self.request("POST", "/api/kernels", {"name": "nope"})
+        self.assertEqual((status, body["reason"]), (404, "webkernel.error.no_such_kernelspec"))
+        self.assertEqual(self.request("GET", "/api/kernels/not-a-kernel")[0], 404)
+        self.assertEqual(self.request("PUT", "/api/kernels", {})[0], 405)
