@@ -6,6 +6,7 @@ client connects over a real loopback WebSocket with the token, as a user
 would. Waits are bounded.
 """
 
+import pytest
 from autobahn.wamp.exception import ApplicationError
 from twisted.internet import defer, reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -77,6 +78,7 @@ class ErrorMappingTests(SynchronousTestCase):
         self.assertIsInstance(from_wamp(ApplicationError("wamp.close.system_shutdown")), ConnectionLost)
 
 
+@pytest.mark.integration
 class AsyncClientTests(TestCase):
     """The kernel API through the Deferred client, over a real WebSocket."""
 

@@ -10,6 +10,7 @@ sleeps.
 import shutil
 import tempfile
 
+import pytest
 from twisted.internet import defer, reactor
 from twisted.trial.unittest import TestCase
 
@@ -17,6 +18,8 @@ from broker.client import ConnectionLost, connect_async
 from broker.kernel.results import seq_range
 from tests.relay import Relay
 from tests.service import ServiceProcess
+
+pytestmark = pytest.mark.integration   # real processes and sockets (tests/README.md)
 
 WAIT = 60
 LINES = 2000

@@ -9,9 +9,12 @@ service to notice closed connections is a bounded retry, not a sleep.
 
 import socket
 
+import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.service import ServiceProcess
+
+pytestmark = pytest.mark.integration   # real processes and sockets (tests/README.md)
 
 WAIT = 10
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"

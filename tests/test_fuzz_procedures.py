@@ -33,6 +33,8 @@ from tests.service import ServiceProcess
 from tests.test_router_fuzz import values
 from tests.wirepeer import CALL, COMBINATIONS, ERROR, RAWSOCKET, RESULT, WEBSOCKET, joined
 
+pytestmark = pytest.mark.integration   # real processes and sockets (tests/README.md)
+
 HARMLESS_CODE = ["", "pass", "x", "1+1", "x  # a comment"]
 INT32, SAFE_INT = 2**31 - 1, 2**53
 

@@ -37,6 +37,8 @@ from tests.wirepeer import (
     WEBSOCKET, Closed, NoAnswer, WirePeer, joined,
 )
 
+pytestmark = pytest.mark.integration   # real processes and sockets (tests/README.md)
+
 MAX_MESSAGE = 65536
 PROBE = 2**52 + 1  # the request id of the CALL that asks "are you still there?"
 #: message types a router sends

@@ -22,6 +22,8 @@ import pytest
 
 from tests.service import ServiceProcess
 
+pytestmark = pytest.mark.integration   # real processes and sockets (tests/README.md)
+
 JS_DIR = Path(__file__).resolve().parent / "js"
 JS_TEST_FILES = sorted(JS_DIR.glob("*.test.js"))
 REALM = "realm1"

@@ -5,6 +5,7 @@ application would (``ApplicationSession`` over a real loopback WebSocket and
 RawSocket), run under trial's reactor with bounded waits.
 """
 
+import pytest
 from autobahn.wamp import types
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, RegisterOptions
@@ -13,6 +14,8 @@ from twisted.trial.unittest import TestCase
 
 from tests.service import ServiceProcess
 from tests.twisted_wamp import TIMEOUT, joined
+
+pytestmark = pytest.mark.integration   # real processes and sockets (tests/README.md)
 
 class TwistedClientTests(TestCase):
     """RPC with progress, cancel and pub/sub from Twisted applications."""

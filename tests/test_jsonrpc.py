@@ -11,11 +11,14 @@ import socket
 import urllib.error
 import urllib.request
 
+import pytest
 from jsonrpclib import ServerProxy
 from jsonrpclib.jsonrpc import ProtocolError, TransportError
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.service import ServiceProcess
+
+pytestmark = pytest.mark.integration   # real processes and sockets (tests/README.md)
 
 TOKEN = "jsonrpc-test-token"
 WAIT = 10

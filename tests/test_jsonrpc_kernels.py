@@ -8,11 +8,14 @@ HTTP timeouts and the ``wait`` method, no sleeps.
 import shutil
 import tempfile
 
+import pytest
 from jsonrpclib import ServerProxy
 from jsonrpclib.jsonrpc import ProtocolError
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.service import ServiceProcess
+
+pytestmark = pytest.mark.integration   # real processes and sockets (tests/README.md)
 
 WAIT = 60
 

@@ -12,6 +12,7 @@ import stat
 import tempfile
 import uuid
 
+import pytest
 import psutil
 from jupyter_client.session import Session
 from twisted.internet import defer, reactor, task
@@ -335,6 +336,7 @@ def kernel_dir(test):
     return os.path.join(parent, "kernels")
 
 
+@pytest.mark.integration
 class RealKernelTestCase(TestCase):
     """Starts a real ipykernel through KernelLauncher, with channels open and nudged."""
 

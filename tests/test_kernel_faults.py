@@ -18,6 +18,7 @@ import stat
 import tempfile
 import time
 
+import pytest
 import psutil
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import SubscribeOptions
@@ -27,6 +28,8 @@ from twisted.trial.unittest import TestCase
 from tests.service import ServiceProcess
 from tests.test_kernels import Collector, kernel_uri
 from tests.twisted_wamp import joined, leave
+
+pytestmark = pytest.mark.integration   # real processes and sockets (tests/README.md)
 
 REALM = "webkernel"
 KERNEL_TIMEOUT = 60

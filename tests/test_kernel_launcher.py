@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from twisted.logger import Logger
 from twisted.trial.unittest import TestCase
@@ -116,6 +117,7 @@ class KernelLauncherTests(TestCase):
         kernel.remove_files()
         self.assertEqual(os.listdir(self.kernel_dir), [])
 
+    @pytest.mark.integration
     def test_new_session_wrapper_execs_the_command(self):
         """The wrapper runs the kernel's command in a new session, in the same process."""
         script = "import os, sys; print(os.getpid() == os.getsid(0), sys.argv[1:])"

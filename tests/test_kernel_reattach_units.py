@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
 from autobahn.wamp import message, types
 from twisted.internet import defer, task
 from twisted.python import usage
@@ -107,6 +108,7 @@ class KernelRecordsTests(KernelDirTestCase):
         claim.release()
         self.assertIsNotNone(self.records.claim(KERNEL_ID))
 
+    @pytest.mark.integration
     def test_a_claim_dies_with_its_process(self):
         """A lock held by a process that is killed is free at once (a crashed service holds nothing)."""
         os.makedirs(self.kernel_dir, exist_ok=True)
@@ -190,6 +192,7 @@ def sleeper(*argv):
     return process
 
 
+@pytest.mark.integration
 class KernelProcessTests(KernelDirTestCase):
     """Whether a pid is still the kernel of a connection file."""
 

@@ -9,6 +9,7 @@ import re
 import stat
 import tempfile
 
+import pytest
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, SubscribeOptions
 from twisted.internet import defer, reactor
@@ -16,6 +17,8 @@ from twisted.trial.unittest import TestCase
 
 from tests.service import ServiceProcess
 from tests.twisted_wamp import TIMEOUT, joined, leave
+
+pytestmark = pytest.mark.integration   # real processes and sockets (tests/README.md)
 
 REALM = "webkernel"
 KERNEL_TIMEOUT = 60

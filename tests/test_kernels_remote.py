@@ -2,12 +2,15 @@
 
 import tempfile
 
+import pytest
 from autobahn.wamp.exception import ApplicationError
 from twisted.internet import defer, reactor
 from twisted.trial.unittest import TestCase
 
 from tests.service import ServiceProcess
 from tests.twisted_wamp import joined, leave
+
+pytestmark = pytest.mark.integration   # real processes and sockets (tests/README.md)
 
 HOST_TOKEN = "host-secret-for-tests"
 

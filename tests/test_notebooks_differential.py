@@ -22,6 +22,7 @@ import struct
 import tempfile
 import zlib
 
+import pytest
 import nbformat
 from autobahn.wamp.types import CallOptions
 from nbclient import NotebookClient
@@ -297,6 +298,7 @@ def run_with_nbclient(nb, kernel_dir):
 # -- the differential test --------------------------------------------------------------
 
 
+@pytest.mark.integration
 class NotebookDifferentialTests(TestCase):
     """Cell by cell, webkernel's outputs equal nbclient's."""
 

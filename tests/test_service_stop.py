@@ -3,12 +3,15 @@
 import os
 import tempfile
 
+import pytest
 import psutil
 from twisted.internet import defer, reactor
 from twisted.trial.unittest import TestCase
 
 from tests.service import ServiceProcess
 from tests.twisted_wamp import joined, leave
+
+pytestmark = pytest.mark.integration   # real processes and sockets (tests/README.md)
 
 
 class ServiceStopTests(TestCase):

@@ -12,6 +12,7 @@ import socket
 import struct
 import tempfile
 
+import pytest
 import psutil
 from twisted.internet import defer, reactor
 from twisted.trial.unittest import TestCase
@@ -19,6 +20,8 @@ from twisted.trial.unittest import TestCase
 from tests import rawwire
 from tests.service import ServiceProcess
 from tests.twisted_wamp import joined, leave
+
+pytestmark = pytest.mark.integration   # real processes and sockets (tests/README.md)
 
 FLOOD = "for i in range(20000): print(str(i).rjust(1000, '.'), flush=True)"
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
 from twisted.application.service import IServiceCollection
 from twisted.internet.task import Clock
 from twisted.plugin import getPlugins
@@ -179,6 +180,7 @@ class PluginTests(SynchronousTestCase):
         self.assertIsNotNone(found["wampcra"].build({"users": object()}))
         self.assertIsNotNone(found["ticket"].build({"token": None, "users": object()}))
 
+    @pytest.mark.integration
     def test_installed_twistd_lists_webkernel(self):
         """The installed package (not the source tree) gives `twistd webkernel`."""
         twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
