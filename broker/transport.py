@@ -240,6 +240,30 @@ class WampWebSocketProtocol(_Channel, WebSocketServerProtocol):
         self.sendClose(1000)
 
 
+class ReactorTimers:
+    """Autobahn's WebSocket timers (opening handshake, auto-ping, closing) on *reactor*.
+
+    Autobahn keeps them in a txaio batched timer of the global reactor,
+    whatever reactor its factory is given; it uses ``call_later`` and
+    ``cancel`` only.
+    """
+
+    def __init__(self, reactor):
+        self.reactor = reactor
+
+    def call_later(self, delay, function, *args, **kwargs):
+        return _Timer(self.reactor.callLater(delay, function, *args, **kwargs))
+
+
+class _Timer:
+    def __init__(self, call):
+        self.call = call
+
+    def cancel(self):
+        if self.call.active():
+            self.call.cancel()
+
+
 class WampWebSocketFactory(WebSocketServerFactory):
     """Builds :class:`WampWebSocketProtocol` for a router."""
 
@@ -248,6 +272,7 @@ class WampWebSocketFactory(WebSocketServerFactory):
     def __init__(self, router, allowed_origins=(), max_message_size=DEFAULT_MAX_MESSAGE_SIZE,
                  limits=None, *, reactor):
         super().__init__(protocols=list(WEBSOCKET_SERIALIZERS), reactor=reactor)
+        self._batched_timer = ReactorTimers(reactor)
         self.router = router
         self.allowed_origins = {o.rstrip("/") for o in allowed_origins}
         self.limits = limits or OutputLimits()

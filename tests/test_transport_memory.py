@@ -198,6 +198,14 @@ class WebSocketWireTests(Wire):
         answers = [json.loads(payload)[0] for _, payload in ws_frames(self.take(transport))]
         self.assertEqual(answers, [2, 50])
 
+    def test_websocket_timers_run_on_the_given_clock(self):
+        """Autobahn's auto-ping (every 30 s) is sent when the injected clock says so, not the global reactor."""
+        transport, _ = self.open()
+        self.send(transport, ws_frame(HELLO))
+        self.take(transport)
+        self.clock.advance(30.5)
+        self.assertEqual([opcode for opcode, _ in ws_frames(self.take(transport))], [0x9])
+
     def test_a_websocket_ping_is_answered(self):
         """A WebSocket PING (opcode 9) gets a PONG (opcode 10) with its payload."""
         transport, _ = self.open()
