@@ -184,7 +184,8 @@ class KernelHost(QuietRefusals, Session):
         conversation = KernelConversation(
             kernel_id, lambda sub, output: self._publish_output(kernel_id, sub, output),
             OutputHistory(**self.history_limits, last_seq=last_seq,
-                          reserve=record_file.reserve_seq))
+                          reserve=record_file.reserve_seq),
+            clock=self.clock)
         supervisor = KernelSupervisor(
             kernel_id, kernel_name, conversation, self.launcher, self.channels_factory,
             self.clock, lambda event, reason: self._told(kernel_id, event),

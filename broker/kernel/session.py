@@ -21,6 +21,7 @@ from twisted.logger import Logger
 
 from broker import errors
 from broker.kernel.history import OutputHistory, approximate_size
+from broker.kernel.progress import ProgressBatch
 from broker.kernel.replies import NoSuchRequest, RecentReplies
 from broker.kernel.results import ResultOutputs
 
@@ -37,7 +38,7 @@ class Request:
     """A request in flight; an execute's ``outputs`` is its bounded :class:`ResultOutputs`."""
 
     __slots__ = ("msg_id", "msg_type", "caller", "on_output", "outputs", "reply", "idle",
-                 "deferred", "waits_for_idle")
+                 "deferred", "waits_for_idle", "progress")
 
     def __init__(self, msg_id, msg_type, caller, on_output, waits_for_idle):
         self.msg_id, self.msg_type, self.caller = msg_id, msg_type, caller
@@ -47,6 +48,7 @@ class Request:
         self.idle = False
         self.waits_for_idle = waits_for_idle
         self.deferred = None
+        self.progress = None  # its ProgressBatch, when its progress is batched per turn
 
     def finished(self):
         return self.reply is not None and (self.idle or not self.waits_for_idle)
@@ -57,8 +59,11 @@ class KernelConversation:
 
     log = Logger()
 
-    def __init__(self, kernel_id, publish, history=None, on_state=None):
+    def __init__(self, kernel_id, publish, history=None, on_state=None, clock=None):
+        """With a *clock*, stream outputs a request's progress gets in one turn are merged
+        (:mod:`broker.kernel.progress`); without one, each is given alone at once."""
         self.kernel_id = kernel_id
+        self.clock = clock
         self.publish = publish
         self.history = history if history is not None else OutputHistory()
         self.replies = RecentReplies()
@@ -79,6 +84,9 @@ class KernelConversation:
         sent = self.channels.send(channel, msg_type, content)
         msg_id = sent["header"]["msg_id"]
         request = Request(msg_id, msg_type, caller, on_output, waits)
+        if on_output is not None and self.clock is not None:
+            request.progress = ProgressBatch(lambda output: self._progress(request, output),
+                                             self.clock)
         request.deferred = defer.Deferred(lambda d: self._requests.pop(msg_id, None))
         self._requests[msg_id] = request
         self._remember_caller(msg_id, caller)
@@ -97,6 +105,8 @@ class KernelConversation:
         requests, self._requests = self._requests, {}
         self.pending_input = None
         for request in requests.values():
+            if request.progress is not None:
+                request.progress.flush()
             request.deferred.errback(failure)
         self.replies.fail_waiters(failure)
 
@@ -177,6 +187,12 @@ class KernelConversation:
         """
         if request.outputs is not None:
             request.outputs.add(output, size)
+        if request.progress is not None:
+            request.progress.give(output)
+        else:
+            self._progress(request, output)
+
+    def _progress(self, request, output):
         if request.on_output is not None:
             try:
                 request.on_output(output)
@@ -215,6 +231,8 @@ class KernelConversation:
 
     def _maybe_finish(self, request):
         if request.finished() and self._requests.pop(request.msg_id, None) is not None:
+            if request.progress is not None:
+                request.progress.flush()
             if request.waits_for_idle:
                 request.deferred.callback((request.reply, request.outputs))
             else:
