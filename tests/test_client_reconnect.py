@@ -148,7 +148,7 @@ class ReconnectTests(TestCase):
         self.assertEqual(covered(progress), [o["seq"] for o in ours])
         self.assertEqual({o["parent_msg_id"] for o in progress}, {msg_id})
         self.assertEqual(printed(progress), "".join(f"{i}\n" for i in range(LINES)))
-        self.assertEqual([o["seq"] for o in result["outputs"]], covered(progress))
+        self.assertEqual(covered(result["outputs"]), covered(progress))
 
         # the final result is the service's reply
         execute_input = [o for o in progress if o["msg_type"] == "execute_input"][0]

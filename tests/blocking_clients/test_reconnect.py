@@ -77,7 +77,8 @@ class BlockingReconnectTests(unittest.TestCase):
         self.assertEqual(seqs, list(range(seqs[0], seqs[0] + len(seqs))))
         self.assertEqual((result["status"], result["reply"]["status"], result["msg_id"]),
                          ("ok", "ok", progress[0]["parent_msg_id"]))
-        self.assertEqual([o["seq"] for o in result["outputs"]], seqs)
+        self.assertEqual([seq for o in result["outputs"]
+                          for seq in range(seq_range(o)[0], seq_range(o)[1] + 1)], seqs)
         self.assertEqual(progress[-2]["content"]["data"]["text/plain"], "'end'")
 
         seen = []
