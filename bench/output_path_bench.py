@@ -79,7 +79,7 @@ class _Launcher:
         return {"default": "python3", "kernelspecs": {"python3": {
             "name": "python3", "spec": {"display_name": "python3", "language": "python"}}}}
 
-    def launch(self, kernel_name, kernel_id):
+    def launch(self, kernel_name, kernel_id, owner=None):
         return defer.succeed(_Launched(kernel_id, kernel_name))
 
     def adopt(self, kernel_name, kernel_id, pid, poll_interval=1.0):

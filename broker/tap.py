@@ -17,6 +17,7 @@ import os
 import secrets
 
 import txaio
+from jupyter_client.kernelspec import KernelSpecManager
 from twisted.application import service
 from twisted.plugin import getPlugins
 from twisted.internet import defer, endpoints
@@ -36,7 +37,11 @@ from broker.gateway import GatewayApi, KernelspecFiles
 from broker.gateway.channels import KernelChannels
 from broker.gateway.sessions import GatewaySessions
 from broker.jsonrpc import JsonRpcResource
+from broker.kernel import accounts as kernel_accounts
+from broker.kernel import confinement as kernel_confinement
+from broker.kernel import isolation_checks
 from broker.kernel.backlog_policy import KernelOutputPolicy
+from broker.kernel.kernelspecs import DEFAULT_KERNEL_NAME
 from broker.kernel.logs import DEFAULT_MAX_BYTES as DEFAULT_LOG_BYTES
 from broker.kernel.records import KernelDirNotOurs, check_kernel_dir_owner
 from broker.kernel.service import (
@@ -87,6 +92,29 @@ def _positive_float(value):
     return number
 
 
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
+
+
+def _size(value):
+    """Bytes from ``2GiB``, ``512M``, ``1048576`` (K, M, G, T: powers of 1024)."""
+    text = str(value).strip().lower().removesuffix("ib").removesuffix("b")
+    unit = text[-1:] if text[-1:] in _SIZE_UNITS else ""
+    try:
+        number = float(text[:len(text) - len(unit)])
+    except ValueError:
+        raise ValueError(f"not a size: {value!r} (e.g. 2GiB, 512MiB, 1048576)") from None
+    if not number > 0:
+        raise ValueError(f"must be a positive size, not {value}")
+    return int(number * _SIZE_UNITS[unit])
+
+
+def _nice(value):
+    number = int(value)
+    if not 0 <= number <= 19:
+        raise ValueError(f"a nice value is 0 to 19, not {value}")
+    return number
+
+
 class Options(usage.Options):
     """Options of ``twistd webkernel``."""
 
@@ -101,6 +129,7 @@ class Options(usage.Options):
         ["no-kernels", None, "Run the router only: kernels come from hosts joining with --host-token."],
         ["keep-kernels", None, "On a clean stop leave kernels running, to be re-attached by the next start with this --kernel-dir."],
         ["classroom", None, "With --router: this kernel host joins a router running --users, and applies its rules (listing, --max-kernels-per-user, event eligibility)."],
+        ["unsafe-shared-account", None, "With --users: run every kernel as the service's own OS account (no root needed; students' code can reach each other's kernels and files). Logged as a warning at every start."],
     ]
     optParameters = [
         ["realm", None, "webkernel", "The WAMP realm to serve."],
@@ -128,6 +157,14 @@ class Options(usage.Options):
         ["max-connections", None, None, "Connections open at once; past it new ones are closed at once. Default: the soft RLIMIT_NOFILE less 128 and 16 per --max-kernels kernel (at least 64).", _positive_int],
         ["max-connections-per-address", None, DEFAULT_PER_ADDRESS, "Connections one remote address (IPv6: one /64) may have open at once; past it its new ones are closed at once.", _positive_int],
         ["max-kernels-per-user", None, DEFAULT_MAX_KERNELS_PER_USER, "With --users: most kernels one student may have at once.", _positive_int],
+        ["home-root", None, "/var/lib/webkernel/home", "With --users: each user's kernels run in <home-root>/<user> (0700, the user's account); the root is made 0711."],
+        ["user-prefix", None, kernel_accounts.DEFAULT_PREFIX, "With --users: OS accounts made for users are named <prefix><user>."],
+        ["uid-range", None, "%d-%d" % kernel_accounts.DEFAULT_UID_RANGE, "With --users: uids (and gids) of the OS accounts made for users, LOW-HIGH.", kernel_accounts.parse_uid_range],
+        ["kernel-memory", None, kernel_confinement.DEFAULT_MEMORY, "With --users: each kernel's address space (RLIMIT_AS), e.g. 2GiB; past it allocations raise MemoryError.", _size],
+        ["kernel-processes", None, kernel_confinement.DEFAULT_PROCESSES, "With --users: processes and threads of one user's account, all their kernels together (RLIMIT_NPROC).", _positive_int],
+        ["kernel-open-files", None, kernel_confinement.DEFAULT_OPEN_FILES, "With --users: open files of one kernel (RLIMIT_NOFILE).", _positive_int],
+        ["kernel-file-size", None, kernel_confinement.DEFAULT_FILE_SIZE, "With --users: largest file a kernel may write (RLIMIT_FSIZE), e.g. 1GiB.", _size],
+        ["kernel-nice", None, kernel_confinement.DEFAULT_NICE, "With --users: kernels' nice value, 0 to 19 (CPU priority below the service's).", _nice],
         ["notebook-dir", None, None, "Directory of the .ipynb files the notebook page opens and saves. Default: the current directory."],
         ["max-notebook-size", None, DEFAULT_MAX_NOTEBOOK_SIZE, "Largest .ipynb file webkernel.notebooks.get opens, in bytes.", _positive_int],
         ["notebook-threads", None, notebook_workers.DEFAULT_THREADS, "Threads reading, validating and writing notebooks at once.", _positive_int],
@@ -192,6 +229,31 @@ class Options(usage.Options):
             users_store.load(self["users"])
         except users_store.UsersFileError as e:
             raise usage.UsageError(f"--users: {e}")
+        self._check_isolation()
+
+    def _check_isolation(self):
+        """Refuse multi-user mode where kernels could not run as their users' accounts."""
+        if isinstance(self["uid-range"], str):  # the default is not coerced
+            self["uid-range"] = kernel_accounts.parse_uid_range(self["uid-range"])
+        if not kernel_accounts.PREFIX.fullmatch(self["user-prefix"]):
+            raise usage.UsageError(f"--user-prefix {self['user-prefix']!r}: use 1 to 16 of "
+                                   f"a-z, 0-9, _ and -, starting with a letter or _")
+        if self["kernel-file-size"] <= self["kernel-log-bytes"]:
+            raise usage.UsageError("--kernel-file-size must be larger than --kernel-log-bytes "
+                                   "(a kernel's own log is a file it writes)")
+        if self["unsafe-shared-account"]:
+            return
+        why = isolation_checks.cannot_switch_accounts()
+        if why:
+            raise usage.UsageError(why)
+        try:
+            isolation_checks.prepare_home_root(self["home-root"])
+        except (isolation_checks.IsolationUnavailable, OSError) as e:
+            raise usage.UsageError(str(e))
+        if not self["no-kernels"]:
+            why = isolation_checks.kernelspec_problem(KernelSpecManager(), DEFAULT_KERNEL_NAME)
+            if why:
+                raise usage.UsageError(why)
 
 
 class UsersService(service.Service):
@@ -211,12 +273,25 @@ class UsersService(service.Service):
         return super().stopService()
 
 
-def _announce_users(path, directory):
+def _announce_users(options, directory):
     log = Logger(namespace="webkernel")
+    path = options["users"]
     log.info("multi-user mode: {count} users from {path}; everyone signs in with their own "
              "name and password (see docs/classroom.md)", count=len(directory.users), path=path)
-    log.warn("multi-user mode does not isolate kernels by OS account yet: a user's code can "
-             "reach other kernels and files of the service's account (docs/classroom.md)")
+    if options["unsafe-shared-account"]:
+        log.critical("--unsafe-shared-account: EVERY KERNEL RUNS AS THIS SERVICE'S OWN OS "
+                     "ACCOUNT. A user's code can read other users' files and kernels' "
+                     "connection files, take over their kernels, and read the users file. "
+                     "Use this only where every user is trusted (docs/classroom.md)")
+    else:
+        low, high = options["uid-range"]
+        log.info("kernels run as each user's own OS account ({prefix}<user>, uids {low}-{high}) "
+                 "in {home_root}/<user>, at most {memory} bytes each",
+                 prefix=options["user-prefix"], low=low, high=high,
+                 home_root=options["home-root"], memory=options["kernel-memory"])
+    if os.stat(path).st_mode & 0o077:
+        log.warn("the users file {path} is readable by other accounts: chmod 600 it",
+                 path=path)
     if os.stat(path).st_mode & 0o077:
         log.warn("the users file {path} is readable by other accounts: chmod 600 it",
                  path=path)
@@ -292,6 +367,24 @@ def _kernel_options(options):
                 keep_kernels=options["keep-kernels"])
 
 
+def _isolation(options, reactor, directory):
+    """Multi-user mode: the launcher's accounts and confinement (nothing without --users)."""
+    if directory is None:
+        return {}
+    limits = kernel_confinement.Limits(
+        memory=options["kernel-memory"], processes=options["kernel-processes"],
+        open_files=options["kernel-open-files"], file_size=options["kernel-file-size"],
+        nice=options["kernel-nice"])
+    if options["unsafe-shared-account"]:
+        return {"accounts": kernel_accounts.SharedAccount(options["home-root"]),
+                "confinement": kernel_confinement.Confinement(limits, switch_accounts=False)}
+    accounts = kernel_accounts.UserAccounts(
+        options["home-root"], options["user-prefix"], options["uid-range"],
+        mapped=lambda user: getattr(directory.users.get(user), "account", None),
+        run_blocking=kernel_accounts.thread_runner(reactor))
+    return {"accounts": accounts, "confinement": kernel_confinement.Confinement(limits)}
+
+
 def _limited(factory, options, log):
     total = options["max-connections"] or default_max_connections(
         0 if options["no-kernels"] else options["max-kernels"])
@@ -360,7 +453,7 @@ def makeService(options, reactor=None):
     if options["users"]:
         directory = config["users"] = UserDirectory(
             options["users"], reactor, on_change=lambda names: _users_changed(router, names))
-        _announce_users(options["users"], directory)
+        _announce_users(options, directory)
         config["kernel_owners"] = KernelOwners()
         authorizer = authorizer_named("classroom", config)
         policy = ClassroomPolicy(options["max-kernels-per-user"])
@@ -378,7 +471,8 @@ def makeService(options, reactor=None):
         UsersService(directory).setServiceParent(top)
     if not options["no-kernels"]:
         KernelHostService(attach, realm, reactor, kernel_dir, policy=policy,
-                          **_kernel_options(options)).setServiceParent(top)
+                          **_kernel_options(options),
+                          **_isolation(options, reactor, directory)).setServiceParent(top)
     NotebookService(attach, realm, reactor, options["notebook-dir"] or os.getcwd(),
                     max_size=options["max-notebook-size"], threads=options["notebook-threads"],
                     limit=options["notebook-queue"]).setServiceParent(top)

@@ -19,12 +19,12 @@ _SERVING = re.compile(r"webkernel is serving at http://127\.0\.0\.1:(\d+)/(\?tok
 class ServiceProcess:
     """A running ``twistd -n webkernel`` and what it logged."""
 
-    def __init__(self, *args, timeout=30, module=None, ready=None, nofile=None):
+    def __init__(self, *args, timeout=30, module=None, ready=None, nofile=None, env=None):
         """``twistd webkernel *args``, or ``python -m module *args`` (a test service that logs the same line).
 
-        *nofile* sets its RLIMIT_NOFILE (soft and hard).
+        *nofile* sets its RLIMIT_NOFILE (soft and hard); *env* adds environment variables.
         """
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **(env or {}))
         command = [
             sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
             "-n", "--pidfile=", "webkernel", "--listen", "tcp:0:interface=127.0.0.1", *args,

@@ -81,8 +81,12 @@ class ServiceTestCase(TestCase):
         cls.users_file = os.path.join(cls.directory, "users.json")
         store.save(cls.users_file, {n: store.User.create(n, ROLES[n], p)
                                     for n, p in PASSWORDS.items()})
+        # the WAMP layer's attacks: kernels share the service's account here
+        # (test_kernel_isolation.py attacks the OS isolation)
         cls.service = ServiceProcess("--users", cls.users_file, "--kernel-dir",
                                      os.path.join(cls.directory, "kernels"),
+                                     "--unsafe-shared-account", "--home-root",
+                                     os.path.join(cls.directory, "homes"),
                                      "--max-kernels", "8", "--max-kernels-per-user", "2")
 
     @classmethod

@@ -45,6 +45,8 @@ NOT_SENT = {
     "broker.kernel.errors.KernelNotReady": "a start that times out: kernel_start_failed",
     "broker.kernel.errors.KernelGone": "re-attaching: logged, the kernel's files removed",
     "broker.kernel.records.KernelDirNotOurs": "refuses --kernel-dir at start: a usage error",
+    "broker.kernel.accounts.NoAccount": "a start that fails: kernel_start_failed",
+    "broker.kernel.isolation_checks.IsolationUnavailable": "refuses --users at start: a usage error",
     "broker.jsonrpc.protocol.JsonRpcError": "JSON-RPC errors have codes (docs/clients.md)",
     "broker.jsonrpc.protocol.InvalidParams": "JSON-RPC errors have codes (docs/clients.md)",
 }

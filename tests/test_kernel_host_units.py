@@ -101,7 +101,7 @@ class FakeLauncher:
                  for name in self.names}
         return {"default": self.names[0], "kernelspecs": specs}
 
-    def launch(self, kernel_name, kernel_id):
+    def launch(self, kernel_name, kernel_id, owner=None):
         kernel = FakeLaunchedKernel(kernel_id, kernel_name, self.interrupt_mode)
         self.launched.append(kernel)
         return defer.succeed(kernel)

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -113,6 +114,12 @@ class UsersOptionsTests(SynchronousTestCase):
         shutil.rmtree(self.directory)
 
     def parse(self, *argv):
+        if "--users" in argv and "--home-root" not in argv:
+            argv = (*argv, "--home-root", os.path.join(self.directory, "homes"))
+            if "--isolated" in argv:
+                argv = tuple(a for a in argv if a != "--isolated")
+            else:
+                argv = (*argv, "--unsafe-shared-account")
         options = tap.Options()
         options.parseOptions(list(argv))
         return options
@@ -162,6 +169,65 @@ class UsersOptionsTests(SynchronousTestCase):
         with open(self.path, "w") as f:
             f.write("[]")
         self.assertRaises(usage.UsageError, self.parse, "--users", self.path)
+
+
+    def isolation_possible(self, why_not=None):
+        """Pretend this service is root and its kernelspec usable by others (or not: *why_not*)."""
+        self.patch(tap.isolation_checks, "cannot_switch_accounts", lambda: why_not)
+        self.patch(tap.isolation_checks, "kernelspec_problem", lambda *a: None)
+
+    def test_kernels_run_as_user_accounts(self):
+        """--users wires per-user accounts from --user-prefix, --uid-range, --home-root, and the limits."""
+        from broker.kernel.accounts import UserAccounts
+        self.isolation_possible()
+        os.chmod(self.directory, 0o755)  # the home root must be reachable by the accounts
+        options = self.parse("--users", self.path, "--listen", "tcp:0", "--isolated",
+                             "--user-prefix", "wkt-", "--uid-range", "30000-30009",
+                             "--kernel-memory", "1GiB", "--kernel-nice", "3")
+        host = next(s for s in tap.makeService(options, reactor=Clock())
+                    if type(s).__name__ == "KernelHostService")
+        accounts, confinement = host.launcher.accounts, host.launcher.confinement
+        self.assertIsInstance(accounts, UserAccounts)
+        self.assertEqual((accounts.prefix, accounts.uid_range), ("wkt-", (30000, 30009)))
+        self.assertEqual(accounts.home_root, os.path.join(self.directory, "homes"))
+        self.assertEqual(stat.S_IMODE(os.stat(accounts.home_root).st_mode), 0o711)
+        self.assertTrue(confinement.switch_accounts)
+        self.assertEqual((confinement.limits.memory, confinement.limits.nice), (2 ** 30, 3))
+
+    def test_users_mode_refused_where_kernels_cannot_switch(self):
+        """Not root (or a kernelspec others cannot run): usage error with the reason; the flag overrides."""
+        self.isolation_possible(why_not="needs root; or --unsafe-shared-account")
+        error = self.assertRaises(usage.UsageError, self.parse, "--users", self.path, "--isolated")
+        self.assertIn("--unsafe-shared-account", str(error))
+        self.parse("--users", self.path)  # with --unsafe-shared-account
+        self.isolation_possible()
+        os.chmod(self.directory, 0o755)
+        self.patch(tap.isolation_checks, "kernelspec_problem", lambda *a: "/root is mode 0700")
+        error = self.assertRaises(usage.UsageError, self.parse, "--users", self.path, "--isolated")
+        self.assertIn("/root is mode 0700", str(error))
+
+    def test_unsafe_shared_account_is_logged_loudly(self):
+        """--unsafe-shared-account is a critical log line at every start, and kernels keep the uid."""
+        from twisted.logger import LogLevel, globalLogPublisher, formatEvent
+        seen = []
+        globalLogPublisher.addObserver(seen.append)
+        self.addCleanup(globalLogPublisher.removeObserver, seen.append)
+        top = tap.makeService(self.parse("--users", self.path, "--listen", "tcp:0"),
+                              reactor=Clock())
+        self.assertTrue(any(e.get("log_level") == LogLevel.critical
+                            and "unsafe-shared-account" in formatEvent(e) for e in seen))
+        host = next(s for s in top if type(s).__name__ == "KernelHostService")
+        self.assertFalse(host.launcher.confinement.switch_accounts)
+
+    def test_limit_options(self):
+        """Sizes take units; a file size limit below the log cap and bad nice values are refused."""
+        self.assertEqual(tap._size("2GiB"), 2 * 1024 ** 3)
+        self.assertEqual(tap._size("512M"), 512 * 1024 ** 2)
+        self.assertEqual(tap._size("4096"), 4096)
+        self.assertRaises(ValueError, tap._size, "lots")
+        self.assertRaises(usage.UsageError, self.parse, "--users", self.path, "--kernel-nice", "-5")
+        self.assertRaises(usage.UsageError, self.parse, "--users", self.path,
+                          "--kernel-file-size", "1MiB")
 
 
 class PluginTests(SynchronousTestCase):

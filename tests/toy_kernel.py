@@ -289,7 +289,7 @@ class ToyLauncher:
     def kernelspecs(self):
         return SPECS
 
-    def launch(self, kernel_name, kernel_id):
+    def launch(self, kernel_name, kernel_id, owner=None):
         if kernel_name not in SPECS["kernelspecs"]:
             return defer.fail(NoSuchKernelSpec(f"no kernelspec {kernel_name!r}"))
         return defer.succeed(ToyLaunch(kernel_id, ToyKernel(self.reactor)))

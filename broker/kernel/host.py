@@ -190,7 +190,7 @@ class KernelHost(QuietRefusals, Session):
             kernel_id, kernel_name, conversation, self.launcher, self.channels_factory,
             self.clock, lambda event, reason: self._told(kernel_id, event),
             ready_timeout=self.ready_timeout, heartbeat_interval=self.heartbeat_interval,
-            record_file=record_file)
+            record_file=record_file, owner=owner)
         kernel = ManagedKernel(kernel_id, kernel_name, owner, created, conversation, supervisor)
         self.kernels[kernel_id] = kernel
         return kernel

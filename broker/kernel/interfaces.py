@@ -11,8 +11,11 @@ SIGNALS = ("INT", "TERM", "KILL")
 class IKernelLauncher(Interface):
     """Starts kernel processes from kernelspecs."""
 
-    def launch(kernel_name, kernel_id):
-        """Start a kernel of kernelspec *kernel_name*, known as *kernel_id*.
+    def launch(kernel_name, kernel_id, owner=None):
+        """Start a kernel of kernelspec *kernel_name*, known as *kernel_id*, for user *owner*.
+
+        A launcher may run it as *owner*'s OS account (multi-user mode) and
+        then fail with :class:`~broker.kernel.accounts.NoAccount`.
 
         Return a Deferred firing with a
         :class:`~broker.kernel.launcher.LaunchedKernel`, or failing with

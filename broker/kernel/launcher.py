@@ -24,6 +24,21 @@ Kernels outlive a service that crashes, so a restarted one can re-attach them:
   does not reach kernels. Twisted's ``spawnProcess`` cannot do that itself, so
   the command runs through a two-line Python ``exec`` wrapper (same pid).
 
+In multi-user mode (a launcher given *accounts*) each kernel runs as its
+owner's OS account (:mod:`broker.kernel.accounts`), confined by
+:mod:`broker.kernel.confinement` (limits, then the switch, then the exec):
+
+* it talks over ZeroMQ's ``ipc`` transport: Unix sockets
+  ``<home>/.kernel-<id[:12]>-<n>`` in the account's 0700 working directory,
+  which no other account can enter (loopback TCP ports could be reached by
+  any local process);
+* the service's connection file stays in the kernel directory (0700, the
+  service's); the kernel is given its own copy, ``<home>/.kernel-<id[:12]>.json``,
+  mode 0600, owned by the account, created with ``O_EXCL|O_NOFOLLOW`` (a
+  link planted there is never followed);
+* its cwd is that working directory, its environment
+  :meth:`~broker.kernel.confinement.Confinement.environment`.
+
 :meth:`LaunchedKernel.signal` signals the kernel process only.
 """
 
@@ -44,6 +59,7 @@ from zope.interface import implementer
 
 from broker.kernel import records
 from broker.kernel.adoption import POLL_INTERVAL, AdoptedKernel, kernel_process_running
+from broker.kernel.confinement import Confinement
 from broker.kernel.errors import InvalidKernelId, KernelGone, NoSuchKernelSpec
 from broker.kernel.interfaces import SIGNALS, IKernelLauncher
 from broker.kernel.logs import DEFAULT_MAX_BYTES, LogCap
@@ -189,8 +205,11 @@ class KernelLauncher:
     log = Logger()
 
     def __init__(self, reactor, kernel_dir, spec_manager=None, environ=None, cwd=None,
-                 log_max_bytes=DEFAULT_MAX_BYTES):
+                 log_max_bytes=DEFAULT_MAX_BYTES, accounts=None, confinement=None):
         self.reactor = reactor
+        #: a UserAccounts (multi-user mode: kernels run as their owner's account), or None
+        self.accounts = accounts
+        self.confinement = confinement or Confinement()
         self.log_max_bytes = log_max_bytes
         self.kernel_dir = os.path.abspath(kernel_dir)
         self.spec_manager = spec_manager or KernelSpecManager()
@@ -201,27 +220,43 @@ class KernelLauncher:
         """The installed kernelspecs in Jupyter Server's REST shape."""
         return kernelspecs_model(self.spec_manager)
 
-    def launch(self, kernel_name, kernel_id):
-        """Start a kernel; a Deferred of its LaunchedKernel."""
-        return defer.maybeDeferred(self._launch, kernel_name, kernel_id)
+    def launch(self, kernel_name, kernel_id, owner=None):
+        """Start a kernel (as *owner*'s account in multi-user mode); a Deferred of its LaunchedKernel."""
+        if self.accounts is None:
+            return defer.maybeDeferred(self._launch, kernel_name, kernel_id)
+        if not isinstance(kernel_id, str) or not _KERNEL_ID.fullmatch(kernel_id):
+            return defer.fail(InvalidKernelId(f"kernel id {kernel_id!r} is not a string of [0-9a-z_]"))
+        d = self.accounts.account_for(owner)
+        d.addCallback(lambda account: self._launch(kernel_name, kernel_id, account))
+        return d
 
-    def _launch(self, kernel_name, kernel_id):
+    def _launch(self, kernel_name, kernel_id, account=None):
         if not isinstance(kernel_id, str) or not _KERNEL_ID.fullmatch(kernel_id):
             raise InvalidKernelId(f"kernel id {kernel_id!r} is not a string of [0-9a-z_]")
         spec = find_spec(self.spec_manager, kernel_name)
-        env = kernel_environment(spec, self.environ)
+        base_env = self.environ if account is None else self.confinement.environment(
+            self.environ, account)
+        env = kernel_environment(spec, base_env)
         env.pop("JPY_PARENT_PID", None)  # the kernel must outlive a crashed service
         connection_file = records.connection_path(self.kernel_dir, kernel_id)
-        executable, argv = kernel_command(spec, connection_file, env.get("PATH", os.defpath))
-        info = self._write_connection_file(connection_file, kernel_name)
+        ipc_prefix = None if account is None else records.ipc_prefix(account.home, kernel_id)
+        kernel_file = connection_file if account is None else ipc_prefix + ".json"
+        executable, argv = kernel_command(spec, kernel_file, env.get("PATH", os.defpath))
+        info = self._write_connection_file(connection_file, kernel_name, ipc_prefix)
+        if account is None:
+            command, cwd = [sys.executable, "-I", "-S", "-c", NEW_SESSION, executable, *argv], self.cwd
+        else:
+            command = self.confinement.command(sys.executable, account, executable, argv)
+            cwd = account.home
         kernel_protocol = KernelProcessProtocol(self.reactor, kernel_id)
         log_path = records.log_path(self.kernel_dir, kernel_id)
         output = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
+            if account is not None:
+                self._write_account_copy(connection_file, kernel_file, account)
             process = self.reactor.spawnProcess(
-                kernel_protocol, sys.executable,
-                [sys.executable, "-I", "-S", "-c", NEW_SESSION, executable, *argv],
-                env=env, path=self.cwd, childFDs={0: "w", 1: output, 2: output},
+                kernel_protocol, sys.executable, command,
+                env=env, path=cwd, childFDs={0: "w", 1: output, 2: output},
             )
         except BaseException:
             records.remove_launch_files(connection_file)
@@ -268,10 +303,24 @@ class KernelLauncher:
                              interrupt_mode=interrupt_mode or "signal", poll_interval=poll_interval,
                              log_cap=self._log_cap(kernel_id))
 
-    def _write_connection_file(self, connection_file, kernel_name):
+    def _write_account_copy(self, connection_file, path, account):
+        """The kernel's own copy of its connection file: 0600, the account's, never through a link."""
+        with open(connection_file, "rb") as f:
+            data = f.read()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # a leftover (or a planted link) goes; unlink never follows links
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            if self.confinement.switch_accounts:
+                os.fchown(fd, account.uid, account.gid)
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+    def _write_connection_file(self, connection_file, kernel_name, ipc_prefix=None):
         self._ensure_kernel_dir()
         _path, info = write_connection_file(
-            connection_file, ip=LOOPBACK, transport="tcp",
+            connection_file, ip=ipc_prefix or LOOPBACK, transport="ipc" if ipc_prefix else "tcp",
             key=secrets.token_hex(32).encode("ascii"),
             signature_scheme=SIGNATURE_SCHEME, kernel_name=kernel_name,
         )

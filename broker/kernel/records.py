@@ -62,12 +62,38 @@ def output_tail(connection_file, max_bytes=4096):
     return logs.output_tail(launch_log_path(connection_file), max_bytes)
 
 
+def ipc_prefix(workdir, kernel_id):
+    """Where a confined kernel's Unix sockets (``<prefix>-<n>``) and its own connection file
+    (``<prefix>.json``) go: short, for Unix socket paths are at most 107 bytes."""
+    return os.path.join(workdir, f".kernel-{kernel_id[:12]}")
+
+
+def ipc_files(info):
+    """The files an ``ipc`` connection's kernel side has: its sockets and connection file copy."""
+    if not isinstance(info, dict) or info.get("transport") != "ipc" or not info.get("ip"):
+        return []
+    ports = [info.get(f"{channel}_port") for channel in
+             ("shell", "iopub", "stdin", "control", "hb")]
+    return [f"{info['ip']}-{port}" for port in ports if isinstance(port, int)] \
+        + [f"{info['ip']}.json"]
+
+
 def remove_launch_files(connection_file):
-    """Remove a launch's connection file and its logs (what the launcher wrote)."""
+    """Remove a launch's connection file and its logs (what the launcher wrote).
+
+    For an ``ipc`` kernel, also its sockets and its own copy of the connection
+    file in its working directory (``unlink`` never follows a link there).
+    """
     try:
-        os.remove(connection_file)
-    except FileNotFoundError:
-        pass
+        with open(connection_file) as f:
+            extra = ipc_files(json.load(f))
+    except (OSError, ValueError):
+        extra = []
+    for path in [connection_file, *extra]:
+        try:
+            os.remove(path)
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            pass
     logs.remove_logs(launch_log_path(connection_file))
 
 

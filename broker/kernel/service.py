@@ -65,12 +65,14 @@ class KernelHostService(service.Service):
     def __init__(self, attach, realm, reactor, kernel_dir, max_kernels=20, ready_timeout=60.0,
                  history_messages=None, history_bytes=None, heartbeat_interval=3.0,
                  keep_kernels=False, launcher=None, channels_factory=None, records=None,
-                 policy=None, kernel_log_bytes=DEFAULT_LOG_BYTES):
+                 policy=None, kernel_log_bytes=DEFAULT_LOG_BYTES, accounts=None,
+                 confinement=None):
         self.attach = attach
         self.realm = realm
         self.reactor = reactor
         self.launcher = launcher or KernelLauncher(reactor, kernel_dir, environ=kernel_environ(),
-                                                   log_max_bytes=kernel_log_bytes)
+                                                   log_max_bytes=kernel_log_bytes,
+                                                   accounts=accounts, confinement=confinement)
         self.channels_factory = channels_factory or zmq_channels_factory(reactor)
         self.keep_kernels = keep_kernels
         self.options = dict(max_kernels=max_kernels, ready_timeout=ready_timeout,

@@ -68,8 +68,9 @@ class KernelSupervisor:
 
     def __init__(self, kernel_id, kernel_name, conversation, launcher, channels_factory, clock,
                  on_event, ready_timeout=60.0, max_restarts=3, shutdown_grace=5.0,
-                 heartbeat_interval=3.0, record_file=None):
+                 heartbeat_interval=3.0, record_file=None, owner=None):
         self.kernel_id, self.kernel_name = kernel_id, kernel_name
+        self.owner = owner  # whose account the launcher runs it as (multi-user mode)
         self.conversation = conversation
         self.launcher = launcher
         self.channels_factory = channels_factory
@@ -119,7 +120,7 @@ class KernelSupervisor:
         return self._ready
 
     def _launch(self):
-        d = self.launcher.launch(self.kernel_name, self.kernel_id)
+        d = self.launcher.launch(self.kernel_name, self.kernel_id, owner=self.owner)
         d.addCallback(self._launched)
         d.addErrback(self._start_failed)
 

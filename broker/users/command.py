@@ -2,7 +2,7 @@
 
 ::
 
-    webkernel-users FILE add NAME --role student|teacher|observer [--password PW]
+    webkernel-users FILE add NAME --role student|teacher|observer [--password PW] [--account OS]
     webkernel-users FILE passwd NAME [--password PW]
     webkernel-users FILE remove NAME
     webkernel-users FILE list
@@ -27,13 +27,13 @@ class Refused(Exception):
     """The command cannot be done; the message says why and nothing was changed."""
 
 
-def add(path, name, role, password=None, out=sys.stdout):
+def add(path, name, role, password=None, out=sys.stdout, account=None):
     users = store.load(path)
     if name in users:
         raise Refused(f"user {name!r} exists already (use passwd to change the password)")
     generated = password is None
     password = store.generate_password() if generated else password
-    users[name] = store.User.create(name, role, password)
+    users[name] = store.User.create(name, role, password, account=account)
     store.save(path, users)
     if generated:
         out.write(f"{password}\n")
@@ -112,6 +112,8 @@ def parser():
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=store.ROLES)
     p.add_argument("--password", help="default: a generated one, printed")
+    p.add_argument("--account", help="an existing OS account this user's kernels run as "
+                   "(default: one the service makes, <--user-prefix><name>)")
     p = commands.add_parser("passwd", help="set a new password (prints it if generated); "
                             "the user's open sessions end")
     p.add_argument("name")
@@ -129,7 +131,7 @@ def run(argv, out=sys.stdout):
     """Do one command; raise :class:`Refused` or a store error when it cannot be done."""
     a = parser().parse_args(argv)
     if a.command == "add":
-        add(a.file, a.name, a.role, a.password, out)
+        add(a.file, a.name, a.role, a.password, out, a.account)
     elif a.command == "passwd":
         passwd(a.file, a.name, a.password, out)
     elif a.command == "remove":

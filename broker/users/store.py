@@ -11,7 +11,11 @@ a temporary file in the same directory, flushed, then renamed over it)::
 
     {"version": 1,
      "users": {"alice": {"role": "student", "salt": "…", "iterations": 10000,
-                         "keylen": 32, "key": "…"}}}
+                         "keylen": 32, "key": "…"},
+               "tess": {"role": "teacher", …, "account": "tess"}}}
+
+``account`` (optional) maps the user to an existing OS account their kernels
+run as; without it the service makes one (``--user-prefix``, ``--uid-range``).
 """
 
 import hmac
@@ -34,6 +38,8 @@ MIN_PASSWORD_LENGTH = 8
 PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 GENERATED_LENGTH = 14
 _NAME = re.compile(r"[a-z0-9_]{1,32}")
+#: an OS account name (as useradd takes them)
+_ACCOUNT = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 #: authids the service gives its own sessions, never a user's
 RESERVED_NAMES = ("webkernel_host", "jsonrpc")
 
@@ -59,6 +65,14 @@ def check_name(name):
         raise BadName(f"bad user name {name!r}: jsonrpc and names starting with 'webkernel' "
                       f"are the service's own")
     return name
+
+
+def check_account(account):
+    """Return *account* (an OS account name, or None) if it can be one, else raise ``ValueError``."""
+    if account is not None and (not isinstance(account, str) or not _ACCOUNT.fullmatch(account)):
+        raise ValueError(f"bad OS account name {account!r}: use 1 to 32 of a-z, 0-9, _ . -, "
+                         f"starting with a letter or _")
+    return account
 
 
 def check_role(role):
@@ -90,20 +104,23 @@ class User:
     iterations = attr.ib()
     keylen = attr.ib()
     key = attr.ib()
+    #: the existing OS account the user's kernels run as, or None (one is made)
+    account = attr.ib(default=None)
 
     @classmethod
-    def create(cls, name, role, password, iterations=DEFAULT_ITERATIONS):
+    def create(cls, name, role, password, iterations=DEFAULT_ITERATIONS, account=None):
         """A user with a fresh salt for *password* (which is checked, then forgotten)."""
         check_name(name)
         check_role(role)
         check_password(password)
+        check_account(account)
         salt = secrets.token_urlsafe(16)
         key = derive_key(password, salt, iterations, KEYLEN).decode("ascii")
-        return cls(name, role, salt, iterations, KEYLEN, key)
+        return cls(name, role, salt, iterations, KEYLEN, key, account)
 
     def with_password(self, password):
         """The same user with a new salt and key for *password*."""
-        return User.create(self.name, self.role, password, self.iterations)
+        return User.create(self.name, self.role, password, self.iterations, self.account)
 
     def checks(self, password):
         """True if *password* is this user's (a PBKDF2 derivation: milliseconds of CPU)."""
@@ -117,8 +134,11 @@ class User:
         return {"salt": self.salt, "iterations": self.iterations, "keylen": self.keylen}
 
     def to_json(self):
-        return {"role": self.role, "salt": self.salt, "iterations": self.iterations,
-                "keylen": self.keylen, "key": self.key}
+        entry = {"role": self.role, "salt": self.salt, "iterations": self.iterations,
+                 "keylen": self.keylen, "key": self.key}
+        if self.account is not None:
+            entry["account"] = self.account
+        return entry
 
     @classmethod
     def from_json(cls, name, entry):
@@ -126,7 +146,7 @@ class User:
             check_name(name)
             check_role(entry["role"])
             user = cls(name, entry["role"], entry["salt"], entry["iterations"],
-                       entry["keylen"], entry["key"])
+                       entry["keylen"], entry["key"], check_account(entry.get("account")))
         except (KeyError, TypeError, ValueError) as e:
             raise UsersFileError(f"bad entry for user {name!r}: {e}") from None
         if not (isinstance(user.salt, str) and isinstance(user.key, str)

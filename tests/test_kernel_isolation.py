@@ -1,0 +1,163 @@
+"""Attacks from inside a kernel on a real ``twistd webkernel --users``, run as root.
+
+Students alice and bob (made with the webkernel-users command) each get a
+kernel through JSON-RPC; their kernels run as test accounts ``wkt-alice`` and
+``wkt-bob`` (uids 29900-29999, removed at the end). From alice's kernel:
+reading bob's files, bob's connection files, the users file, listing the
+kernel directory, signalling bob's kernel all fail with PermissionError;
+alice's memory hog gets MemoryError and bob's kernel still answers.
+
+Needs root, and a Python with ipykernel that other accounts can run: the one
+``./run-tests`` makes (``/var/tmp/webkernel-kernel-env``, or
+``$WEBKERNEL_KERNEL_PYTHON``); the service's own may sit under ``/root``.
+"""
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+from jsonrpclib import ServerProxy
+
+from broker.kernel import isolation_checks, records
+from broker.users import command
+from tests.service import ServiceProcess
+
+KERNEL_PYTHON = os.environ.get("WEBKERNEL_KERNEL_PYTHON",
+                               "/var/tmp/webkernel-kernel-env/bin/python")
+PREFIX = "wkt-"
+PASSWORDS = {"alice": "alice password", "bob": "bob password"}
+pytestmark = pytest.mark.integration
+
+
+def _skip_reason():
+    if os.geteuid() != 0:
+        return "OS isolation needs root (to create accounts and switch to them)"
+    if not os.path.exists(KERNEL_PYTHON):
+        return (f"no kernel Python other accounts can run at {KERNEL_PYTHON}: ./run-tests "
+                f"makes one (or set WEBKERNEL_KERNEL_PYTHON)")
+    return None
+
+
+def remove_test_accounts():
+    for user in PASSWORDS:
+        subprocess.run(["userdel", PREFIX + user], capture_output=True)
+        subprocess.run(["groupdel", PREFIX + user], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def classroom():
+    """A service in multi-user mode with real OS isolation; two students' JSON-RPC proxies."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    directory = tempfile.mkdtemp(prefix="wk")  # short: Unix socket paths
+    os.chmod(directory, 0o755)
+    specs = os.path.join(directory, "share", "jupyter", "kernels", "python3")
+    os.makedirs(specs)
+    with open(os.path.join(specs, "kernel.json"), "w") as f:
+        json.dump({"argv": [KERNEL_PYTHON, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                   "display_name": "Python 3 (shared)", "language": "python"}, f)
+    users_file = os.path.join(directory, "users.json")
+    for user, password in PASSWORDS.items():
+        assert command.main([users_file, "add", user, "--role", "student",
+                             "--password", password]) == 0
+    remove_test_accounts()
+    kernel_dir = os.path.join(directory, "kernels")
+    home_root = os.path.join(directory, "homes")
+    service = ServiceProcess(
+        "--users", users_file, "--kernel-dir", kernel_dir, "--home-root", home_root,
+        "--user-prefix", PREFIX, "--uid-range", "29900-29999", "--kernel-memory", "1GiB",
+        timeout=120, env={"JUPYTER_PATH": os.path.join(directory, "share", "jupyter"),
+                          "WEBKERNEL_TEST_SECRET": "not for kernels"})
+    proxies = {user: ServerProxy(f"http://{user}:{password}@127.0.0.1:{service.port}/jsonrpc")
+               for user, password in PASSWORDS.items()}
+    for proxy in proxies.values():
+        assert proxy.eval_cell("1") == "1"  # each starts their default kernel
+    yield {"service": service, "proxies": proxies, "users_file": users_file,
+           "kernel_dir": kernel_dir, "home_root": home_root}
+    service.stop()
+    remove_test_accounts()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def attempt(proxy, statement):
+    """Run *statement* in the kernel; the name of the exception it raised, or 'done'."""
+    code = (f"try:\n    {statement}\n    _outcome = 'done'\n"
+            f"except Exception as _e:\n    _outcome = type(_e).__name__\n_outcome")
+    return proxy.eval_cell(code).strip("'")
+
+
+def kernel_of(classroom, user):
+    (model,) = classroom["proxies"][user].kernels()
+    return model["id"]
+
+
+def test_kernels_run_as_their_users_accounts(classroom):
+    """Each student's kernel runs as their own account, no groups, in their 0700 home, no secrets."""
+    for user in PASSWORDS:
+        proxy = classroom["proxies"][user]
+        account = pwd.getpwnam(PREFIX + user)
+        home = os.path.join(classroom["home_root"], user)
+        assert proxy.eval_cell("import os; (os.getuid(), os.geteuid(), os.getgroups())") \
+            == repr((account.pw_uid, account.pw_uid, []))
+        assert proxy.eval_cell("os.getcwd(), os.environ['HOME']") == repr((home, home))
+        assert proxy.eval_cell("'WEBKERNEL_TEST_SECRET' in os.environ") == "False"
+        info = os.stat(home)
+        assert (info.st_uid, info.st_mode & 0o777) == (account.pw_uid, 0o700)
+
+
+def test_kernels_talk_over_ipc_in_the_home(classroom):
+    """The service's connection file says ipc, with sockets in the owner's home; the kernel's copy is 0600 and theirs."""
+    kernel_id = kernel_of(classroom, "alice")
+    with open(records.connection_path(classroom["kernel_dir"], kernel_id)) as f:
+        info = json.load(f)
+    home = os.path.join(classroom["home_root"], "alice")
+    assert info["transport"] == "ipc"
+    assert info["ip"] == records.ipc_prefix(home, kernel_id)
+    copy = os.stat(info["ip"] + ".json")
+    assert (copy.st_uid, copy.st_mode & 0o777) == (pwd.getpwnam(PREFIX + "alice").pw_uid, 0o600)
+
+
+def test_a_student_cannot_read_anothers_files(classroom):
+    """From alice's kernel: bob's files, both of bob's connection files, the users file, the kernel directory: PermissionError."""
+    alice, bob = classroom["proxies"]["alice"], classroom["proxies"]["bob"]
+    assert attempt(bob, "open('secret.txt', 'w').write('bob only')") == "done"
+    bob_id = kernel_of(classroom, "bob")
+    bob_home = os.path.join(classroom["home_root"], "bob")
+    for path in (os.path.join(bob_home, "secret.txt"),
+                 records.ipc_prefix(bob_home, bob_id) + ".json",
+                 records.connection_path(classroom["kernel_dir"], bob_id),
+                 classroom["users_file"]):
+        assert attempt(alice, f"open({path!r}).read()") == "PermissionError", path
+    for directory in (bob_home, classroom["kernel_dir"]):
+        assert attempt(alice, f"os.listdir({directory!r})") == "PermissionError", directory
+    assert attempt(alice, f"os.listdir({classroom['home_root']!r})") == "PermissionError"
+
+
+def test_a_student_cannot_signal_anothers_kernel(classroom):
+    """From alice's kernel, killing bob's kernel process is PermissionError; bob's kernel lives on."""
+    alice, bob = classroom["proxies"]["alice"], classroom["proxies"]["bob"]
+    bob_pid = int(bob.eval_cell("import os; os.getpid()"))
+    assert attempt(alice, f"import os, signal; os.kill({bob_pid}, signal.SIGKILL)") \
+        == "PermissionError"
+    assert bob.eval_cell("1 + 1") == "2"
+
+
+def test_a_memory_hog_gets_memory_error_and_hurts_no_one(classroom):
+    """Alice allocating past --kernel-memory gets MemoryError; her kernel and bob's still answer."""
+    alice, bob = classroom["proxies"]["alice"], classroom["proxies"]["bob"]
+    before = kernel_of(classroom, "alice")
+    assert attempt(alice, "_hog = bytearray(3 * 1024 ** 3)") == "MemoryError"
+    assert alice.eval_cell("'still here'") == "'still here'"
+    assert bob.eval_cell("6 * 7") == "42"
+    assert kernel_of(classroom, "alice") == before
+
+
+def test_start_up_probe_passes_for_the_shared_python(classroom):
+    """The start-up check finds the test's kernel Python usable by other accounts (it started)."""
+    assert classroom["service"].alive()
+    assert isolation_checks.blocking_directory(os.path.dirname(KERNEL_PYTHON)) is None
