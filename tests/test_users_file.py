@@ -1,5 +1,6 @@
 """The users file and the ``webkernel-users`` command: hashing, modes, atomic writes, CSV import."""
 
+import fcntl
 import io
 import json
 import os
@@ -74,7 +75,7 @@ class StoreTests(FileTestCase):
         before = os.stat(self.path).st_ino
         self.run_command("add", "bob", "--role", "student")
         self.assertNotEqual(os.stat(self.path).st_ino, before)
-        self.assertEqual(os.listdir(self.directory), ["users.json"])
+        self.assertEqual(sorted(os.listdir(self.directory)), ["users.json", "users.json.lock"])
 
     def test_names_are_checked(self):
         """Names must be WAMP-safe authids; the service's own names are refused."""
@@ -177,3 +178,50 @@ class CommandTests(FileTestCase):
                                  capture_output=True, text=True)
         self.assertEqual(refused.returncode, 1)
         self.assertIn("bad user name", refused.stderr)
+
+
+class LockTests(FileTestCase):
+    """Two edits of the users file at once: one waits for the other, neither is lost."""
+
+    def test_edit_holds_the_lock_while_it_reads_and_writes(self):
+        """While a command is between its read and its write, another editor cannot take the lock."""
+        self.run_command("add", "alice", "--role", "student", "--password", "first password")
+        attempts = []
+        real_save = store.save
+
+        def save_while_trying_the_lock(path, users):
+            fd = os.open(store.lock_path(self.path), os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                attempts.append("took it")
+            except BlockingIOError:
+                attempts.append("waits")
+            finally:
+                os.close(fd)
+            real_save(path, users)
+
+        self.patch(store, "save", save_while_trying_the_lock)
+        self.run_command("passwd", "alice")
+        self.run_command("add", "bob", "--role", "student")
+        self.assertEqual(attempts, ["waits", "waits"])
+        fd = os.open(store.lock_path(self.path), os.O_RDWR)
+        self.addCleanup(os.close, fd)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released once the command is done
+
+    def test_lock_file_is_private(self):
+        """The lock file beside the users file is mode 0600 and stays in place."""
+        self.run_command("add", "alice", "--role", "student")
+        self.assertEqual(stat.S_IMODE(os.stat(self.path + ".lock").st_mode), 0o600)
+
+    @pytest.mark.integration
+    def test_parallel_commands_keep_every_user(self):
+        """Eight webkernel-users add commands started at once leave eight users in the file."""
+        run = [sys.executable, "-m", "broker.users.command", self.path, "add"]
+        names = [f"user{i}" for i in range(8)]
+        processes = [subprocess.Popen(run + [name, "--role", "student"], cwd=ROOT,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                     for name in names]
+        for process in processes:
+            _, stderr = process.communicate()
+            self.assertEqual(process.returncode, 0, stderr)
+        self.assertEqual(sorted(store.load(self.path)), names)

@@ -13,6 +13,8 @@ only its WAMP-CRA derived key is). ``import`` reads CSV rows
 ``name,role[,password]`` (a first row ``name,role,…`` is a header and is
 skipped), adds every user or none, and prints ``name,password`` for each
 generated password. A running service picks up every change without a restart.
+Each edit holds a lock (``FILE.lock``, :func:`broker.users.store.editing`), so
+two commands at once never lose one's change.
 Exit status: 0 done, 1 refused (the message says why), 2 bad command line.
 """
 
@@ -130,14 +132,20 @@ def parser():
 def run(argv, out=sys.stdout):
     """Do one command; raise :class:`Refused` or a store error when it cannot be done."""
     a = parser().parse_args(argv)
+    if a.command == "list":
+        return list_(a.file, out)
+    with store.editing(a.file):
+        _edit(a, out)
+
+
+def _edit(a, out):
+    """Do one command that changes the file (the caller holds its lock)."""
     if a.command == "add":
         add(a.file, a.name, a.role, a.password, out, a.account)
     elif a.command == "passwd":
         passwd(a.file, a.name, a.password, out)
     elif a.command == "remove":
         remove(a.file, a.name, out)
-    elif a.command == "list":
-        list_(a.file, out)
     else:
         import_(a.file, a.csv, out)
 

@@ -18,6 +18,8 @@ a temporary file in the same directory, flushed, then renamed over it)::
 run as; without it the service makes one (``--user-prefix``, ``--uid-range``).
 """
 
+import contextlib
+import fcntl
 import hmac
 import json
 import os
@@ -180,6 +182,30 @@ def parse(data, path="the users file"):
         raise UsersFileError(f"{path} is not a version {VERSION} users file "
                              f'(expected {{"version": {VERSION}, "users": {{…}}}})')
     return {name: User.from_json(name, entry) for name, entry in document["users"].items()}
+
+
+def lock_path(path):
+    """The lock file beside the users file at *path*: ``FILE.lock``."""
+    return path + ".lock"
+
+
+@contextlib.contextmanager
+def editing(path):
+    """Hold the users file's edit lock (``fcntl.flock`` on ``FILE.lock``) while the block runs.
+
+    Every edit (load, change, save) runs under it, so two edits at once are
+    made one after the other and neither is lost; a second waits for the
+    first. The lock file (mode 0600) is left in place: removing it while
+    another editor waits on it would let a third lock a new one beside it.
+    Readers (the service, ``list``) need no lock: the file is replaced
+    atomically.
+    """
+    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the last descriptor releases the lock
 
 
 def save(path, users):
