@@ -332,3 +332,19 @@ class UsersFileAccountTests(TestCase):
         with open(path, "w") as f:
             json.dump(document, f)
         self.assertRaises(store.UsersFileError, store.load, path)
+
+
+class AdoptionTests(TestCase):
+    """A confined kernel is found again by the copy of its connection file in its argv."""
+
+    def test_running_kernel_recognised_by_its_account_copy(self):
+        """The process given <home>/.kernel-<id[:12]>.json is the kernel of kernel-<id>.json; another id's is not."""
+        import subprocess
+        from broker.kernel.adoption import kernel_process_running
+        process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()",
+                                    f"/srv/homes/alice/.kernel-{KERNEL_ID[:12]}.json"],
+                                   stdin=subprocess.PIPE)
+        self.addCleanup(process.wait)
+        self.addCleanup(process.stdin.close)
+        self.assertTrue(kernel_process_running(process.pid, f"/k/kernel-{KERNEL_ID}.json"))
+        self.assertFalse(kernel_process_running(process.pid, f"/k/kernel-{'f' * 32}.json"))

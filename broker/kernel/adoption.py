@@ -19,7 +19,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from broker.kernel.interfaces import SIGNALS
-from broker.kernel.records import remove_launch_files
+from broker.kernel.records import ipc_prefix, remove_launch_files
 
 #: seconds between checks that an adopted kernel's process still exists
 POLL_INTERVAL = 1.0
@@ -35,7 +35,7 @@ class ProcessGone:
 
 
 def kernel_process_running(pid, connection_file):
-    """Whether process *pid* exists and is the kernel of *connection_file*."""
+    """Whether process *pid* exists and is the kernel of *connection_file* (or of its account copy)."""
     if not pid:
         return False
     try:
@@ -49,7 +49,14 @@ def kernel_process_running(pid, connection_file):
         return not os.path.isdir("/proc")  # no /proc on this system: trust the pid
     except OSError:
         return False
-    return os.fsencode(os.path.realpath(connection_file)) in argv
+    if os.fsencode(os.path.realpath(connection_file)) in argv:
+        return True
+    # a kernel run as its user's account was given its own copy, <home>/.kernel-<id[:12]>.json
+    name = os.path.basename(connection_file)
+    if not (name.startswith("kernel-") and name.endswith(".json")):
+        return False
+    copy = os.fsencode(os.sep + os.path.basename(ipc_prefix("", name[len("kernel-"):-5])) + ".json")
+    return any(arg.endswith(copy) for arg in argv)
 
 
 class AdoptedKernel:
