@@ -43,6 +43,7 @@ from broker.kernel import isolation_checks
 from broker.kernel.backlog_policy import KernelOutputPolicy
 from broker.kernel.kernelspecs import DEFAULT_KERNEL_NAME
 from broker.kernel.logs import DEFAULT_MAX_BYTES as DEFAULT_LOG_BYTES
+from broker.kernel.pool import parse_sizes as parse_pool_sizes
 from broker.kernel.records import KernelDirNotOurs, check_kernel_dir_owner
 from broker.kernel.service import (
     KernelHostService,
@@ -176,6 +177,7 @@ class Options(usage.Options):
         self["listen"] = []
         self["allowed-origin"] = []
         self["allowed-host"] = []
+        self["pool"] = []
 
     def opt_listen(self, endpoint):
         """Twisted endpoint string to listen on (repeatable). Default: tcp:8080:interface=127.0.0.1"""
@@ -189,7 +191,15 @@ class Options(usage.Options):
         """A host name HTTP requests may name in Host besides loopback and the listening addresses (repeatable; * allows all)."""
         self["allowed-host"].append(name)
 
+    def opt_pool(self, item):
+        """KERNELSPEC=N: keep N kernels of that kernelspec started and ready ahead of demand (repeatable; not with --users). See docs/kernels.md"""
+        self["pool"].append(item)
+
     def postOptions(self):
+        try:
+            self["pool-sizes"] = parse_pool_sizes(self["pool"])
+        except ValueError as e:
+            raise usage.UsageError(str(e))
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
         if self["token"] == "":
@@ -204,6 +214,9 @@ class Options(usage.Options):
                 check_kernel_dir_owner(self["kernel-dir"])
             except KernelDirNotOurs as e:
                 raise usage.UsageError(f"--kernel-dir: {e}")
+        if self["classroom"] and self["pool"]:
+            raise usage.UsageError("--pool is not available with --classroom (multi-user "
+                                   "kernels are not pooled: see docs/classroom.md)")
         if self["classroom"] and not self["router"]:
             raise usage.UsageError("--classroom is for a kernel host joining with --router; "
                                    "the service itself takes --users")
@@ -216,6 +229,11 @@ class Options(usage.Options):
             self["token-generated"] = True
 
     def _check_users(self):
+        if self["pool"]:
+            raise usage.UsageError(
+                "--pool is not available with --users: a pooled kernel starts before its "
+                "owner is known, so it could not run as its owner's OS account "
+                "(see docs/classroom.md)")
         for flag in ("anonymous", "router", "token"):
             if self[flag]:
                 raise usage.UsageError(
@@ -364,7 +382,7 @@ def _kernel_options(options):
                 history_bytes=options["history-bytes"],
                 heartbeat_interval=options["heartbeat-interval"],
                 kernel_log_bytes=options["kernel-log-bytes"],
-                keep_kernels=options["keep-kernels"])
+                keep_kernels=options["keep-kernels"], pool=options.get("pool-sizes"))
 
 
 def _isolation(options, reactor, directory):

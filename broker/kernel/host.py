@@ -81,8 +81,10 @@ class KernelHost(QuietRefusals, Session):
 
     def __init__(self, config, launcher, channels_factory, clock, max_kernels=20,
                  ready_timeout=60.0, history_messages=None, history_bytes=None,
-                 heartbeat_interval=3.0, records=None, policy=None):
+                 heartbeat_interval=3.0, records=None, policy=None, pool=None):
         super().__init__(config)
+        #: a KernelPool that kernels.start takes ready kernels from, or None
+        self.pool = pool
         self.launcher = launcher
         self.channels_factory = channels_factory
         self.clock = clock
@@ -155,10 +157,16 @@ class KernelHost(QuietRefusals, Session):
                               f"(--max-kernels) is {self.max_kernels}: shut one down first")
         owner, authrole = _caller(details)
         self._check_quota(owner, authrole)
-        kernel = self._new_kernel(kernel_name, owner)
-        ready = kernel.supervisor.start()
-        ready.addCallbacks(lambda _: self._ready(kernel), lambda f: self._failed(kernel, f))
+        warm = self.pool.take(kernel_name) if self.pool is not None else None
+        if warm is None:
+            kernel = self._new_kernel(kernel_name, owner)
+        else:
+            kernel = self._new_kernel(kernel_name, owner, kernel_id=warm.kernel_id,
+                                      claim=warm.claim)
         self._event("started", kernel)
+        ready = (kernel.supervisor.start() if warm is None
+                 else kernel.supervisor.take_over(warm))
+        ready.addCallbacks(lambda _: self._ready(kernel), lambda f: self._failed(kernel, f))
         if not wait:
             ready.addErrback(lambda f: None)
             return kernel.model()

@@ -4,6 +4,9 @@ On start it attaches the host (through the ``attach`` function the wiring,
 :mod:`broker.tap`, hands it) and re-attaches the kernels an earlier service
 left in the kernel directory; on stop it shuts every kernel down, or with
 *keep_kernels* leaves them running, their files kept, for the next start.
+With *pool* (``{kernelspec name: N}``, ``--pool``) it keeps a warm pool
+(:mod:`broker.kernel.pool`) from start to stop; pooled kernels are killed on
+stop even with *keep_kernels* (no one's work is in them).
 """
 
 import os
@@ -17,6 +20,7 @@ from broker.auth import HOST_AUTHID, KERNEL_HOST_ROLE, Principal
 from broker.kernel.host import KernelHost
 from broker.kernel.launcher import KernelLauncher
 from broker.kernel.logs import DEFAULT_MAX_BYTES as DEFAULT_LOG_BYTES
+from broker.kernel.pool import KernelPool
 from broker.kernel.records import KernelRecords
 from broker.kernel.zmq_channels import KernelChannels, make_zmq_factory, session_for
 
@@ -66,7 +70,7 @@ class KernelHostService(service.Service):
                  history_messages=None, history_bytes=None, heartbeat_interval=3.0,
                  keep_kernels=False, launcher=None, channels_factory=None, records=None,
                  policy=None, kernel_log_bytes=DEFAULT_LOG_BYTES, accounts=None,
-                 confinement=None):
+                 confinement=None, pool=None):
         self.attach = attach
         self.realm = realm
         self.reactor = reactor
@@ -75,16 +79,28 @@ class KernelHostService(service.Service):
                                                    accounts=accounts, confinement=confinement)
         self.channels_factory = channels_factory or zmq_channels_factory(reactor)
         self.keep_kernels = keep_kernels
+        records = records or KernelRecords(kernel_dir)
+        #: the warm pool (``--pool``): kernels started ahead of demand, or None
+        self.pool = None if not pool else KernelPool(
+            self.launcher, self.channels_factory, reactor, pool, records=records,
+            ready_timeout=ready_timeout)
         self.options = dict(max_kernels=max_kernels, ready_timeout=ready_timeout,
                             history_messages=history_messages, history_bytes=history_bytes,
                             heartbeat_interval=heartbeat_interval,
-                            records=records or KernelRecords(kernel_dir), policy=policy)
+                            records=records, policy=policy, pool=self.pool)
         self.host = None
 
     def startService(self):
         super().startService()
         self.host = self._make_host(types.ComponentConfig(realm=self.realm))
         self.attach(self.host, Principal("kernel-host", KERNEL_HOST_ROLE, "local"))
+        self._start_pool()
+
+    def _start_pool(self):
+        if self.pool is not None:
+            self.log.info("warm pool: {sizes}", sizes=", ".join(
+                f"{count} {name}" for name, count in self.pool.sizes.items()))
+            self.pool.start()
 
     def _make_host(self, config):
         """A KernelHost; the first one made re-attaches the kernel directory's kernels once joined."""
@@ -96,6 +112,8 @@ class KernelHostService(service.Service):
     @defer.inlineCallbacks
     def stopService(self):
         super().stopService()
+        if self.pool is not None:
+            yield self.pool.stop()
         if self.host is None:
             return
         if self.keep_kernels:
@@ -133,6 +151,7 @@ class RemoteKernelHostService(KernelHostService):
             authentication={"ticket": {"authid": HOST_AUTHID, "ticket": self.token}},
             session_factory=make_host)
         self.component.start(self.reactor)
+        self._start_pool()
         self.log.info("kernel host joining {url} (realm {realm})", url=self.url, realm=self.realm)
 
     @defer.inlineCallbacks

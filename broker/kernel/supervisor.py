@@ -132,10 +132,28 @@ class KernelSupervisor:
         self._launched(launched, nudge_channel="control")
         return self._ready
 
-    def _launched(self, launched, nudge_channel="shell"):
+    def take_over(self, warm):
+        """Take a kernel the warm pool launched and proved ready (a WarmKernel): ready at once.
+
+        Its channels come with it (their messages now go to this kernel's
+        conversation); its ``kernel_info_reply`` is the one of the pool's proof.
+        """
+        self.change_state("starting")
+        self._stopping = False
+        self._ready = defer.Deferred()
+        self._watch(warm.launched)
+        warm.relay.target = self.conversation.message_received
+        self.conversation.channels = warm.channels
+        self._became_ready(warm.kernel_info)
+        return self._ready
+
+    def _watch(self, launched):
         self.launched = launched
         self.record_file.launched(launched.pid)
         launched.exited.addBoth(self._exited, launched)
+
+    def _launched(self, launched, nudge_channel="shell"):
+        self._watch(launched)
         channels = self.channels_factory(
             launched.connection_info, self.conversation.message_received, self.kernel_id)
         self.conversation.channels = channels
