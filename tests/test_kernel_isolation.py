@@ -18,6 +18,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 from jsonrpclib import ServerProxy
@@ -48,13 +49,9 @@ def remove_test_accounts():
         subprocess.run(["groupdel", PREFIX + user], capture_output=True)
 
 
-@pytest.fixture(scope="module")
-def classroom():
-    """A service in multi-user mode with real OS isolation; two students' JSON-RPC proxies."""
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
-    directory = tempfile.mkdtemp(prefix="wk")  # short: Unix socket paths
+def make_directory():
+    """A 0755 directory (short: Unix socket paths) with a shared-Python kernelspec and a users file."""
+    directory = tempfile.mkdtemp(prefix="wk")
     os.chmod(directory, 0o755)
     specs = os.path.join(directory, "share", "jupyter", "kernels", "python3")
     os.makedirs(specs)
@@ -65,23 +62,49 @@ def classroom():
     for user, password in PASSWORDS.items():
         assert command.main([users_file, "add", user, "--role", "student",
                              "--password", password]) == 0
-    remove_test_accounts()
-    kernel_dir = os.path.join(directory, "kernels")
-    home_root = os.path.join(directory, "homes")
+    return directory
+
+
+def start_service(directory, *extra):
+    """``twistd webkernel --users`` as root with test accounts, and each student's JSON-RPC proxy."""
     service = ServiceProcess(
-        "--users", users_file, "--kernel-dir", kernel_dir, "--home-root", home_root,
-        "--user-prefix", PREFIX, "--uid-range", "29900-29999", "--kernel-memory", "1GiB",
+        "--users", os.path.join(directory, "users.json"),
+        "--kernel-dir", os.path.join(directory, "kernels"),
+        "--home-root", os.path.join(directory, "homes"),
+        "--user-prefix", PREFIX, "--uid-range", "29900-29999", "--kernel-memory", "1GiB", *extra,
         timeout=120, env={"JUPYTER_PATH": os.path.join(directory, "share", "jupyter"),
                           "WEBKERNEL_TEST_SECRET": "not for kernels"})
     proxies = {user: ServerProxy(f"http://{user}:{password}@127.0.0.1:{service.port}/jsonrpc")
                for user, password in PASSWORDS.items()}
+    return service, proxies
+
+
+@pytest.fixture(scope="module")
+def classroom():
+    """A service in multi-user mode with real OS isolation; two students' JSON-RPC proxies."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    remove_test_accounts()
+    directory = make_directory()
+    service, proxies = start_service(directory)
     for proxy in proxies.values():
         assert proxy.eval_cell("1") == "1"  # each starts their default kernel
-    yield {"service": service, "proxies": proxies, "users_file": users_file,
-           "kernel_dir": kernel_dir, "home_root": home_root}
+    yield {"service": service, "proxies": proxies,
+           "users_file": os.path.join(directory, "users.json"),
+           "kernel_dir": os.path.join(directory, "kernels"),
+           "home_root": os.path.join(directory, "homes")}
     service.stop()
     remove_test_accounts()
     shutil.rmtree(directory, ignore_errors=True)
+
+
+def wait_for_line(service, text, timeout=120):
+    """Wait (bounded) until the service has logged a line containing *text*."""
+    deadline = time.monotonic() + timeout
+    while text not in service.log():
+        assert time.monotonic() < deadline and service.alive(), service.log()
+        time.sleep(0.1)  # polling the log the reader thread fills
 
 
 def attempt(proxy, statement):
@@ -161,3 +184,35 @@ def test_start_up_probe_passes_for_the_shared_python(classroom):
     """The start-up check finds the test's kernel Python usable by other accounts (it started)."""
     assert classroom["service"].alive()
     assert isolation_checks.blocking_directory(os.path.dirname(KERNEL_PYTHON)) is None
+
+
+def test_a_restarted_kernel_is_confined_again(classroom):
+    """Restarting keeps the account; the old launch's copy and sockets are gone from the home."""
+    alice = classroom["proxies"]["alice"]
+    kernel_id = kernel_of(classroom, "alice")
+    uid = alice.eval_cell("import os; os.getuid()")
+    alice.restart(kernel_id)
+    assert alice.eval_cell("import os; os.getuid()") == uid
+    home = os.path.join(classroom["home_root"], "alice")
+    kernel_files = [name for name in os.listdir(home) if name.startswith(".kernel-")]
+    assert len(kernel_files) == 6, kernel_files  # its copy and five sockets, once
+
+
+def test_kept_kernels_are_found_again_by_the_next_service(classroom):
+    """--keep-kernels: a confined kernel outlives its service and the next one re-attaches it."""
+    directory = make_directory()
+    try:
+        service, proxies = start_service(directory, "--keep-kernels")
+        try:
+            assert proxies["alice"].eval_cell("x = 41; x") == "41"
+            (model,) = proxies["alice"].kernels()
+        finally:
+            service.stop()
+        service, proxies = start_service(directory)
+        try:
+            wait_for_line(service, f"re-attached kernel {model['id']}")
+            assert proxies["alice"].eval_cell("x + 1", model["id"]) == "42", service.log()
+        finally:
+            service.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
