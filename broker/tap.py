@@ -507,7 +507,7 @@ def makeService(options, reactor=None):
     site = make_site(websocket, jsonrpc, reactor, realm, options["anonymous"], http_limits,
                      lambda credentials, peer: jsonrpc.admits(credentials, peer)
                      or gateway[b"api"].sessions.admits(credentials, peer),
-                     children=gateway)
+                     children=gateway, users=bool(options["users"]))
     factory = _limited(UniversalFactory(site, rawsocket, clock=reactor), options, log)
     query = "" if options["anonymous"] or options["users"] else f"?token={options['token']}"
     for description in options["listen"]:

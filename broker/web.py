@@ -8,18 +8,18 @@ from broker.notebook.page import NotebookPage, static_resource
 
 
 def make_site(websocket_factory, jsonrpc=None, reactor=None, realm="webkernel", anonymous=False,
-              limits=None, body_allowed=None, children=None):
+              limits=None, body_allowed=None, children=None, users=False):
     """The Twisted Web site: ``/``, ``/static/``, ``/ws``, and the *jsonrpc* resource at ``/jsonrpc`` if given.
 
     Its timers (HTTP idle timeouts, header deadlines) run on *reactor*. The page is told
-    the *realm* and whether it may join *anonymous*ly. Every request keeps to the HTTP
+    the *realm* and whether it may join *anonymous*ly, or signs in as a user (*users*). Every request keeps to the HTTP
     *limits* (:class:`~broker.http_guard.HttpLimits`), and sends a body only if
     *body_allowed* its token (see :mod:`broker.http_guard`). *children* (``{name: resource}``)
     are more top-level resources (the gateway's ``api`` and ``kernelspecs``).
     """
     limits = limits or HttpLimits()
     root = Resource()
-    root.putChild(b"", NotebookPage(realm, anonymous))
+    root.putChild(b"", NotebookPage(realm, anonymous, users=users))
     root.putChild(b"static", static_resource())
     root.putChild(b"ws", WebSocketResource(websocket_factory))
     if jsonrpc is not None:

@@ -484,6 +484,11 @@ class NotebookPageTests(SynchronousTestCase):
         self.assertEqual(request.responseCode, 503)
         self.assertIn("npm run build", body)
 
+    def test_users_mode_asks_for_a_sign_in(self):
+        """With --users the page is told to sign in by WAMP-CRA (the mode only: no secret on the page)."""
+        _, body = self.render(page.NotebookPage("webkernel", False, static_dir=self.built(), users=True))
+        self.assertIn('name="webkernel-auth" content="wampcra"', body)
+
 
 def _remove_tree(path):
     import shutil

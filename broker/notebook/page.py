@@ -1,7 +1,8 @@
 """The notebook page at ``/`` and its assets at ``/static/``.
 
 The page is a small HTML shell: the realm and the authentication the page
-should use are in ``<meta>`` tags, everything else is the bundle built from
+should use (``ticket``, ``ticket anonymous``, or ``wampcra``: multi-user mode's
+sign-in form) are in ``<meta>`` tags, everything else is the bundle built from
 ``web/`` into ``broker/static/`` (``npm ci && npm run build`` in ``web/``;
 see docs/notebook.md). The page is sent with a strict Content-Security-Policy:
 scripts only from this origin and no inline script, so output a kernel
@@ -63,6 +64,17 @@ See docs/notebook.md.</p></body></html>
 """
 
 
+def page_auth(anonymous, users):
+    """What the ``webkernel-auth`` meta tag tells the page (no secret: the mode only).
+
+    ``wampcra`` (``--users``): the page shows a sign-in form and signs in by
+    WAMP-CRA; ``ticket``: the service token; ``ticket anonymous``: no token needed.
+    """
+    if users:
+        return "wampcra"
+    return "ticket anonymous" if anonymous else "ticket"
+
+
 def _secure_headers(request):
     request.setHeader(b"x-content-type-options", b"nosniff")
     request.setHeader(b"referrer-policy", b"no-referrer")
@@ -73,10 +85,10 @@ class NotebookPage(Resource):
 
     isLeaf = True
 
-    def __init__(self, realm, anonymous, static_dir=STATIC_DIR):
+    def __init__(self, realm, anonymous, static_dir=STATIC_DIR, users=False):
         super().__init__()
         self.realm = realm
-        self.auth = "ticket anonymous" if anonymous else "ticket"
+        self.auth = page_auth(anonymous, users)
         self.static_dir = static_dir
 
     def render_GET(self, request):

@@ -4,6 +4,8 @@
 // The token comes from ?token= (and is then taken out of the address bar and
 // kept in this tab's sessionStorage, so a reload still works); the realm and
 // whether anonymous access is allowed come from <meta> tags the server fills in.
+// In multi-user mode (meta webkernel-auth "wampcra") the page signs in as a user
+// instead: the sign-in form and the kept WAMP-CRA key are in signin.js.
 import 'katex/dist/katex.css';
 import './style.css';
 import { h } from './dom.js';
@@ -11,9 +13,11 @@ import { Wamp } from './wamp.js';
 import { KernelClient } from './kernel.js';
 import { Notebook } from './notebook.js';
 import { openDialog, saveAsDialog } from './dialogs.js';
+import { EXPIRED, SIGNED_OUT, forgetSignIn, keptAuth, keptSignIn, showSignInForm } from './signin.js';
 
 const TOKEN_KEY = 'webkernel.token';
 const EVENTS = 'webkernel.kernels.events';
+const REFUSALS = ['wamp.error.not_authorized', 'wamp.error.authentication_failed'];
 
 function meta(name) {
   return document.querySelector(`meta[name="${name}"]`)?.content || '';
@@ -49,6 +53,8 @@ class App {
     this.root = root;
     this.realm = meta('webkernel-realm') || 'webkernel';
     this.anonymous = meta('webkernel-auth').split(/\s+/).includes('anonymous');
+    this.users = meta('webkernel-auth').split(/\s+/).includes('wampcra');
+    this.staleSignIn = false;
     this.kernel = null;
     this.specs = { default: null, kernelspecs: {} };
     this.running = [];
@@ -82,7 +88,8 @@ class App {
       h('span', { class: 'spacer' }),
       h('span', { class: 'kernel-picker' }, this.kernelSelect, this.kernelGo,
         button('Shut down', 'Shut the kernel down', () => this.shutdown(), { class: 'kernel-shutdown' })),
-      this.kernelStatus, this.connectionStatus);
+      this.kernelStatus, this.connectionStatus,
+      this.users && this.signedInPart());
     const toolbar = h('nav', { class: 'toolbar', 'aria-label': 'notebook actions' },
       h('span', { class: 'group' },
         button('Open', 'Open a notebook from the notebook directory', () => this.open()),
@@ -104,6 +111,12 @@ class App {
     this.messages = h('div', { class: 'messages', 'aria-live': 'polite' });
     this.root.replaceChildren(header, toolbar, this.notebook.el, this.messages);
     this.titleChanged();
+  }
+
+  signedInPart() {
+    this.userEl = h('span', { class: 'signed-in-user', id: 'signed-in-user' });
+    return h('span', { class: 'signed-in' }, this.userEl,
+      h('button', { type: 'button', class: 'sign-out', title: 'Sign out of this tab', onclick: () => this.signOut() }, 'Sign out'));
   }
 
   activeChanged(cell) {
@@ -132,14 +145,25 @@ class App {
   // -- connection ----------------------------------------------------------------------
 
   start() {
-    const token = takeToken();
-    if (!token && !this.anonymous) {
-      this.askForToken();
-      return;
+    let token = null;
+    let auth = null;
+    if (this.users) {
+      const kept = keptSignIn();
+      if (!kept) {
+        this.askToSignIn();
+        return;
+      }
+      auth = keptAuth(kept, () => { this.staleSignIn = true; });
+    } else {
+      token = takeToken();
+      if (!token && !this.anonymous) {
+        this.askForToken();
+        return;
+      }
     }
     this.wamp = new Wamp({
-      url: webSocketUrl(), realm: this.realm, token, anonymous: this.anonymous,
-      handlers: { opened: (session) => this.opened(session), closed: (reason, details) => this.closed(reason, details) },
+      url: webSocketUrl(), realm: this.realm, token, anonymous: this.anonymous, auth,
+      handlers: { opened: (session, details) => this.opened(session, details), closed: (reason, details) => this.closed(reason, details) },
     });
     this.wamp.open();
     const first = this.notebook.append();
@@ -164,13 +188,33 @@ class App {
     field.focus();
   }
 
+  // Multi-user mode: the sign-in form; once signed in, the page loads again
+  // (without the previous user's kernel or notebook in its address).
+  askToSignIn(message = null) {
+    showSignInForm(this.root, {
+      url: webSocketUrl(), realm: this.realm, message,
+      signedIn: () => window.location.replace(window.location.pathname),
+    });
+  }
+
+  // Forget the kept sign-in, end the session (GOODBYE), and show the form again.
+  signOut() {
+    forgetSignIn(SIGNED_OUT);
+    this.signingOut = true;
+    const leave = () => window.location.replace(window.location.pathname);
+    try { this.wamp.connection.close('wamp.close.logout', 'signed out'); } catch { leave(); }
+    setTimeout(leave, 2000); // if the service does not answer the GOODBYE
+  }
+
   setConnection(state, text) {
     this.connectionStatus.dataset.state = state;
     this.connectionStatus.textContent = text;
   }
 
-  async opened() {
+  async opened(session, details) {
     this.setConnection('connected', 'connected');
+    this.authid = details?.authid;
+    if (this.userEl && details?.authid) this.userEl.textContent = `${details.authid} (${details.authrole})`;
     try {
       await this.wamp.subscribe(EVENTS, (event) => this.kernelEvent(event));
       this.specs = await this.wamp.call('webkernel.kernelspecs');
@@ -188,7 +232,8 @@ class App {
   }
 
   closed(reason, details) {
-    if (details?.reason === 'wamp.error.not_authorized' || details?.reason === 'wamp.error.authentication_failed') {
+    if (this.users) return this.closedSignedIn(reason, details);
+    if (REFUSALS.includes(details?.reason)) {
       try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* storage may be off */ }
       this.setConnection('refused', 'not authorized');
       this.askForToken(details.message || details.reason);
@@ -198,6 +243,28 @@ class App {
       this.setConnection('reconnecting', 'reconnecting…');
     } else {
       this.setConnection('disconnected', 'disconnected');
+      setTimeout(() => this.wamp.open(), 3000);
+    }
+    return false;
+  }
+
+  // Multi-user mode: a kept sign-in the service no longer takes (a new salt: the
+  // password changed) shows the form; signing out leaves; else reconnect.
+  closedSignedIn(reason, details) {
+    if (this.signingOut) {
+      window.location.replace(window.location.pathname);
+      return true;
+    }
+    if (this.staleSignIn || REFUSALS.includes(details?.reason)) {
+      forgetSignIn();
+      this.askToSignIn(EXPIRED);
+      return true;
+    }
+    if (details?.will_retry) {
+      this.setConnection('reconnecting', 'reconnecting…');
+    } else {
+      this.setConnection('disconnected', details?.reason === 'webkernel.close.user_changed'
+        ? 'signed out by the service: signing in again…' : 'disconnected');
       setTimeout(() => this.wamp.open(), 3000);
     }
     return false;
@@ -213,7 +280,7 @@ class App {
       await this.attach(wanted);
     } else {
       if (wanted) this.problem(`Kernel ${wanted} is not running any more; starting a new one.`);
-      await this.startKernel(this.specs.default);
+      await this.startKernel(this.specs.default, { orOwn: true });
     }
   }
 
@@ -262,13 +329,20 @@ class App {
     }
   }
 
-  async startKernel(name) {
+  // orOwn: at the per-user quota (multi-user mode), attach to one's newest kernel instead
+  async startKernel(name, { orOwn = false } = {}) {
     this.showKernelState('starting');
     let model;
     try {
       model = await this.wamp.call('webkernel.kernels.start', { kernel_name: name || null, wait: false });
     } catch (error) {
       this.showKernelState('none');
+      const own = this.running.filter((k) => k.owner === this.authid);
+      if (orOwn && error.uri === 'webkernel.error.kernel_limit' && own.length) {
+        this.info('You have as many kernels as you may: this page uses your newest one.');
+        await this.use(own[own.length - 1]);
+        return;
+      }
       this.problem(`cannot start a kernel: ${error.message}`);
       return;
     }

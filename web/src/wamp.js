@@ -1,5 +1,5 @@
-// The page's one WAMP connection (autobahn-js): ticket or anonymous
-// authentication, automatic reconnection, and calls that return plain values.
+// The page's one WAMP connection (autobahn-js): ticket, anonymous or (multi-user
+// mode, signin.js) WAMP-CRA authentication, automatic reconnection, and calls that return plain values.
 import autobahn from 'autobahn-browser';
 
 // What a call returns: its single positional result, or its keyword results.
@@ -24,23 +24,24 @@ export function callError(error) {
 
 export class Wamp {
   // handlers: {opened(session), closed(reason, details) -> bool stopRetrying}
-  constructor({ url, realm, token, anonymous, handlers }) {
+  // auth: the connection's own authmethods/authid/onchallenge (multi-user sign-in), else token/anonymous
+  constructor({ url, realm, token, anonymous, auth: given, handlers }) {
     this.handlers = handlers;
     this.session = null;
     this.sessionIds = new Set();
-    const auth = token
+    const auth = given || (token
       ? { authmethods: ['ticket'], onchallenge: () => token }
-      : { authmethods: anonymous ? ['anonymous'] : ['ticket'], onchallenge: () => '' };
+      : { authmethods: anonymous ? ['anonymous'] : ['ticket'], onchallenge: () => '' });
     this.connection = new autobahn.Connection({
       url, realm, ...auth,
       max_retries: -1, initial_retry_delay: 0.3, max_retry_delay: 5,
       retry_delay_growth: 1.5, retry_delay_jitter: 0.1,
       use_es6_promises: true,
     });
-    this.connection.onopen = (session) => {
+    this.connection.onopen = (session, details) => {
       this.session = session;
       this.sessionIds.add(session.id);
-      this.handlers.opened(session);
+      this.handlers.opened(session, details);
     };
     this.connection.onclose = (reason, details) => {
       this.session = null;

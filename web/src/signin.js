@@ -1,0 +1,158 @@
+// Multi-user mode (twistd webkernel --users): the sign-in form, WAMP-CRA, and
+// staying signed in across reloads.
+//
+// The password never leaves the page: the service's CHALLENGE carries the
+// user's salt, iterations and key length; the page derives the PBKDF2 key
+// (autobahn's auth_cra.derive_key) and signs the challenge with it. What the
+// tab keeps (sessionStorage, this tab only, gone when it closes) is that
+// derived key with the salt it was derived with, never the password. A new
+// password gets a new salt in the users file: the next challenge's salt no
+// longer matches the kept one, so the page drops it and shows the form (and a
+// kept key would not sign for the new key anyway). See docs/notebook.md.
+import autobahn from 'autobahn-browser';
+import { h } from './dom.js';
+
+const KEPT = 'webkernel.signin';
+const NOTICE = 'webkernel.signin.notice';
+
+export const REFUSED = 'Wrong name or password. After a few failed attempts the service makes '
+  + 'each next attempt wait (1 s, 2 s, 4 s … up to a minute): wait a moment before trying again.';
+export const EXPIRED = 'Your saved sign-in is no longer valid (your password was changed, or '
+  + 'your user removed): sign in again.';
+export const SIGNED_OUT = 'You signed out.';
+
+function storage() {
+  try { return window.sessionStorage; } catch { return null; }
+}
+
+// The kept sign-in {user, salt, iterations, keylen, key}, or null.
+export function keptSignIn() {
+  try {
+    const kept = JSON.parse(storage()?.getItem(KEPT) || 'null');
+    return kept && typeof kept.user === 'string' && typeof kept.key === 'string' ? kept : null;
+  } catch {
+    return null;
+  }
+}
+
+function keep(signIn) {
+  try { storage()?.setItem(KEPT, JSON.stringify(signIn)); } catch { /* storage may be off */ }
+}
+
+// Forget the kept sign-in; *notice* is shown on the form the next load shows.
+export function forgetSignIn(notice = null) {
+  try {
+    storage()?.removeItem(KEPT);
+    if (notice) storage()?.setItem(NOTICE, notice);
+  } catch { /* storage may be off */ }
+}
+
+function takeNotice() {
+  try {
+    const notice = storage()?.getItem(NOTICE);
+    storage()?.removeItem(NOTICE);
+    return notice;
+  } catch {
+    return null;
+  }
+}
+
+function sameParameters(kept, extra) {
+  return extra && kept.salt === extra.salt && kept.iterations === extra.iterations
+    && kept.keylen === extra.keylen;
+}
+
+// Connection options that sign in with the kept key. If the challenge's salt is
+// not the kept one (the password changed), *onStale* is called and the page
+// answers nothing (autobahn aborts with wamp.error.cannot_authenticate, which
+// the service does not count as a failed attempt).
+export function keptAuth(kept, onStale) {
+  return {
+    authmethods: ['wampcra'],
+    authid: kept.user,
+    onchallenge: (session, method, extra) => {
+      if (method !== 'wampcra' || !sameParameters(kept, extra)) {
+        onStale();
+        throw new Error('the kept sign-in no longer matches this user');
+      }
+      return autobahn.auth_cra.sign(kept.key, extra.challenge);
+    },
+  };
+}
+
+// Sign in with a name and password: resolves with {authid, authrole} once the
+// service welcomed the session (then closed: the page reloads and signs in with
+// the kept key), rejects with an Error whose .kind is 'refused' or 'unreachable'.
+export function signIn({ url, realm, user, password }) {
+  return new Promise((resolve, reject) => {
+    let derived = null;
+    let welcomed = null;
+    const connection = new autobahn.Connection({
+      url, realm, authmethods: ['wampcra'], authid: user,
+      max_retries: 0, retry_if_unreachable: false, use_es6_promises: true,
+      onchallenge: (session, method, extra) => {
+        if (method !== 'wampcra') throw new Error(`unexpected sign-in method ${method}`);
+        const key = autobahn.auth_cra.derive_key(password, extra.salt, extra.iterations, extra.keylen);
+        derived = { salt: extra.salt, iterations: extra.iterations, keylen: extra.keylen, key };
+        return autobahn.auth_cra.sign(key, extra.challenge);
+      },
+    });
+    connection.onopen = (session, details) => {
+      welcomed = { authid: details?.authid || user, authrole: details?.authrole || '' };
+      keep({ user: welcomed.authid, ...derived });
+      connection.close();
+    };
+    connection.onclose = (reason, details) => {
+      if (welcomed) {
+        resolve(welcomed);
+      } else if (reason === 'unreachable') {
+        reject(Object.assign(new Error('Cannot reach the service: is it running? Try again.'), { kind: 'unreachable' }));
+      } else {
+        const why = details?.reason === 'wamp.error.not_authorized' ? REFUSED
+          : `The service refused the sign-in: ${details?.message || details?.reason || reason}`;
+        reject(Object.assign(new Error(why), { kind: 'refused' }));
+      }
+      return true;
+    };
+    connection.open();
+  });
+}
+
+// Show the sign-in form in *root*; a successful sign-in calls *signedIn*.
+// *message* (or a notice a previous page left) is shown above the fields.
+export function showSignInForm(root, { url, realm, message = null, signedIn }) {
+  const notice = message || takeNotice();
+  const problem = h('p', { class: 'signin-problem', id: 'signin-problem', role: 'alert' }, notice || '');
+  problem.hidden = !notice;
+  const name = h('input', { type: 'text', id: 'signin-name', name: 'username', autocomplete: 'username',
+    autocapitalize: 'none', spellcheck: 'false', required: true, 'aria-describedby': 'signin-problem' });
+  const password = h('input', { type: 'password', id: 'signin-password', name: 'password',
+    autocomplete: 'current-password', required: true, 'aria-describedby': 'signin-problem' });
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
+  const form = h('form', { class: 'signin-form', 'aria-labelledby': 'signin-title' },
+    h('h1', { id: 'signin-title' }, 'Sign in to webkernel'),
+    problem,
+    h('label', { for: 'signin-name' }, 'Name'), name,
+    h('label', { for: 'signin-password' }, 'Password'), password,
+    submit);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    submit.textContent = 'Signing in…';
+    problem.hidden = true;
+    try {
+      await signIn({ url, realm, user: name.value.trim(), password: password.value });
+      signedIn();
+    } catch (error) {
+      problem.textContent = error.message;
+      problem.hidden = false;
+      password.value = '';
+      submit.disabled = false;
+      submit.textContent = 'Sign in';
+      password.focus();
+    }
+  });
+  root.replaceChildren(form);
+  name.focus();
+  return form;
+}
