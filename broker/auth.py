@@ -29,6 +29,8 @@ from broker import errors
 KERNEL_HOST_ROLE = "webkernel_host"
 #: the role of the service's in-process notebook session
 NOTEBOOKS_ROLE = "webkernel_notebooks"
+#: the role of the service's in-process live classroom session (broker/teaching, --users mode)
+TEACHING_ROLE = "webkernel_teaching"
 #: the namespace of the notebook procedures, the only URIs NOTEBOOKS_ROLE may register
 NOTEBOOKS_NAMESPACE = "webkernel.notebooks"
 #: the authid a kernel host in another process joins with (ticket: --host-token)

@@ -51,6 +51,7 @@ from broker.kernel.service import (
     default_kernel_dir,
 )
 from broker.notebook.service import NotebookService
+from broker.teaching.service import ClassService
 from broker.router.local import attacher
 from broker.notebook import workers as notebook_workers
 from broker.notebook.store import DEFAULT_MAX_NOTEBOOK_SIZE
@@ -157,6 +158,7 @@ class Options(usage.Options):
         ["header-timeout", None, DEFAULT_HEADER_TIMEOUT, "Seconds an HTTP request's line and headers may take to arrive (from the connection's first byte, or the previous response); then 408 and closed.", _positive_float],
         ["max-connections", None, None, "Connections open at once; past it new ones are closed at once. Default: the soft RLIMIT_NOFILE less 128 and 16 per --max-kernels kernel (at least 64).", _positive_int],
         ["max-connections-per-address", None, DEFAULT_PER_ADDRESS, "Connections one remote address (IPv6: one /64) may have open at once; past it its new ones are closed at once.", _positive_int],
+        ["cull-idle", None, None, "With --users: shut down kernels no cell ran in and no one watched for this many seconds (docs/classroom.md). Default: never.", _positive_float],
         ["max-kernels-per-user", None, DEFAULT_MAX_KERNELS_PER_USER, "With --users: most kernels one student may have at once.", _positive_int],
         ["home-root", None, "/var/lib/webkernel/home", "With --users: each user's kernels run in <home-root>/<user> (0700, the user's account); the root is made 0711."],
         ["user-prefix", None, kernel_accounts.DEFAULT_PREFIX, "With --users: OS accounts made for users are named <prefix><user>."],
@@ -222,6 +224,8 @@ class Options(usage.Options):
                                    "the service itself takes --users")
         if self["notebook-dir"] and not os.path.isdir(self["notebook-dir"]):
             raise usage.UsageError(f"--notebook-dir {self['notebook-dir']}: no such directory")
+        if self["cull-idle"] and not self["users"]:
+            raise usage.UsageError("--cull-idle is for multi-user mode: give --users too")
         if self["users"]:
             self._check_users()
         elif self["token"] is None:
@@ -487,6 +491,9 @@ def makeService(options, reactor=None):
     if directory is not None:
         _track_owners(router, options["realm"], config["kernel_owners"])
         UsersService(directory).setServiceParent(top)
+        ClassService(attach, realm, reactor,
+                     lambda: {name: user.role for name, user in directory.users.items()},
+                     cull_idle=options["cull-idle"]).setServiceParent(top)
     if not options["no-kernels"]:
         KernelHostService(attach, realm, reactor, kernel_dir, policy=policy,
                           **_kernel_options(options),

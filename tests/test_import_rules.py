@@ -20,7 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TREES = ("broker", "plugins", os.path.join("twisted", "plugins"))
 APPLICATION = ("broker.kernel", "broker.notebook", "broker.jsonrpc", "broker.client",
-               "broker.classroom", "broker.users", "broker.gateway")
+               "broker.classroom", "broker.users", "broker.gateway", "broker.teaching")
 #: what the router may take from broker.auth: the seams, not the service's roles
 AUTH_SEAMS = {"IAuthenticator", "IAuthenticatorFactory", "IAuthorizer", "Principal",
               "AuthenticationFailed", "ACTIONS", "has_prefix"}

@@ -31,6 +31,7 @@ from broker.auth import NOTEBOOKS_ROLE, DefaultAuthorizer, IAuthorizer, could_co
 from broker.classroom import roles
 from broker.kernel import uris
 from broker.notebook import uris as notebook_uris
+from broker.teaching import uris as class_uris
 
 #: the kernel procedures an observer may call: reading, never running or changing
 OBSERVER_PROCEDURES = frozenset({"outputs", "reply", "kernel_info", "history"})
@@ -62,6 +63,8 @@ class ClassroomAuthorizer:
             return self._service.authorize(session, uri, action, options)
         if role == roles.TRACKER_ROLE:
             return ALLOW if (action, uri, match) == ("subscribe", uris.KERNELS_EVENTS, "exact") else DENY
+        if role == roles.TEACHING:
+            return ALLOW if teaching_may(action, uri, match) else DENY
         if role not in (roles.STUDENT, roles.TEACHER, roles.OBSERVER):
             return DENY
         return getattr(self, "_" + action)(session["authid"], role, uri, match)
@@ -80,6 +83,8 @@ class ClassroomAuthorizer:
             return ALLOW if role == roles.TEACHER else DENY
         if not has_prefix(uri, "webkernel"):
             return {"allow": True, "disclose": False, "cache": True}
+        if uri.startswith(class_uris.CLASS_PREFIX):
+            return ALLOW if role in CLASS_CALLERS.get(uri, ()) else DENY
         if role == roles.TEACHER or uri in EVERYONE_CALLS:
             return ALLOW
         if uri == uris.KERNELS_START:
@@ -102,8 +107,8 @@ class ClassroomAuthorizer:
             return DENY
         if role == roles.OBSERVER or not could_cover(uri, match, "webkernel"):
             return ALLOW
-        if match == "exact" and uri == uris.KERNELS_EVENTS:
-            return ALLOW  # the host publishes each event only to those who may see the kernel
+        if match == "exact" and uri in (uris.KERNELS_EVENTS, class_uris.EVENTS):
+            return ALLOW  # published only to those who may see the kernel (or the event)
         kernel_id = confined_to_kernel(uri, match)
         return self._student(authid, kernel_id, None) if kernel_id else DENY
 
@@ -119,6 +124,36 @@ class ClassroomAuthorizer:
         if share == "watch" and (name is None or name in OBSERVER_PROCEDURES):
             return ALLOW_NOW
         return DENY_NOW
+
+
+#: who may call each live classroom procedure
+CLASS_CALLERS = {
+    **{uri: (roles.STUDENT,) for uri in class_uris.STUDENT_PROCEDURES},
+    **{uri: (roles.TEACHER, roles.OBSERVER) for uri in class_uris.WATCHER_PROCEDURES},
+    **{uri: (roles.TEACHER,) for uri in class_uris.TEACHER_PROCEDURES},
+}
+#: what the live classroom session subscribes to
+TEACHING_SUBSCRIPTIONS = frozenset({
+    (uris.KERNELS_EVENTS, "exact"), (class_uris.ON_JOIN, "exact"),
+    (class_uris.ON_LEAVE, "exact"), (class_uris.EXECUTE_INPUTS, "wildcard"),
+    (class_uris.ERRORS, "wildcard")})
+
+
+def teaching_may(action, uri, match):
+    """The live classroom session's rights: its procedures and topic, what it hears, what it calls."""
+    if action == "register":
+        return match == "exact" and uri in CLASS_CALLERS
+    if action == "publish":
+        return uri == class_uris.EVENTS
+    if action == "subscribe":
+        return (uri, match) in TEACHING_SUBSCRIPTIONS
+    if match != "exact":
+        return False
+    if uri in (class_uris.SUBSCRIPTION_MATCH, class_uris.COUNT_SUBSCRIBERS, uris.KERNELS_LIST):
+        return True
+    kernel_id = uris.kernel_id_of(uri)
+    name = uri[len(uris.KERNEL_PREFIX) + len(kernel_id) + 1:]
+    return bool(kernel_id) and name in class_uris.KERNEL_CALLS
 
 
 def confined_to_kernel(uri, match):

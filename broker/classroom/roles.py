@@ -1,6 +1,6 @@
 """The roles of multi-user mode, and the service's own."""
 
-from broker.auth import KERNEL_HOST_ROLE
+from broker.auth import KERNEL_HOST_ROLE, TEACHING_ROLE
 
 STUDENT = "student"
 TEACHER = "teacher"
@@ -9,5 +9,7 @@ OBSERVER = "observer"
 TRACKER_ROLE = "webkernel_classroom"
 TRACKER_AUTHID = "webkernel_classroom"
 HOST = KERNEL_HOST_ROLE
+#: the in-process live classroom session (broker/teaching)
+TEACHING = TEACHING_ROLE
 #: roles that see every kernel and its lifecycle events
-SEE_ALL = (TEACHER, OBSERVER, TRACKER_ROLE)
+SEE_ALL = (TEACHER, OBSERVER, TRACKER_ROLE, TEACHING)

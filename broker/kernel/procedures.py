@@ -11,6 +11,7 @@ from autobahn.wamp.types import CallResult, RegisterOptions
 from twisted.internet import defer
 
 from broker import errors
+from broker.auth import TEACHING_ROLE
 from broker.kernel import arguments, uris
 from broker.kernel.errors import KernelUnavailable
 from broker.kernel.supervisor import KernelDied, KernelShutDown
@@ -50,6 +51,24 @@ def caller_of(details):
             "authrole": details.caller_authrole}
 
 
+def delegated_caller(details, on_behalf_of):
+    """The caller an output is attributed to: the classroom service may name the teacher it acts for.
+
+    ``on_behalf_of`` (``{authid, authrole}``) is taken only from the
+    classroom service's own session (role ``webkernel_teaching``: a teacher's
+    broadcast cell); the output's caller then is that person, with ``via``
+    naming the service. From anyone else it is refused.
+    """
+    caller = caller_of(details)
+    if on_behalf_of is None:
+        return caller
+    if caller is None or caller["authrole"] != TEACHING_ROLE:
+        raise arguments.refuse("on_behalf_of is for the classroom service only")
+    arguments.text_map("on_behalf_of", on_behalf_of)
+    return {"session": caller["session"], "authid": on_behalf_of.get("authid"),
+            "authrole": on_behalf_of.get("authrole"), "via": TEACHING_ROLE}
+
+
 _check_text = arguments.text
 
 
@@ -68,10 +87,12 @@ def _kernel_errors(failure, kernel):
     return failure
 
 
-def _request(kernel, channel, msg_type, content, details, on_output=None, interruptible=False):
+def _request(kernel, channel, msg_type, content, details, on_output=None, interruptible=False,
+             caller=None):
     """Send a request; a Deferred of the reply that interrupts the kernel if canceled."""
     _check_ready(kernel)
-    inner = kernel.conversation.request(channel, msg_type, content, caller_of(details), on_output)
+    caller = caller if caller is not None else caller_of(details)
+    inner = kernel.conversation.request(channel, msg_type, content, caller, on_output)
     canceller = (lambda _: kernel.supervisor.interrupt()) if interruptible else None
     outer = defer.Deferred(canceller)
     inner.addErrback(_kernel_errors, kernel)
@@ -84,8 +105,9 @@ def _reply_content(reply):
 
 
 def execute(kernel, code, silent=False, store_history=True, user_expressions=None,
-            allow_stdin=None, stop_on_error=True, details=None):
+            allow_stdin=None, stop_on_error=True, on_behalf_of=None, details=None):
     _check_text("code", code)
+    caller = delegated_caller(details, on_behalf_of)
     for name, value in (("silent", silent), ("store_history", store_history),
                         ("stop_on_error", stop_on_error)):
         arguments.flag(name, value)
@@ -99,7 +121,8 @@ def execute(kernel, code, silent=False, store_history=True, user_expressions=Non
         "stop_on_error": stop_on_error,
     }
     on_output = (lambda output: progress(**output)) if progress else None
-    d = _request(kernel, "shell", "execute_request", content, details, on_output, interruptible=True)
+    d = _request(kernel, "shell", "execute_request", content, details, on_output,
+                 interruptible=True, caller=caller)
     return d.addCallback(_execute_result)
 
 

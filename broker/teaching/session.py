@@ -1,0 +1,176 @@
+"""The live classroom's WAMP session: ``webkernel.class.*`` on the router (docs/classroom.md).
+
+An ordinary Autobahn session attached in-process (role ``webkernel_teaching``).
+It listens to what the service publishes anyway: the router's meta events
+(who signs in and out), ``webkernel.kernels.events`` (kernels and their
+state) and two outputs of every kernel (``execute_input``: the cell run,
+``error``), by wildcard subscription; it keeps them in a
+:class:`~broker.teaching.roster.ClassRoster` and publishes each changed
+user's tile on ``webkernel.class.events`` to teachers and observers only
+(WAMP eligibility, decided by the router at publication).
+
+Procedures (who may call them is the classroom authorizer's decision):
+``help(message)`` (students), ``help_clear(user)``, ``broadcast(code,
+group)`` (teachers), ``roster()`` (teachers and observers).
+"""
+
+from autobahn.twisted.wamp import ApplicationSession
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import PublishOptions, RegisterOptions, SubscribeOptions
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from broker.classroom import roles
+from broker.kernel import arguments
+from broker.kernel import uris as kernel_uris
+from broker.service_session import QuietRefusals
+from broker.teaching import uris
+from broker.teaching.roster import ClassRoster
+
+#: the roster's watchers: teachers and observers
+WATCHERS = PublishOptions(acknowledge=False, eligible_authrole=[roles.TEACHER, roles.OBSERVER])
+#: most users a broadcast's group may name
+MAX_GROUP = 1000
+
+
+class ClassSession(QuietRefusals, ApplicationSession):
+    """Serves the live classroom from a :class:`ClassRoster` kept up to date by subscriptions.
+
+    *clock* gives the time; *users* answers ``{name: role}`` of the users file.
+    """
+
+    log = Logger()
+
+    def __init__(self, config, clock, users=dict, cull_idle=None):
+        super().__init__(config)
+        self.clock = clock
+        self.roster = ClassRoster(users)
+        self.cull_idle = cull_idle
+        self.joined = defer.Deferred()
+        self.own_subscriptions = set()
+
+    @defer.inlineCallbacks
+    def onJoin(self, details):
+        with_details = SubscribeOptions(details_arg="details")
+        wildcard = SubscribeOptions(match="wildcard", details_arg="details")
+        for handler, topic, options in ((self.on_kernel_event, kernel_uris.KERNELS_EVENTS, None),
+                                        (self.on_session_join, uris.ON_JOIN, None),
+                                        (self.on_session_leave, uris.ON_LEAVE, None),
+                                        (self.on_execute_input, uris.EXECUTE_INPUTS, wildcard),
+                                        (self.on_error, uris.ERRORS, wildcard)):
+            subscription = yield self.subscribe(handler, topic, options=options or with_details)
+            self.own_subscriptions.add(subscription.id)
+        procedure = RegisterOptions(details_arg="details")
+        for function, uri in ((self.help, uris.HELP), (self.help_clear, uris.HELP_CLEAR),
+                              (self.roster_of_class, uris.ROSTER),
+                              (self.broadcast, uris.BROADCAST)):
+            yield self.register(arguments.checked(function, uri), uri, options=procedure)
+        self.log.info("live classroom joined realm {realm}", realm=details.realm)
+        self.joined.callback(self)
+
+    def now(self):
+        return self.clock.seconds()
+
+    # -- what the roster learns ---------------------------------------------------
+
+    def on_kernel_event(self, event=None, kernel=None, details=None):
+        self.changed(self.roster.kernel_event(event, kernel, self.now()))
+
+    def on_session_join(self, session_details, details=None):
+        if isinstance(session_details, dict):
+            self.changed(self.roster.joined(session_details.get("session"),
+                                            session_details.get("authid"),
+                                            session_details.get("authrole")))
+
+    def on_session_leave(self, session_id, authid=None, authrole=None, details=None):
+        self.changed(self.roster.left(session_id))
+
+    def on_execute_input(self, *args, details=None, **output):
+        content = output.get("content") or {}
+        self.changed(self.roster.execute_input(kernel_uris.kernel_id_of(details.topic or ""),
+                                               content.get("code"), self.now()))
+
+    def on_error(self, *args, details=None, **output):
+        self.changed(self.roster.error(kernel_uris.kernel_id_of(details.topic or ""),
+                                       output.get("content")))
+
+    def changed(self, users, options=WATCHERS):
+        """Publish the tile of each user whose tile changed."""
+        if not self.is_attached():
+            return
+        for user in dict.fromkeys(u for u in users if isinstance(u, str)):
+            self.publish(uris.EVENTS, event="user", user=self.roster.tile(user),
+                         server_time=self.now(), options=options)
+
+    # -- procedures ---------------------------------------------------------------
+
+    def help(self, message=None, details=None):
+        """A student asks for help; teachers and observers see it at once."""
+        arguments.text("message", message, optional=True)
+        self.changed(self.roster.ask_help(details.caller_authid, message, self.now()))
+        return True
+
+    def help_clear(self, user, details=None):
+        """A teacher clears *user*'s help request: True if there was one."""
+        arguments.text("user", user)
+        users = self.roster.clear_help(user)
+        self.changed(users)
+        return bool(users)
+
+    def roster_of_class(self, details=None):
+        return {"server_time": self.now(), "cull_idle": self.cull_idle,
+                "users": self.roster.snapshot()}
+
+    def broadcast(self, code, group=None, details=None):
+        """Run *code* in every kernel of every student (of *group*): per student, per kernel, how it went."""
+        arguments.text("code", code)
+        students = self._group(group)
+        teacher = {"authid": details.caller_authid, "authrole": details.caller_authrole}
+        calls = {(user, k["id"]): self._run(k["id"], code, teacher)
+                 for user in students for k in self.roster.kernels_of(user)
+                 if k["state"] in ("idle", "busy")}
+        d = defer.gatherResults(list(calls.values()))
+        return d.addCallback(lambda results: _per_student(students, list(calls), results))
+
+    def _group(self, group):
+        students = self.roster.students()
+        if group is None:
+            return students
+        if not isinstance(group, list) or len(group) > MAX_GROUP:
+            raise arguments.refuse(f"group must be a list of at most {MAX_GROUP} user names")
+        for user in group:
+            arguments.text("a user of group", user)
+        return [user for user in students if user in set(group)]
+
+    def _run(self, kernel_id, code, teacher):
+        d = self.call(kernel_uris.kernel_procedure(kernel_id, "execute"), code,
+                      on_behalf_of=teacher)
+        return d.addCallbacks(_ran, _failed)
+
+
+def _ran(result):
+    answer = getattr(result, "kwresults", None) or {}
+    reply = answer.get("reply") or {}
+    ran = {"status": answer.get("status", "ok"), "execution_count": answer.get("execution_count")}
+    if ran["status"] != "ok":
+        ran.update(ename=reply.get("ename"), evalue=reply.get("evalue"))
+    return ran
+
+
+def _failed(failure):
+    failure.trap(ApplicationError)
+    error = failure.value
+    return {"status": "error", "error": error.error, "ename": error.kwargs.get("ename"),
+            "evalue": error.kwargs.get("evalue") or (error.args[0] if error.args else None)}
+
+
+def _per_student(students, keys, results):
+    """``{user: {"status": ok / error / no_kernel, "kernels": {kernel id: result}}}``."""
+    answer = {user: {"status": "no_kernel", "kernels": {}} for user in students}
+    for (user, kernel_id), result in zip(keys, results):
+        answer[user]["kernels"][kernel_id] = result
+    for entry in answer.values():
+        if entry["kernels"]:
+            ok = all(r["status"] == "ok" for r in entry["kernels"].values())
+            entry["status"] = "ok" if ok else "error"
+    return answer

@@ -1,0 +1,208 @@
+"""The live classroom's parts alone: the roster, the idle culler on a fake clock, the authorizer's rules, on_behalf_of."""
+
+from types import SimpleNamespace
+
+from twisted.internet import defer
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from broker import errors
+from broker.auth import TEACHING_ROLE
+from broker.classroom.authorizer import ClassroomAuthorizer
+from broker.classroom.owners import KernelOwners
+from broker.kernel.procedures import delegated_caller
+from broker.teaching import uris
+from broker.teaching.culling import IdleCuller
+from broker.teaching.roster import MAX_TEXT, ClassRoster
+from tests.test_classroom import ALICE, OLGA, TESS, who
+
+A = "a" * 32
+SERVICE = who("webkernel_teaching", TEACHING_ROLE)
+
+
+def model(kernel_id=A, owner="alice", state="idle"):
+    return {"id": kernel_id, "owner": owner, "execution_state": state}
+
+
+class RosterTests(SynchronousTestCase):
+    """ClassRoster keeps what the teacher's page shows, bounded."""
+
+    def setUp(self):
+        self.roster = ClassRoster(lambda: {"alice": "student", "tess": "teacher"})
+
+    def test_signed_in_counts_sessions(self):
+        """A user is signed in while any of their sessions is; service sessions are not people."""
+        self.assertEqual(self.roster.joined(1, "alice", "student"), ["alice"])
+        self.roster.joined(2, "alice", "student")
+        self.assertEqual(self.roster.joined(3, "webkernel_host", "webkernel_host"), [])
+        self.roster.left(1)
+        self.assertEqual(self.roster.tile("alice")["signed_in"], 1)
+        self.roster.left(2)
+        self.assertEqual(self.roster.tile("alice")["signed_in"], 0)
+
+    def test_busy_since_and_last_cell_and_error(self):
+        """Busy since the state changed; a new cell clears the last error; a stopped kernel goes."""
+        self.roster.kernel_event("ready", model(), 10)
+        self.roster.kernel_event("state", model(state="busy"), 12)
+        self.roster.kernel_event("state", model(state="busy"), 13)
+        self.roster.execute_input(A, "1/0", 12)
+        self.roster.error(A, {"ename": "ZeroDivisionError", "evalue": "division by zero"})
+        kernel, = self.roster.tile("alice")["kernels"]
+        self.assertEqual((kernel["state"], kernel["busy_since"], kernel["last_cell"]),
+                         ("busy", 12, "1/0"))
+        self.assertEqual(kernel["last_error"]["ename"], "ZeroDivisionError")
+        self.roster.execute_input(A, "1", 14)
+        self.roster.kernel_event("state", model(), 15)
+        kernel, = self.roster.tile("alice")["kernels"]
+        self.assertEqual((kernel["last_error"], kernel["busy_since"]), (None, None))
+        self.assertEqual(self.roster.kernel_event("stopped", model(), 16), ["alice"])
+        self.assertEqual(self.roster.tile("alice")["kernels"], [])
+
+    def test_texts_are_cut(self):
+        """A huge cell, error or help message is kept at MAX_TEXT characters."""
+        self.roster.kernel_event("ready", model(), 0)
+        self.roster.execute_input(A, "x" * 10 * MAX_TEXT, 1)
+        self.roster.ask_help("alice", "y" * 10 * MAX_TEXT, 1)
+        tile = self.roster.tile("alice")
+        self.assertEqual(len(tile["kernels"][0]["last_cell"]), MAX_TEXT)
+        self.assertEqual(len(tile["help"]["message"]), MAX_TEXT)
+
+    def test_help_and_clear(self):
+        """A help request stays until cleared; clearing nothing changes nothing."""
+        self.roster.ask_help("alice", "stuck", 5)
+        self.assertEqual(self.roster.tile("alice")["help"], {"message": "stuck", "at": 5})
+        self.assertEqual(self.roster.clear_help("alice"), ["alice"])
+        self.assertEqual(self.roster.clear_help("alice"), [])
+
+    def test_everyone_and_students(self):
+        """The roster lists the users file's users, signed in or not; students are those of role student."""
+        self.assertEqual([t["user"] for t in self.roster.snapshot()], ["alice", "tess"])
+        self.assertEqual(self.roster.students(), ["alice"])
+
+
+class FakeSession:
+    """What the culler uses of ClassSession: the roster, call, publish."""
+
+    def __init__(self, watchers=0):
+        self.roster = ClassRoster(lambda: {"alice": "student"})
+        self.own_subscriptions = {1}
+        self.calls, self.published, self.watchers = [], [], watchers
+
+    def is_attached(self):
+        return True
+
+    def call(self, uri, *args):
+        self.calls.append(uri)
+        if uri == uris.SUBSCRIPTION_MATCH:
+            return defer.succeed([1, 2])
+        if uri == uris.COUNT_SUBSCRIBERS:
+            return defer.succeed(self.watchers)
+        return defer.succeed(None)
+
+    def publish(self, topic, options=None, **event):
+        self.published.append((event, options))
+
+
+class CullerTests(SynchronousTestCase):
+    """IdleCuller on a fake clock."""
+
+    def culler(self, watchers=0):
+        clock, session = Clock(), FakeSession(watchers)
+        session.roster.kernel_event("ready", model(), 0)
+        culler = IdleCuller(session, clock, 60)
+        culler.start()
+        return clock, session, culler
+
+    def test_idle_unwatched_kernel_is_culled(self):
+        """After 60 s with no cell and no watcher the kernel is shut down and its owner told why."""
+        clock, session, culler = self.culler()
+        clock.advance(30)
+        self.assertNotIn(f"webkernel.kernel.{A}.shutdown", session.calls)
+        clock.advance(30)
+        self.assertIn(f"webkernel.kernel.{A}.shutdown", session.calls)
+        (event, options), _ = session.published
+        self.assertEqual((event["event"], event["owner"]), ("culled", "alice"))
+        self.assertEqual(options.eligible_authid, ["alice"])
+
+    def test_a_cell_restarts_the_count(self):
+        """A cell begun at 50 s keeps the kernel until 110 s."""
+        clock, session, culler = self.culler()
+        clock.advance(50)
+        session.roster.execute_input(A, "1", 50)
+        clock.advance(40)
+        self.assertEqual(session.calls, [])
+        clock.advance(30)
+        self.assertIn(f"webkernel.kernel.{A}.shutdown", session.calls)
+
+    def test_watched_kernel_is_kept(self):
+        """A kernel someone other than the classroom session watches is not culled; only the other subscription is counted."""
+        clock, session, culler = self.culler(watchers=1)
+        clock.advance(60)
+        clock.advance(60)
+        self.assertNotIn(f"webkernel.kernel.{A}.shutdown", session.calls)
+        self.assertEqual(session.calls.count(uris.COUNT_SUBSCRIBERS), 2)  # subscription 2, twice
+
+    def test_busy_kernel_is_kept(self):
+        """A kernel running a long cell is never culled."""
+        clock, session, culler = self.culler()
+        session.roster.kernel_event("state", model(state="busy"), 1)
+        clock.advance(600)
+        self.assertEqual(session.calls, [])
+
+
+class AuthorizerTests(SynchronousTestCase):
+    """The classroom authorizer's rules for webkernel.class.* and the classroom session."""
+
+    def setUp(self):
+        owners = KernelOwners()
+        owners.event("started", {"id": A, "owner": "alice"})
+        self.authorizer = ClassroomAuthorizer(owners)
+
+    def allowed(self, session, uri, action="call", match="exact"):
+        return self.authorizer.authorize(session, uri, action, {"match": match})["allow"]
+
+    def test_who_calls_what(self):
+        """Students only ask for help; observers only read the roster; teachers all but help."""
+        table = {uris.HELP: (True, False, False), uris.ROSTER: (False, True, True),
+                 uris.HELP_CLEAR: (False, False, True), uris.BROADCAST: (False, False, True)}
+        for uri, expected in table.items():
+            self.assertEqual(tuple(self.allowed(s, uri) for s in (ALICE, OLGA, TESS)), expected, uri)
+
+    def test_students_hear_only_the_exact_topic(self):
+        """A student subscribes to webkernel.class.events exactly (eligibility filters it), never by pattern."""
+        self.assertTrue(self.allowed(ALICE, uris.EVENTS, "subscribe"))
+        self.assertFalse(self.allowed(ALICE, "webkernel.class", "subscribe", "prefix"))
+        self.assertFalse(self.allowed(ALICE, uris.EVENTS, "publish"))
+
+    def test_the_classroom_session(self):
+        """It registers its procedures, publishes its topic, hears what it needs, calls execute and shutdown only."""
+        self.assertTrue(self.allowed(SERVICE, uris.BROADCAST, "register"))
+        self.assertFalse(self.allowed(SERVICE, "webkernel.kernels.start", "register"))
+        self.assertTrue(self.allowed(SERVICE, uris.EVENTS, "publish"))
+        self.assertFalse(self.allowed(SERVICE, f"webkernel.kernel.{A}.iopub.stream", "publish"))
+        self.assertTrue(self.allowed(SERVICE, uris.ERRORS, "subscribe", "wildcard"))
+        self.assertFalse(self.allowed(SERVICE, "webkernel", "subscribe", "prefix"))
+        self.assertTrue(self.allowed(SERVICE, f"webkernel.kernel.{A}.execute"))
+        self.assertTrue(self.allowed(SERVICE, uris.COUNT_SUBSCRIBERS))
+        self.assertFalse(self.allowed(SERVICE, f"webkernel.kernel.{A}.input"))
+        self.assertFalse(self.allowed(SERVICE, "wamp.session.kill"))
+
+
+class OnBehalfOfTests(SynchronousTestCase):
+    """execute's on_behalf_of is the classroom session's only."""
+
+    def details(self, authid, authrole):
+        return SimpleNamespace(caller=7, caller_authid=authid, caller_authrole=authrole)
+
+    def test_classroom_session_names_the_teacher(self):
+        """From the classroom session, the output is attributed to the teacher, via the service."""
+        caller = delegated_caller(self.details("webkernel_teaching", TEACHING_ROLE),
+                                  {"authid": "tess", "authrole": "teacher"})
+        self.assertEqual(caller, {"session": 7, "authid": "tess", "authrole": "teacher",
+                                  "via": TEACHING_ROLE})
+
+    def test_anyone_else_is_refused(self):
+        """A student (or teacher) naming someone else is refused with invalid_argument."""
+        for role in ("student", "teacher"):
+            with self.assertRaises(errors.InvalidArgument):
+                delegated_caller(self.details("alice", role), {"authid": "tess"})
