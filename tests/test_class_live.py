@@ -62,6 +62,8 @@ class ClassLiveTests(ServiceTestCase):
                                     for n, p in PASSWORDS.items()})
         cls.service = ServiceProcess("--users", cls.users_file, "--kernel-dir",
                                      os.path.join(cls.directory, "kernels"),
+                                     "--unsafe-shared-account", "--home-root",
+                                     os.path.join(cls.directory, "homes"),
                                      "--max-kernels", "8", "--max-kernels-per-user", "2",
                                      "--cull-idle", str(CULL_IDLE))
 
