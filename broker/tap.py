@@ -51,6 +51,7 @@ from broker.kernel.service import (
     default_kernel_dir,
 )
 from broker.notebook.service import NotebookService
+from broker.teaching.page import ClassPage
 from broker.teaching.service import ClassService
 from broker.router.local import attacher
 from broker.notebook import workers as notebook_workers
@@ -451,6 +452,11 @@ def _gateway(attach, authenticate, realm, reactor, options):
             b"kernelspecs": KernelspecFiles(sessions)}
 
 
+def _with_class_page(children, realm, options):
+    """The teacher's page at ``/class`` in multi-user mode (docs/classroom.md)."""
+    return {**children, b"class": ClassPage(realm)} if options["users"] else children
+
+
 def makeService(options, reactor=None):
     """Wire the router, the kernel host and the listening ports into one MultiService."""
     if reactor is None:
@@ -514,7 +520,8 @@ def makeService(options, reactor=None):
     site = make_site(websocket, jsonrpc, reactor, realm, options["anonymous"], http_limits,
                      lambda credentials, peer: jsonrpc.admits(credentials, peer)
                      or gateway[b"api"].sessions.admits(credentials, peer),
-                     children=gateway, users=bool(options["users"]))
+                     children=_with_class_page(gateway, realm, options),
+                     users=bool(options["users"]))
     factory = _limited(UniversalFactory(site, rawsocket, clock=reactor), options, log)
     query = "" if options["anonymous"] or options["users"] else f"?token={options['token']}"
     for description in options["listen"]:

@@ -206,3 +206,33 @@ class OnBehalfOfTests(SynchronousTestCase):
         for role in ("student", "teacher"):
             with self.assertRaises(errors.InvalidArgument):
                 delegated_caller(self.details("alice", role), {"authid": "tess"})
+
+
+class ClassPageTests(SynchronousTestCase):
+    """/class: the shell of the class bundle, under the notebook page's Content-Security-Policy."""
+
+    def render(self, static_dir):
+        from twisted.web.test.requesthelper import DummyRequest
+
+        from broker.teaching.page import ClassPage
+        request = DummyRequest([b""])
+        body = ClassPage("webkernel", static_dir=static_dir).render_GET(request)
+        return request, body
+
+    def test_page_loads_the_class_bundle(self):
+        """The page names class.js and class.css, says it signs in by WAMP-CRA, and forbids inline script."""
+        static = self.mktemp()
+        import os
+        os.makedirs(static)
+        open(os.path.join(static, "class.js"), "w").close()
+        request, body = self.render(static)
+        self.assertIn(b'src="static/class.js?v=', body)
+        self.assertIn(b'content="wampcra"', body)
+        csp = request.responseHeaders.getRawHeaders(b"content-security-policy")[0]
+        self.assertIn(b"script-src 'self'", csp)
+
+    def test_not_built(self):
+        """Without the bundle the page says how to build it (503)."""
+        request, body = self.render(self.mktemp())
+        self.assertEqual(request.responseCode, 503)
+        self.assertIn(b"npm run build", body)

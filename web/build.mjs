@@ -12,7 +12,11 @@ const outdir = fileURLToPath(new URL('../broker/static/', import.meta.url));
 const watch = process.argv.includes('--watch');
 
 const options = {
-  entryPoints: { notebook: fileURLToPath(new URL('src/main.js', import.meta.url)) },
+  entryPoints: {
+    notebook: fileURLToPath(new URL('src/main.js', import.meta.url)),
+    // the teacher's page at /class (docs/classroom.md)
+    class: fileURLToPath(new URL('src/class/main.js', import.meta.url)),
+  },
   bundle: true,
   format: 'iife',
   target: ['es2020'],

@@ -1,0 +1,155 @@
+"""The teacher's page at ``/class`` in Chromium, against a real ``twistd webkernel --users``.
+
+Teacher tess signs in on the page (the notebook page's form); students alice,
+bob and carl are WAMP clients (``broker.client``, WAMP-CRA) running code in
+their own kernels. The tiles follow them live (by subscription), a student's
+error and help request show on their tile, the teacher clears the help
+request, watches a student's kernel and runs a cell in it, and a broadcast
+runs in all three kernels; an observer's view is read-only. Screenshots of
+the page (desktop and phone width) go to test-artifacts/browser/. Every wait
+is bounded; no sleeps.
+"""
+
+import threading
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import ARTIFACTS
+from tests.service import ServiceProcess
+
+PASSWORDS = {"tess": "tess password", "olga": "olga password", "alice": "alice password",
+             "bob": "bob password", "carl": "carl password"}
+ROLES = {"tess": "teacher", "olga": "observer", "alice": "student", "bob": "student",
+         "carl": "student"}
+STUDENTS = ("alice", "bob", "carl")
+WAIT = 60_000
+
+pytestmark = pytest.mark.filterwarnings("ignore:isSet:DeprecationWarning")  # inside crochet 2.1
+
+
+@pytest.fixture(scope="module")
+def lesson(tmp_path_factory):
+    """A service in multi-user mode, and each student signed in with a kernel of their own."""
+    from broker.client import connect
+    from broker.users import store
+
+    base = tmp_path_factory.mktemp("lesson")
+    users_file = base / "users.json"
+    store.save(str(users_file), {n: store.User.create(n, ROLES[n], p) for n, p in PASSWORDS.items()})
+    running = ServiceProcess("--users", str(users_file), "--unsafe-shared-account",
+                             "--home-root", str(base / "homes"), "--kernel-dir", str(base / "kernels"),
+                             "--notebook-dir", str(base))
+    running.url = f"http://127.0.0.1:{running.port}/"
+    running.students = {}
+    try:
+        for name in STUDENTS:
+            client = connect(running.ws_url, user=name, password=PASSWORDS[name], timeout=60)
+            running.students[name] = (client, client.start_kernel(timeout=90))
+        yield running
+    finally:
+        for client, kernel in running.students.values():
+            client.close()
+        running.stop()
+
+
+def sign_in(browser, lesson, user, width=1200, height=850):
+    """A tab on /class signed in as *user* by keyboard."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.goto(lesson.url + "class")
+    expect(page.locator("#signin-name")).to_be_focused(timeout=WAIT)
+    page.keyboard.type(user)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORDS[user])
+    page.keyboard.press("Enter")
+    expect(page.locator("#connection-status")).to_have_text("connected", timeout=WAIT)
+    return context, page
+
+
+def tile(page, user):
+    return page.locator(f'.tile[data-user="{user}"]')
+
+
+def ask(lesson, student, procedure, *args):
+    client, _ = lesson.students[student]
+    return client._run(client.async_client.call, procedure, *args)
+
+
+def test_a_lesson(browser, lesson):
+    """Tiles live, an error and a help request on the tiles, watch and run, broadcast in all three."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context, page = sign_in(browser, lesson, "tess")
+    for name in STUDENTS:
+        expect(tile(page, name)).to_have_attribute("data-signed-in", "true", timeout=WAIT)
+        expect(tile(page, name).locator(".kernel-state")).to_have_text("idle", timeout=WAIT)
+
+    # a student's error shows on the teacher's tile, live
+    _, alice_kernel = lesson.students["alice"]
+    alice_kernel.execute("1/0")
+    expect(tile(page, "alice")).to_have_attribute("data-error", "true", timeout=WAIT)
+    expect(tile(page, "alice").locator(".last-error")).to_contain_text("ZeroDivisionError")
+    expect(tile(page, "alice").locator(".last-cell")).to_have_text("1/0")
+
+    # busy for N s, while a long cell runs (then idle again)
+    _, bob_kernel = lesson.students["bob"]
+    running = threading.Thread(target=bob_kernel.execute, args=("import time; time.sleep(3)",))
+    running.start()
+    expect(tile(page, "bob").locator(".kernel-state")).to_contain_text("busy for", timeout=WAIT)
+    running.join(WAIT / 1000)
+    expect(tile(page, "bob").locator(".kernel-state")).to_have_text("idle", timeout=WAIT)
+
+    # help appears, the filter finds it, the teacher clears it
+    ask(lesson, "carl", "webkernel.class.help", "my plot is empty")
+    expect(tile(page, "carl")).to_have_attribute("data-help", "true", timeout=WAIT)
+    expect(tile(page, "carl").locator(".help-request")).to_contain_text("my plot is empty")
+    page.locator("#filter-help").check()
+    expect(tile(page, "alice")).to_be_hidden()
+    expect(tile(page, "carl")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "class-help-filter.png"), full_page=True)
+    page.locator("#filter-help").uncheck()
+    page.locator("#filter-error").check()
+    expect(tile(page, "carl")).to_be_hidden()
+    expect(tile(page, "alice")).to_be_visible()
+    page.locator("#filter-error").uncheck()
+    tile(page, "carl").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#watch-title")).to_have_text("Watching carl", timeout=WAIT)
+    page.locator(".clear-help").click()
+    expect(tile(page, "carl")).to_have_attribute("data-help", "false", timeout=WAIT)
+
+    # watch alice's kernel: her cells appear as they run; the teacher runs one in it
+    tile(page, "alice").click()
+    expect(page.locator("#watch-title")).to_have_text("Watching alice", timeout=WAIT)
+    expect(page.locator(".watch-note")).to_be_visible(timeout=WAIT)
+    alice_kernel.execute("print('hello from alice')")
+    expect(page.locator(".watch-log")).to_contain_text("hello from alice", timeout=WAIT)
+    page.locator(".watch-code").fill("print('teacher was here')")
+    page.locator(".watch-run").click()
+    expect(page.locator(".watch-log")).to_contain_text("teacher was here", timeout=WAIT)
+    expect(page.locator(".watch-prompt").last).to_contain_text("run by tess")
+
+    # broadcast a cell: it runs in all three kernels, each answers ok
+    page.locator("#broadcast-code").fill("shared = 6 * 7")
+    page.locator("#broadcast-run").click()
+    for name in STUDENTS:
+        expect(page.locator(f'#broadcast-results [data-user="{name}"]')).to_have_attribute(
+            "data-status", "ok", timeout=WAIT)
+        _, kernel = lesson.students[name]
+        assert kernel.eval_cell("shared") == "42"
+    page.screenshot(path=str(ARTIFACTS / "class-teacher.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(tile(page, "alice")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "class-teacher-phone.png"), full_page=True)
+    context.close()
+
+
+def test_observer_watches_read_only(browser, lesson):
+    """An observer sees the tiles and watches a kernel, with no way to run, interrupt or broadcast."""
+    context, page = sign_in(browser, lesson, "olga")
+    expect(tile(page, "alice")).to_be_visible(timeout=WAIT)
+    expect(page.locator("#broadcast-run")).to_have_count(0)
+    tile(page, "alice").click()
+    expect(page.locator(".read-only")).to_be_visible(timeout=WAIT)
+    expect(page.locator(".watch-run")).to_have_count(0)
+    context.close()
