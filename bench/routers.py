@@ -48,27 +48,37 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def crossbar_config(port):
-    """A minimal Crossbar.io node: one router worker, realm1, Web transport with /ws."""
-    anonymous = {
-        "name": "anonymous",
-        "permissions": [{
-            "uri": "", "match": "prefix",
-            "allow": {"call": True, "register": True, "publish": True, "subscribe": True},
-            "disclose": {"caller": False, "publisher": False},
-            "cache": True,
-        }],
-    }
+ANONYMOUS_ROLE = {
+    "name": "anonymous",
+    "permissions": [{
+        "uri": "", "match": "prefix",
+        "allow": {"call": True, "register": True, "publish": True, "subscribe": True},
+        "disclose": {"caller": False, "publisher": False},
+        "cache": True,
+    }],
+}
+
+
+def crossbar_config(port, realm=REALM, roles=(ANONYMOUS_ROLE,), auth=None):
+    """A minimal Crossbar.io node: one router worker, one realm, Web transport with /ws.
+
+    *roles* are the realm's roles (Crossbar.io's ``permissions`` format); *auth*
+    the WebSocket's ``auth`` section (None: anonymous only). The router
+    benchmark uses the defaults; tests/crossbar.py gives webkernel's roles.
+    """
+    websocket = {"type": "websocket", "serializers": ["json", "msgpack", "cbor"]}
+    if auth is not None:
+        websocket["auth"] = auth
     web = {
         "type": "web",
         "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port, "backlog": 1024},
         "paths": {
             "/": {"type": "json", "value": {"router": "crossbar"}},
-            "ws": {"type": "websocket", "serializers": ["json", "msgpack", "cbor"]},
+            "ws": websocket,
         },
     }
-    realm = {"name": REALM, "roles": [anonymous]}
-    router = {"type": "router", "realms": [realm], "transports": [web]}
+    router = {"type": "router", "realms": [{"name": realm, "roles": list(roles)}],
+              "transports": [web]}
     return {"version": 2, "controller": {}, "workers": [router]}
 
 

@@ -27,3 +27,13 @@ side_venv() {
         exit 2
     fi
 }
+
+# Crossbar.io for the router benchmark and the scale-out tests, in bench/.venv-crossbar.
+# 26.10.1 is the newest release and installs and runs on CPython 3.11 here.
+# numpy<2: the bjdata wheel that autobahn's UBJSON serializer imports was built
+# against NumPy 1.x and prints an import traceback into the router log under NumPy 2.
+CROSSBAR_VERSION="${CROSSBAR_VERSION:-26.10.1}"
+
+crossbar_venv() {
+    side_venv "$1" "$BENCH_DIR/.venv-crossbar" crossbar crossbar "$CROSSBAR_VERSION" "numpy<2"
+}

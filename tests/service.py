@@ -19,23 +19,28 @@ _SERVING = re.compile(r"webkernel is serving at http://127\.0\.0\.1:(\d+)/(\?tok
 class ServiceProcess:
     """A running ``twistd -n webkernel`` and what it logged."""
 
-    def __init__(self, *args, timeout=30, module=None, ready=None, nofile=None, env=None):
+    def __init__(self, *args, timeout=30, module=None, ready=None, nofile=None, command=None,
+                 env=None, cwd=ROOT):
         """``twistd webkernel *args``, or ``python -m module *args`` (a test service that logs the same line).
 
-        *nofile* sets its RLIMIT_NOFILE (soft and hard); *env* adds environment variables.
+        *nofile* sets its RLIMIT_NOFILE (soft and hard). *command* runs that
+        instead (another program: *ready* says when it is up); *env* adds to
+        its environment.
         """
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **(env or {}))
-        command = [
+        command = command or [
             sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
             "-n", "--pidfile=", "webkernel", "--listen", "tcp:0:interface=127.0.0.1", *args,
         ] if module is None else [sys.executable, "-m", module, *args]
         self.process = subprocess.Popen(
-            command, cwd=str(ROOT), env=env, stdout=subprocess.PIPE,
+            command, cwd=str(cwd), env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True,
             preexec_fn=None if nofile is None else lambda: resource.setrlimit(
                 resource.RLIMIT_NOFILE, (nofile, nofile)),
         )
         self.lines = []
+        self._changed = threading.Condition()  # a line came, or the output ended
+        self._ended = False
         self._ready_pattern = re.compile(ready) if ready else None
         self._ready = threading.Event()
         self.port = self.token = None
@@ -46,7 +51,9 @@ class ServiceProcess:
 
     def _read(self):
         for line in self.process.stdout:
-            self.lines.append(line)
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
             found = _SERVING.search(line)
             if found and not self._ready.is_set():
                 self.port = int(found.group(1))
@@ -54,6 +61,9 @@ class ServiceProcess:
                 self._ready.set()
             if self._ready_pattern and self._ready_pattern.search(line):
                 self._ready.set()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
         self._ready.set()
 
     @property
@@ -66,6 +76,17 @@ class ServiceProcess:
 
     def log(self):
         return "".join(self.lines)
+
+    def wait_for(self, pattern, count=1, timeout=60):
+        """Block until *count* lines match *pattern* (bounded); raise with the log if not."""
+        found = re.compile(pattern)
+
+        def enough():
+            return self._ended or sum(1 for line in self.lines if found.search(line)) >= count
+        with self._changed:
+            self._changed.wait_for(enough, timeout)
+        if sum(1 for line in list(self.lines) if found.search(line)) < count:
+            raise RuntimeError(f"no {count} lines {pattern!r} in:\n" + self.log())
 
     def alive(self):
         return self.process.poll() is None

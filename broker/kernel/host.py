@@ -4,9 +4,17 @@ It registers ``webkernel.kernelspecs``, ``webkernel.kernels.start`` and
 ``webkernel.kernels.list``, and per kernel the procedures of
 ``docs/kernels.md`` under ``webkernel.kernel.<id>.``; it publishes each
 kernel's output on ``webkernel.kernel.<id>.iopub.<msg_type>`` and
-``.stdin``, and lifecycle events on ``webkernel.kernels.events``. A prefix
-registration on ``webkernel.kernel.`` answers calls for unknown kernels with
+``.stdin``, and lifecycle events on ``webkernel.kernels.events``. Each kernel
+also has a prefix registration ``webkernel.kernel.<id>.``, made before its id
+is given to anyone, that answers calls the kernel cannot take yet (it is
+starting) or has no procedure for: a router routes every call for a kernel to
+the host that owns it (a longer prefix wins). The shared prefix registration
+on ``webkernel.kernel.`` answers only for kernels no host owns, with
 ``webkernel.error.no_such_kernel``.
+
+One KernelHost may serve several WAMP sessions in turn (:meth:`KernelHost.take_over`):
+a host joined to an external router that loses it keeps its kernels, and the
+next session registers them again, same ids, same history.
 
 It is an ordinary Autobahn session (``Session``: an ``ApplicationSession`` that
 Autobahn's ``Component`` can run): attached in-process to the embedded router,
@@ -30,6 +38,7 @@ from twisted.python.failure import Failure
 from broker import errors
 from broker.kernel import arguments, procedures
 from broker.kernel import uris
+from broker.kernel.cluster import Cluster, host_load
 from broker.kernel.adoption import POLL_INTERVAL
 from broker.kernel.errors import (
     KernelGone,
@@ -58,6 +67,10 @@ class ManagedKernel:
         self.conversation = conversation
         self.supervisor = supervisor
         self.registrations = []
+        #: its 'ready' (or 'reattached') was reached: its procedures belong on every session
+        self.announced = False
+        #: the prefix registration webkernel.kernel.<id>. on the current session
+        self.prefix_registration = None
 
     def model(self):
         state = self.supervisor.state
@@ -81,10 +94,13 @@ class KernelHost(QuietRefusals, Session):
 
     def __init__(self, config, launcher, channels_factory, clock, max_kernels=20,
                  ready_timeout=60.0, history_messages=None, history_bytes=None,
-                 heartbeat_interval=3.0, records=None, policy=None, pool=None):
+                 heartbeat_interval=3.0, records=None, policy=None, pool=None, cluster=False):
         super().__init__(config)
         #: a KernelPool that kernels.start takes ready kernels from, or None
         self.pool = pool
+        #: one of several hosts on the router (--router): list and start answer for all
+        self.in_cluster = cluster
+        self.cluster = None
         self.launcher = launcher
         self.channels_factory = channels_factory
         self.clock = clock
@@ -98,6 +114,8 @@ class KernelHost(QuietRefusals, Session):
                                if v is not None}
         self.kernels = {}
         self.joined = defer.Deferred()
+        #: one cell shared by the sessions that served these kernels in turn: the current one
+        self._link = [self]
 
     def now(self):
         return iso_utc(self.clock.seconds())
@@ -116,9 +134,76 @@ class KernelHost(QuietRefusals, Session):
         yield self.register(errors.answering(self._unknown_kernel), uris.KERNEL_PREFIX,
                             options=RegisterOptions(match="prefix", details_arg="details",
                                                     invoke="roundrobin"))
+        if self.in_cluster:
+            yield self._join_cluster(details)
+        yield self._register_kept_kernels()
         self.log.info("kernel host joined realm {realm}", realm=details.realm)
         if not self.joined.called:
             self.joined.callback(self)
+
+    @defer.inlineCallbacks
+    def _join_cluster(self, details):
+        """Register this host's own procedures, ``webkernel.host.<session id>.*`` (docs/scaling.md)."""
+        self.cluster = Cluster(self, details.authrole, self.clock)
+        for name, function in (("kernels.list", self._host_list), ("load", self._host_load),
+                               ("kernels.start", self._host_start)):
+            uri = uris.host_procedure(details.session, name)
+            yield self.register(arguments.checked(function, uri), uri,
+                                options=RegisterOptions(details_arg="details"))
+
+    def _from_host(self, details):
+        if _caller(details)[1] != self.cluster.role:
+            raise errors.NotAuthorized(f"{uris.HOST_PREFIX}* is for kernel hosts only")
+
+    def _host_list(self, authid, authrole, details=None):
+        self._from_host(details)
+        return self._visible_kernels(authid, authrole)
+
+    def _host_load(self, details=None):
+        self._from_host(details)
+        return host_load(self)
+
+    def _host_start(self, kernel_name, wait, authid, authrole, details=None):
+        self._from_host(details)
+        return self._start(kernel_name, wait, authid, authrole)
+
+    def take_over(self, previous):
+        """Serve *previous*'s kernels from this session on (a new WAMP session of the same host).
+
+        Their outputs, events and readiness reach this session from now on;
+        :meth:`onJoin` registers them again with their ids, state and history.
+        """
+        self.kernels, previous.kernels = previous.kernels, {}
+        self.joined = previous.joined
+        self._link = previous._link
+        self._link[0] = self
+
+    @defer.inlineCallbacks
+    def _register_kept_kernels(self):
+        """Register again the kernels a previous session of this host served."""
+        for kernel in list(self.kernels.values()):
+            kernel.registrations = []
+            yield self._register_prefix(kernel)
+            if kernel.announced and kernel.id in self.kernels:
+                kernel.registrations = yield procedures.register_all(self, kernel)
+                self.log.info("kernel {kernel_id} registered again ({state})",
+                              kernel_id=kernel.id, state=kernel.supervisor.state)
+
+    @defer.inlineCallbacks
+    def _register_prefix(self, kernel):
+        """Route every call for *kernel* here: ``webkernel.kernel.<id>.`` (prefix).
+
+        With the router gone, the next session registers it (:meth:`_register_kept_kernels`).
+        """
+        if not self.is_attached():
+            return
+        try:
+            kernel.prefix_registration = yield self.register(
+                errors.answering(self._unknown_kernel), uris.kernel_procedure(kernel.id, ""),
+                options=RegisterOptions(match="prefix", details_arg="details"))
+        except Exception as e:
+            self.log.info("kernel {kernel_id}: prefix not registered ({why}): on the next "
+                          "session", kernel_id=kernel.id, why=e)
 
     def _unknown_kernel(self, *args, details=None, **kwargs):
         kernel_id = uris.kernel_id_of(details.procedure or "")
@@ -140,13 +225,24 @@ class KernelHost(QuietRefusals, Session):
 
     def list_kernels(self, details=None):
         authid, authrole = _caller(details)
+        if self.cluster is not None:
+            return self.cluster.list_kernels(authid, authrole)
+        return self._visible_kernels(authid, authrole)
+
+    def _visible_kernels(self, authid, authrole):
         models = (k.model() for k in self.kernels.values())
         return [m for m in models if self.policy.visible(authid, authrole, m)]
 
-    @defer.inlineCallbacks
     def start_kernel(self, kernel_name=None, wait=True, details=None):
         arguments.text("kernel_name", kernel_name, optional=True)
         arguments.flag("wait", wait)
+        owner, authrole = _caller(details)
+        if self.cluster is not None:
+            return self.cluster.start_kernel(kernel_name, wait, owner, authrole)
+        return self._start(kernel_name, wait, owner, authrole)
+
+    @defer.inlineCallbacks
+    def _start(self, kernel_name, wait, owner, authrole):
         specs = self.launcher.kernelspecs()
         kernel_name = kernel_name or specs["default"]
         if kernel_name not in specs["kernelspecs"]:
@@ -155,7 +251,6 @@ class KernelHost(QuietRefusals, Session):
         if len(self.kernels) >= self.max_kernels:
             raise KernelLimit(f"{len(self.kernels)} kernels are running, the limit "
                               f"(--max-kernels) is {self.max_kernels}: shut one down first")
-        owner, authrole = _caller(details)
         self._check_quota(owner, authrole)
         warm = self.pool.take(kernel_name) if self.pool is not None else None
         if warm is None:
@@ -163,10 +258,12 @@ class KernelHost(QuietRefusals, Session):
         else:
             kernel = self._new_kernel(kernel_name, owner, kernel_id=warm.kernel_id,
                                       claim=warm.claim)
+        yield self._register_prefix(kernel)  # before anyone knows its id
         self._event("started", kernel)
+        link = self._link
         ready = (kernel.supervisor.start() if warm is None
                  else kernel.supervisor.take_over(warm))
-        ready.addCallbacks(lambda _: self._ready(kernel), lambda f: self._failed(kernel, f))
+        ready.addCallbacks(lambda _: link[0]._ready(kernel), lambda f: link[0]._failed(kernel, f))
         if not wait:
             ready.addErrback(lambda f: None)
             return kernel.model()
@@ -189,14 +286,15 @@ class KernelHost(QuietRefusals, Session):
         created = created or self.now()
         record_file = self._record_file(
             KernelRecord(kernel_id, kernel_name, owner, created, seq_reserved=last_seq), claim)
+        link = self._link  # the session serving this kernel may change (take_over)
         conversation = KernelConversation(
-            kernel_id, lambda sub, output: self._publish_output(kernel_id, sub, output),
+            kernel_id, lambda sub, output: link[0]._publish_output(kernel_id, sub, output),
             OutputHistory(**self.history_limits, last_seq=last_seq,
                           reserve=record_file.reserve_seq),
             clock=self.clock)
         supervisor = KernelSupervisor(
             kernel_id, kernel_name, conversation, self.launcher, self.channels_factory,
-            self.clock, lambda event, reason: self._told(kernel_id, event),
+            self.clock, lambda event, reason: link[0]._told(kernel_id, event),
             ready_timeout=self.ready_timeout, heartbeat_interval=self.heartbeat_interval,
             record_file=record_file, owner=owner)
         kernel = ManagedKernel(kernel_id, kernel_name, owner, created, conversation, supervisor)
@@ -213,13 +311,26 @@ class KernelHost(QuietRefusals, Session):
     def _ready(self, kernel):
         if kernel.id not in self.kernels:
             return
-        kernel.registrations = yield procedures.register_all(self, kernel)
+        kernel.announced = True
+        yield self._register_announced(kernel)
         self._event("ready", kernel)
+
+    @defer.inlineCallbacks
+    def _register_announced(self, kernel):
+        """Register *kernel*'s procedures now, or (router gone) when the next session joins."""
+        if not self.is_attached():
+            return
+        try:
+            kernel.registrations = yield procedures.register_all(self, kernel)
+        except Exception as e:  # the session went meanwhile: the next one registers it
+            self.log.info("kernel {kernel_id} not registered ({why}): on the next session",
+                          kernel_id=kernel.id, why=e)
 
     def _failed(self, kernel, failure):
         self.log.warn("kernel {kernel_id} failed to start: {why}", kernel_id=kernel.id,
                       why=failure.getErrorMessage())
         self.kernels.pop(kernel.id, None)
+        self._unregister_prefix(kernel)
         self._event("dead", kernel)  # the supervisor set it dead; the host says so as it forgets it
         failure.trap(KernelStartFailed, NoSuchKernelSpec)  # the launcher's: a spec gone since
         raise KernelStartFailed(failure.getErrorMessage())
@@ -251,8 +362,14 @@ class KernelHost(QuietRefusals, Session):
         for registration in kernel.registrations:
             if registration.active and self.is_attached():
                 yield registration.unregister()
+        self._unregister_prefix(kernel)
         yield kernel.supervisor.shutdown()
         self._event("stopped", kernel)
+
+    def _unregister_prefix(self, kernel):
+        registration, kernel.prefix_registration = kernel.prefix_registration, None
+        if registration is not None and registration.active and self.is_attached():
+            registration.unregister().addErrback(lambda f: None)  # gone with its session
 
     def shutdown_all(self):
         """Shut every kernel down (for the service's stop); fires when all are gone."""
@@ -312,16 +429,19 @@ class KernelHost(QuietRefusals, Session):
         kernel = self._new_kernel(record.kernel_name, record.owner, kernel_id=record.kernel_id,
                                   created=record.created, last_seq=record.seq_reserved,
                                   claim=claim)
-        d = kernel.supervisor.adopt(launched)
-        d.addCallbacks(lambda _: self._reattached(kernel),
-                       lambda failure: self._reattach_failed(kernel, failure))
+        link = self._link
+        d = self._register_prefix(kernel) if self.is_attached() else defer.succeed(None)
+        d.addCallback(lambda _: kernel.supervisor.adopt(launched))
+        d.addCallbacks(lambda _: link[0]._reattached(kernel),
+                       lambda failure: link[0]._reattach_failed(kernel, failure))
         return d
 
     @defer.inlineCallbacks
     def _reattached(self, kernel):
         if kernel.id not in self.kernels:
             return
-        kernel.registrations = yield procedures.register_all(self, kernel)
+        kernel.announced = True
+        yield self._register_announced(kernel)
         self.log.info("re-attached kernel {kernel_id} (pid {pid}); its output history starts "
                       "at seq {seq}", kernel_id=kernel.id, pid=kernel.supervisor.launched.pid,
                       seq=kernel.conversation.history.first_seq)
@@ -331,6 +451,7 @@ class KernelHost(QuietRefusals, Session):
         self.log.warn("kernel {kernel_id} could not be re-attached (it is killed, its files "
                       "removed): {why}", kernel_id=kernel.id, why=failure.getErrorMessage())
         self.kernels.pop(kernel.id, None)
+        self._unregister_prefix(kernel)
         self._event("dead", kernel)
 
     # -- publishing ------------------------------------------------------------------

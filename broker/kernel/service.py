@@ -129,11 +129,14 @@ class RemoteKernelHostService(KernelHostService):
     """Runs a :class:`KernelHost` joined to an external router over WebSocket (``--router``).
 
     It authenticates as ``webkernel_host`` with the router's host token, and
-    reconnects (with Autobahn's back-off) if the router goes away.
+    reconnects (with Autobahn's back-off) if the router goes away. Its kernels
+    outlive the connection: each new WAMP session takes over the previous
+    one's kernels (:meth:`KernelHost.take_over`) and registers them again.
     """
 
     def __init__(self, url, realm, token, reactor, kernel_dir, **options):
         super().__init__(None, realm, reactor, kernel_dir, **options)
+        self.options["cluster"] = True  # one host of several: list and start answer for all
         self.url = url
         self.token = token
         self.component = None
@@ -143,8 +146,11 @@ class RemoteKernelHostService(KernelHostService):
         from autobahn.twisted.component import Component
 
         def make_host(config):
-            self.host = self._make_host(config)
-            return self.host
+            host = self._make_host(config)
+            if self.host is not None:
+                host.take_over(self.host)
+            self.host = host
+            return host
 
         self.component = Component(
             transports=[{"url": self.url, "max_retries": -1}], realm=self.realm,

@@ -21,3 +21,11 @@ def kernel_id_of(uri):
     """The kernel id in a ``webkernel.kernel.<id>.…`` URI ('' if there is none)."""
     rest = uri[len(KERNEL_PREFIX):] if uri.startswith(KERNEL_PREFIX) else ""
     return rest.split(".", 1)[0]
+
+#: per-host procedures of a kernel host in a cluster (docs/scaling.md): for hosts only
+HOST_PREFIX = "webkernel.host."
+
+
+def host_procedure(host_id, name):
+    """``webkernel.host.<host id>.<name>`` (the host id is its WAMP session id)."""
+    return f"{HOST_PREFIX}{host_id}.{name}"

@@ -1,0 +1,93 @@
+"""A real Crossbar.io router for the scale-out tests, with webkernel's roles.
+
+Crossbar.io lives in a virtualenv of its own, ``bench/.venv-crossbar``, made
+by ``bench/side_venv.sh`` (``./run-tests`` makes it; so does
+``bench/run_router_bench.sh``). Its node configuration is written by the
+router benchmark's :func:`routers.crossbar_config`, given here the realm
+``webkernel`` and two roles: ``webkernel_host`` (ticket principal, may do
+everything, callers disclosed to it) for kernel hosts, and ``anonymous`` for
+clients (call and subscribe under ``webkernel.``).
+"""
+
+import os
+import sys
+
+from tests.service import ROOT, ServiceProcess
+
+sys.path.insert(0, str(ROOT / "bench"))
+import routers  # noqa: E402  (bench/routers.py: the one place a Crossbar.io config is made)
+
+CROSSBAR_BIN = os.environ.get("CROSSBAR_BIN", str(ROOT / "bench" / ".venv-crossbar" / "bin" / "crossbar"))
+REALM = "webkernel"
+HOST_TOKEN = "crossbar-host-secret-for-tests"
+_READY = r"Ok, local node configuration ran successfully"
+
+
+def missing():
+    """Why Crossbar.io cannot run here (None if it can): for a skip's reason."""
+    if not os.access(CROSSBAR_BIN, os.X_OK):
+        return (f"no Crossbar.io at {CROSSBAR_BIN}: ./run-tests installs it "
+                "(bench/side_venv.sh), or set CROSSBAR_BIN")
+    return None
+
+
+def _permission(uri, disclose=True, **allow):
+    return {"uri": uri, "match": "prefix", "allow": allow,
+            "disclose": {"caller": disclose, "publisher": disclose}, "cache": True}
+
+
+def webkernel_roles():
+    """Kernel hosts may do everything; clients call and subscribe under ``webkernel.``
+    but not the hosts' own ``webkernel.host.*``."""
+    host = {"name": "webkernel_host", "permissions": [
+        _permission("", call=True, register=True, publish=True, subscribe=True)]}
+    client = {"name": "anonymous", "permissions": [
+        _permission("webkernel.", call=True, register=False, publish=False, subscribe=True),
+        _permission("webkernel.host.", call=False, register=False, publish=False,
+                    subscribe=False)]}
+    return [host, client]
+
+
+def webkernel_auth():
+    return {"ticket": {"type": "static", "principals": {
+                "webkernel_host": {"ticket": HOST_TOKEN, "role": "webkernel_host"}}},
+            "anonymous": {"type": "static", "role": "anonymous"}}
+
+
+class CrossbarNode:
+    """One Crossbar.io node in *work_dir*: started, stopped and started again on one port."""
+
+    def __init__(self, work_dir):
+        self.cbdir = os.path.join(work_dir, "crossbar-node")
+        os.makedirs(self.cbdir, exist_ok=True)
+        self.port = routers.free_port()
+        config = routers.crossbar_config(self.port, realm=REALM, roles=webkernel_roles(),
+                                         auth=webkernel_auth())
+        with open(os.path.join(self.cbdir, "config.json"), "w") as out:
+            import json
+            json.dump(config, out, indent=2)
+        self.process = None
+
+    @property
+    def ws_url(self):
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self):
+        self.process = ServiceProcess(
+            command=[CROSSBAR_BIN, "start", "--cbdir", self.cbdir, "--loglevel", "info",
+                     "--color", "false"], ready=_READY, timeout=60, cwd=self.cbdir)
+        return self
+
+    def stop(self):
+        if self.process is not None:
+            self.process.stop()
+
+    def log(self):
+        return self.process.log() if self.process else ""
+
+
+def kernel_host(node, kernel_dir, *args, env=None):
+    """``twistd webkernel --router`` joined to *node* as a kernel host, once it has joined."""
+    return ServiceProcess("--router", node.ws_url, "--token", HOST_TOKEN, "--realm", REALM,
+                          "--kernel-dir", kernel_dir, *args,
+                          ready="kernel host joined realm", timeout=60, env=env)

@@ -1,0 +1,174 @@
+"""Scale-out under a real Crossbar.io: kernel hosts in their own processes join one realm.
+
+Each test starts Crossbar.io (tests/crossbar.py) and two ``twistd webkernel
+--router`` kernel hosts, and talks to the cluster as a client of Crossbar.io.
+Skipped, with the reason, where Crossbar.io is not installed.
+"""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import pytest
+from autobahn.wamp.exception import ApplicationError
+from twisted.internet import defer, reactor
+from twisted.trial.unittest import TestCase
+
+from broker import errors
+from tests import crossbar
+from tests.twisted_wamp import joined, leave
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(crossbar.missing() is not None, reason=str(crossbar.missing()))]
+
+CALL = 60  # seconds: a bound on each call from the test (kernel starts on a loaded machine)
+
+
+def _process_gone(pid):
+    """The process ended (or is a zombie no one reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def _kernelspec_dir(name):
+    """A Jupyter data dir with one extra kernelspec *name* (a copy of python3's)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    source = KernelSpecManager().get_kernel_spec("python3")
+    data = tempfile.mkdtemp(prefix="webkernel-specs-")
+    target = os.path.join(data, "kernels", name)
+    os.makedirs(target)
+    with open(os.path.join(target, "kernel.json"), "w") as out:
+        json.dump({**source.to_dict(), "display_name": name,
+                   "argv": [sys.executable, *source.argv[1:]]}, out)
+    return data
+
+
+def _payload(result):
+    """A call's result as plain data (a CallResult's args and kwargs)."""
+    return (list(result.results), result.kwresults) if hasattr(result, "results") else result
+
+
+class ClusterTestCase(TestCase):
+    """Crossbar.io and two kernel hosts, each with its own kernel directory."""
+
+    timeout = 240
+
+    def start_node(self):
+        work = tempfile.mkdtemp(prefix="webkernel-crossbar-")
+        self.addCleanup(shutil.rmtree, work, True)
+        self.node = crossbar.CrossbarNode(work).start()
+        self.addCleanup(self.node.stop)
+
+    def start_host(self, *args, env=None):
+        kernel_dir = tempfile.mkdtemp(prefix="webkernel-host-")
+        host = crossbar.kernel_host(self.node, kernel_dir, *args, env=env)
+        host.kernel_dir = kernel_dir
+        self.addCleanup(host.stop)
+        return host
+
+    @defer.inlineCallbacks
+    def client(self):
+        session = yield joined(self.node, realm=crossbar.REALM)
+        self.addCleanup(lambda: leave(session) if session.is_attached() else None)
+        return session
+
+    def call(self, session, uri, *args, **kwargs):
+        return session.call(uri, *args, **kwargs).addTimeout(CALL, reactor)
+
+    def owner(self, kernel_id, *hosts):
+        """The host whose kernel directory holds the kernel."""
+        [host] = [h for h in hosts if os.path.exists(
+            os.path.join(h.kernel_dir, f"kernel-{kernel_id}.json"))]
+        return host
+
+
+class RouterRestartTests(ClusterTestCase):
+    """Hosts that lose Crossbar.io keep their kernels and register them again."""
+
+    @defer.inlineCallbacks
+    def test_kernels_survive_a_router_restart(self):
+        """After Crossbar.io restarts, each kernel answers with its state and full history; a host stopped cleanly stops its kernels."""
+        self.start_node()
+        a, b = self.start_host(), self.start_host()
+        client = yield self.client()
+        ids = []
+        for _ in range(2):
+            ids.append((yield self.call(client, "webkernel.kernels.start"))["id"])
+        ids.sort()
+        self.assertEqual({self.owner(i, a, b) for i in ids}, {a, b})  # least loaded: one each
+        pids, histories = {}, {}
+        for n, kernel_id in enumerate(ids):
+            proc = f"webkernel.kernel.{kernel_id}."
+            yield self.call(client, proc + "execute", f"x = {n + 40}; print('before', x)")
+            pids[kernel_id] = int((yield self.call(client, proc + "eval_cell", "import os; os.getpid()")))
+            histories[kernel_id] = _payload((yield self.call(client, proc + "outputs", since=0)))
+        yield leave(client)
+
+        self.node.stop()
+        self.node.start()
+        for host in (a, b):
+            host.wait_for("registered again", count=1, timeout=CALL)
+
+        client = yield self.client()
+        listed = yield self.call(client, "webkernel.kernels.list")
+        self.assertEqual(sorted(m["id"] for m in listed), ids)
+        for n, kernel_id in enumerate(ids):
+            proc = f"webkernel.kernel.{kernel_id}."
+            history = yield self.call(client, proc + "outputs", since=0)
+            self.assertEqual(_payload(history), histories[kernel_id])
+            self.assertIn("before", json.dumps(histories[kernel_id]))
+            self.assertEqual((yield self.call(client, proc + "eval_cell", "x")), str(n + 40))
+
+        stopped = self.owner(ids[0], a, b)
+        stopped.stop()
+        self.assertTrue(_process_gone(pids[ids[0]]), stopped.log())
+        self.assertFalse(_process_gone(pids[ids[1]]))
+        listed = yield self.call(client, "webkernel.kernels.list")
+        self.assertEqual([m["id"] for m in listed], [ids[1]])
+
+
+class RoutingAndPlacementTests(ClusterTestCase):
+    """Calls reach the host that owns the kernel; starts go to the least loaded host that fits."""
+
+    @defer.inlineCallbacks
+    def test_calls_and_starts_across_two_hosts(self):
+        """A kernel still starting answers kernel_not_ready from its own host; placement honours load, kernelspecs and the cluster's limit."""
+        self.start_node()
+        a = self.start_host("--max-kernels", "2")
+        b = self.start_host("--max-kernels", "2", env={"JUPYTER_PATH": _kernelspec_dir("onlyb")})
+        client = yield self.client()
+
+        only_b = yield self.call(client, "webkernel.kernels.start", kernel_name="onlyb", wait=False)
+        self.assertIs(self.owner(only_b["id"], a, b), b)
+        for _ in range(3):  # however the calls interleave with its start, never another host's answer
+            try:
+                yield self.call(client, f"webkernel.kernel.{only_b['id']}.kernel_info")
+            except ApplicationError as e:
+                self.assertEqual(e.error, errors.KERNEL_NOT_READY)
+        second = yield self.call(client, "webkernel.kernels.start", wait=False)
+        self.assertIs(self.owner(second["id"], a, b), a)  # a has 2 free, b 1
+        third = yield self.call(client, "webkernel.kernels.start", wait=False)
+        fourth = yield self.call(client, "webkernel.kernels.start", wait=False)
+        self.assertEqual({self.owner(k["id"], a, b) for k in (third, fourth)}, {a, b})
+
+        full = yield self.assertFailure(self.call(client, "webkernel.kernels.start"), ApplicationError)
+        self.assertEqual(full.error, errors.KERNEL_LIMIT)
+        self.assertIn("cluster is full", full.args[0])
+        listed = yield self.call(client, "webkernel.kernels.list")
+        self.assertEqual(sorted(m["id"] for m in listed),
+                         sorted(k["id"] for k in (only_b, second, third, fourth)))
+
+        unknown = yield self.assertFailure(
+            self.call(client, f"webkernel.kernel.{'0' * 32}.kernel_info"), ApplicationError)
+        self.assertEqual(unknown.error, errors.NO_SUCH_KERNEL)
+        no_spec = yield self.assertFailure(
+            self.call(client, "webkernel.kernels.start", kernel_name="nowhere"), ApplicationError)
+        self.assertEqual(no_spec.error, errors.NO_SUCH_KERNELSPEC)
+        denied = yield self.assertFailure(
+            self.call(client, "webkernel.host.1.kernels.list", "x", "y"), ApplicationError)
+        self.assertEqual(denied.error, errors.NOT_AUTHORIZED)
