@@ -447,7 +447,7 @@ def _gateway(attach, authenticate, realm, reactor, options):
     """The Jupyter gateway API's resources: ``{b"api": …, b"kernelspecs": …}`` (docs/jupyter.md)."""
     sessions = GatewaySessions(attach, authenticate, realm, reactor,
                                timeout=options["kernel-ready-timeout"] + 5)
-    channels = KernelChannels()
+    channels = KernelChannels(sessions, reactor, options["allowed-origin"], options["max-output"])
     return {b"api": GatewayApi(sessions, channels, options["kernel-ready-timeout"]),
             b"kernelspecs": KernelspecFiles(sessions)}
 
