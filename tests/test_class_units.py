@@ -236,3 +236,68 @@ class ClassPageTests(SynchronousTestCase):
         request, body = self.render(self.mktemp())
         self.assertEqual(request.responseCode, 503)
         self.assertIn(b"npm run build", body)
+
+
+class Folder:
+    """A NotebookDirectory with makedirs, as the hand-out functions need."""
+
+    def __init__(self, root):
+        import os
+
+        from broker.notebook.store import NotebookDirectory
+        os.makedirs(root, exist_ok=True)
+        self.root, self.store = root, NotebookDirectory(root)
+        self.get, self.save = self.store.get, self.store.save
+
+    def makedirs(self, path):
+        import os
+        os.makedirs(os.path.join(self.root, path), exist_ok=True)
+
+
+def notebook(source):
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+            "cells": [{"cell_type": "code", "id": "c1", "source": source, "metadata": {},
+                       "outputs": [], "execution_count": None}]}
+
+
+class HandOutTests(SynchronousTestCase):
+    """Hand-out never overwrites a student's changed copy; collect gathers and names who has none."""
+
+    def setUp(self):
+        base = self.mktemp()
+        self.folders = {}
+
+        def folder_of(user):
+            if user not in self.folders:
+                self.folders[user] = Folder(f"{base}/{user}")
+            return self.folders[user]
+        self.folder_of = folder_of
+        folder_of("tess").save("lesson.ipynb", notebook("x = 1"))
+
+    def test_hand_out_then_again(self):
+        """First a copy; the same again changes nothing; a student's changed copy stays, the new one gets a new name."""
+        from broker.teaching.handout import hand_out
+        first = hand_out(self.folder_of, "tess", "lesson.ipynb", ["alice", "bob"])
+        self.assertEqual(first["alice"], {"status": "handed_out", "path": "lesson.ipynb"})
+        self.folder_of("bob").save("lesson.ipynb", notebook("x = 'bob was here'"))
+        again = hand_out(self.folder_of, "tess", "lesson.ipynb", ["alice", "bob"])
+        self.assertEqual(again["alice"]["status"], "unchanged")
+        self.assertEqual(again["bob"], {"status": "renamed", "path": "lesson-2.ipynb"})
+        self.assertEqual(self.folder_of("bob").get("lesson.ipynb")["content"]["cells"][0]["source"],
+                         "x = 'bob was here'")
+
+    def test_collect(self):
+        """Each student's copy lands in collected/<stem>/<student>.ipynb; those without one are listed."""
+        from broker.teaching.handout import collect
+        self.folder_of("alice").save("lesson.ipynb", notebook("alice's answer"))
+        answer = collect(self.folder_of, "tess", "lesson.ipynb", ["alice", "bob"])
+        self.assertEqual(answer, {"path": "collected/lesson", "collected": ["alice"],
+                                  "missing": ["bob"]})
+        got = self.folder_of("tess").get("collected/lesson/alice.ipynb")["content"]
+        self.assertEqual(got["cells"][0]["source"], "alice's answer")
+
+    def test_not_a_notebook(self):
+        """A path that names no notebook is invalid_argument."""
+        from broker.teaching.handout import hand_out
+        with self.assertRaises(errors.InvalidArgument):
+            hand_out(self.folder_of, "tess", "notes.txt", ["alice"])

@@ -24,7 +24,7 @@ from broker.classroom import roles
 from broker.kernel import arguments
 from broker.kernel import uris as kernel_uris
 from broker.service_session import QuietRefusals
-from broker.teaching import uris
+from broker.teaching import handout, uris
 from broker.teaching.roster import ClassRoster
 
 #: the roster's watchers: teachers and observers
@@ -41,8 +41,10 @@ class ClassSession(QuietRefusals, ApplicationSession):
 
     log = Logger()
 
-    def __init__(self, config, clock, users=dict, cull_idle=None):
+    def __init__(self, config, clock, users=dict, cull_idle=None, folder_of=None, run=None):
         super().__init__(config)
+        #: with per-user notebook folders: folder_of(user) and run(f, *args) (off the reactor)
+        self.folder_of, self.run = folder_of, run
         self.clock = clock
         self.roster = ClassRoster(users)
         self.cull_idle = cull_idle
@@ -65,6 +67,9 @@ class ClassSession(QuietRefusals, ApplicationSession):
                               (self.roster_of_class, uris.ROSTER),
                               (self.broadcast, uris.BROADCAST)):
             yield self.register(arguments.checked(function, uri), uri, options=procedure)
+        if self.folder_of is not None:
+            for function, uri in ((self.hand_out, uris.HAND_OUT), (self.collect, uris.COLLECT)):
+                yield self.register(arguments.checked(function, uri), uri, options=procedure)
         self.log.info("live classroom joined realm {realm}", realm=details.realm)
         self.joined.callback(self)
 
@@ -131,6 +136,24 @@ class ClassSession(QuietRefusals, ApplicationSession):
                  if k["state"] in ("idle", "busy")}
         d = defer.gatherResults(list(calls.values()))
         return d.addCallback(lambda results: _per_student(students, list(calls), results))
+
+    def hand_out(self, path, group=None, details=None):
+        """Copy the caller's notebook *path* into each student's folder (of *group*); tell each student."""
+        students = self._group(group)
+        d = self.run(handout.hand_out, self.folder_of, details.caller_authid, path, students)
+        return d.addCallback(self._handed_out, details.caller_authid)
+
+    def _handed_out(self, answer, teacher):
+        for student, given in answer.items():
+            if given["path"] and given["status"] != "unchanged":
+                self.publish(uris.EVENTS, event="handed_out", path=given["path"], by=teacher,
+                             options=PublishOptions(acknowledge=False, eligible_authid=[student]))
+        return answer
+
+    def collect(self, name, group=None, details=None):
+        """Gather each student's *name* into the caller's ``collected/<stem>/``."""
+        return self.run(handout.collect, self.folder_of, details.caller_authid, name,
+                        self._group(group))
 
     def _group(self, group):
         students = self.roster.students()

@@ -9,11 +9,15 @@ HELP_CLEAR = "webkernel.class.help_clear"
 ROSTER = "webkernel.class.roster"
 #: a teacher runs a cell in every student's kernels
 BROADCAST = "webkernel.class.broadcast"
+#: a teacher copies a notebook of theirs into each student's folder (per-user folders needed)
+HAND_OUT = "webkernel.class.hand_out"
+#: a teacher gathers a notebook of each student's into collected/<stem>/ (per-user folders needed)
+COLLECT = "webkernel.class.collect"
 #: what changes in the roster (to teachers and observers), and culled kernels (to their owner too)
 EVENTS = "webkernel.class.events"
 
 #: procedures only a teacher may call
-TEACHER_PROCEDURES = frozenset({HELP_CLEAR, BROADCAST})
+TEACHER_PROCEDURES = frozenset({HELP_CLEAR, BROADCAST, HAND_OUT, COLLECT})
 #: procedures teachers and observers may call
 WATCHER_PROCEDURES = frozenset({ROSTER})
 #: procedures students may call
