@@ -4,7 +4,9 @@ One service (subprocess, its token) for the module; each test starts and
 shuts down its own kernel. Waits are bounded by HTTP timeouts.
 """
 
+import base64
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -14,6 +16,7 @@ import urllib.request
 import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
+from broker.users import store
 from tests.service import ServiceProcess
 
 pytestmark = pytest.mark.integration
@@ -101,3 +104,63 @@ class GatewayRestTests(SynchronousTestCase):
         self.assertEqual((status, body["reason"]), (404, "webkernel.error.no_such_kernelspec"))
         self.assertEqual(self.request("GET", "/api/kernels/not-a-kernel")[0], 404)
         self.assertEqual(self.request("PUT", "/api/kernels", {})[0], 405)
+
+
+def basic(user, password):
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+class GatewayUsersTests(SynchronousTestCase):
+    """Multi-user mode: each request is a user (HTTP Basic) and the kernels are theirs."""
+
+    PASSWORDS = {"alice": "alice password", "bob": "bob password"}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.directory = tempfile.mkdtemp(prefix="webkernel-gateway-users-")
+        users_file = os.path.join(cls.directory, "users.json")
+        store.save(users_file, {n: store.User.create(n, "student", p, iterations=10)
+                                for n, p in cls.PASSWORDS.items()})
+        cls.service = ServiceProcess("--users", users_file, "--kernel-dir",
+                                     os.path.join(cls.directory, "kernels"),
+                                     "--unsafe-shared-account", "--home-root",
+                                     os.path.join(cls.directory, "homes"), "--max-kernels", "4")
+        cls.base = f"http://127.0.0.1:{cls.service.port}"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.service.stop()
+        shutil.rmtree(cls.directory, ignore_errors=True)
+
+    def request(self, method, path, authorization, body=None):
+        headers = {"Authorization": authorization}
+        data = None if body is None else json.dumps(body).encode()
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.base + path, data, headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=WAIT) as response:
+                raw, status = response.read(), response.status
+        except urllib.error.HTTPError as e:
+            raw, status = e.read(), e.code
+        return status, json.loads(raw) if raw.strip() else None
+
+    def test_kernels_belong_to_who_signed_in(self):
+        """alice's kernel is alice's whatever KERNEL_USERNAME says: bob neither sees nor stops it."""
+        alice, bob = (basic(n, p) for n, p in self.PASSWORDS.items())
+        status, model = self.request("POST", "/api/kernels", alice,
+                                     {"name": "python3", "env": {"KERNEL_USERNAME": "bob"}})
+        self.assertEqual(status, 201, model)
+        path = f"/api/kernels/{model['id']}"
+        self.addCleanup(self.request, "DELETE", path, alice)
+        self.assertEqual(self.request("GET", path, alice)[0], 200)
+        self.assertNotIn(model["id"], [m["id"] for m in self.request("GET", "/api/kernels", bob)[1]])
+        self.assertEqual(self.request("GET", path, bob)[0], 404)
+        self.assertIn(self.request("DELETE", path, bob)[0], (403, 404))
+        self.assertEqual(self.request("GET", path, alice)[0], 200)
+
+    def test_who_may_not_sign_in(self):
+        """A wrong password, a token (none admits anyone here) and the kernel host's authid are 401."""
+        self.assertEqual(self.request("GET", "/api/kernels", basic("alice", "wrong"))[0], 401)
+        self.assertEqual(self.request("GET", "/api/kernels", "token anything")[0], 401)
+        self.assertEqual(self.request("GET", "/api/kernels", basic("webkernel_host", "x"))[0], 401)
