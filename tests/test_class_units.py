@@ -1,5 +1,7 @@
 """The live classroom's parts alone: the roster, the idle culler on a fake clock, the authorizer's rules, on_behalf_of."""
 
+import shutil
+import tempfile
 from types import SimpleNamespace
 
 from twisted.internet import defer
@@ -208,7 +210,16 @@ class OnBehalfOfTests(SynchronousTestCase):
                 delegated_caller(self.details("alice", role), {"authid": "tess"})
 
 
-class ClassPageTests(SynchronousTestCase):
+class TemporaryFolders:
+    """A temporary directory per test, removed afterwards (not under the working directory)."""
+
+    def temporary(self):
+        path = tempfile.mkdtemp(prefix="webkernel-class-")
+        self.addCleanup(shutil.rmtree, path, ignore_errors=True)
+        return path
+
+
+class ClassPageTests(TemporaryFolders, SynchronousTestCase):
     """/class: the shell of the class bundle, under the notebook page's Content-Security-Policy."""
 
     def render(self, static_dir):
@@ -221,9 +232,8 @@ class ClassPageTests(SynchronousTestCase):
 
     def test_page_loads_the_class_bundle(self):
         """The page names class.js and class.css, says it signs in by WAMP-CRA, and forbids inline script."""
-        static = self.mktemp()
         import os
-        os.makedirs(static)
+        static = self.temporary()
         open(os.path.join(static, "class.js"), "w").close()
         request, body = self.render(static)
         self.assertIn(b'src="static/class.js?v=', body)
@@ -233,7 +243,7 @@ class ClassPageTests(SynchronousTestCase):
 
     def test_not_built(self):
         """Without the bundle the page says how to build it (503)."""
-        request, body = self.render(self.mktemp())
+        request, body = self.render(self.temporary() + "/none")
         self.assertEqual(request.responseCode, 503)
         self.assertIn(b"npm run build", body)
 
@@ -260,11 +270,11 @@ def notebook(source):
                        "outputs": [], "execution_count": None}]}
 
 
-class HandOutTests(SynchronousTestCase):
+class HandOutTests(TemporaryFolders, SynchronousTestCase):
     """Hand-out never overwrites a student's changed copy; collect gathers and names who has none."""
 
     def setUp(self):
-        base = self.mktemp()
+        base = self.temporary()
         self.folders = {}
 
         def folder_of(user):
