@@ -88,6 +88,12 @@ def _positive_int(value):
     return number
 
 
+def _kernel_factory(value):
+    if value not in ("spawn", "fork"):
+        raise ValueError(f"must be spawn or fork, not {value!r}")
+    return value
+
+
 def _positive_float(value):
     number = float(value)
     if not number > 0:
@@ -149,6 +155,7 @@ class Options(usage.Options):
         ["host-token", None, None, "Let kernel hosts in other processes join (authid webkernel_host, this ticket)."],
         ["kernel-dir", None, None, "Directory for kernels' connection files (mode 0700, an existing one of ours is tightened to it, one of another user refused; files 0600). Default: <jupyter runtime dir>/webkernel"],
         ["max-kernels", None, 20, "Most kernels running at once.", _positive_int],
+        ["kernel-factory", None, "spawn", "How kernels are started: spawn (a new process each) or fork (ipykernel kernels forked from a template that has imported ipykernel and the --preload modules; others spawned). See docs/kernels.md", _kernel_factory],
         ["kernel-ready-timeout", None, 60, "Seconds a kernel may take to become ready.", _positive_int],
         ["history-messages", None, 10000, "Output messages kept per kernel for outputs(since=...).", _positive_int],
         ["history-bytes", None, 32 * 1024 * 1024, "Bytes of output kept per kernel.", _positive_int],
@@ -181,6 +188,7 @@ class Options(usage.Options):
         self["allowed-origin"] = []
         self["allowed-host"] = []
         self["pool"] = []
+        self["preload"] = []
 
     def opt_listen(self, endpoint):
         """Twisted endpoint string to listen on (repeatable). Default: tcp:8080:interface=127.0.0.1"""
@@ -193,6 +201,10 @@ class Options(usage.Options):
     def opt_allowed_host(self, name):
         """A host name HTTP requests may name in Host besides loopback and the listening addresses (repeatable; * allows all)."""
         self["allowed-host"].append(name)
+
+    def opt_preload(self, module):
+        """With --kernel-factory fork: a module the fork template imports, shared by every forked kernel (repeatable; e.g. numpy)."""
+        self["preload"].append(module)
 
     def opt_pool(self, item):
         """KERNELSPEC=N: keep N kernels of that kernelspec started and ready ahead of demand (repeatable; not with --users). See docs/kernels.md"""
@@ -387,7 +399,8 @@ def _kernel_options(options):
                 history_bytes=options["history-bytes"],
                 heartbeat_interval=options["heartbeat-interval"],
                 kernel_log_bytes=options["kernel-log-bytes"],
-                keep_kernels=options["keep-kernels"], pool=options.get("pool-sizes"))
+                keep_kernels=options["keep-kernels"], pool=options.get("pool-sizes"),
+                kernel_factory=options["kernel-factory"], preload=tuple(options["preload"]))
 
 
 def _isolation(options, reactor, directory):

@@ -9,7 +9,8 @@ fires when a poll on the clock finds the process gone, and ``signal`` uses
 
 Whether a pid is still the kernel: it exists (``kill(pid, 0)``) and, where
 ``/proc`` says so, its command line names the kernel's connection file (a
-zombie's is empty, another program's differs).
+zombie's is empty, another program's differs), or, for a kernel forked from a
+template (whose command line is the template's), it holds that file open.
 """
 
 import os
@@ -51,12 +52,29 @@ def kernel_process_running(pid, connection_file):
         return False
     if os.fsencode(os.path.realpath(connection_file)) in argv:
         return True
+    if _holds_open(pid, os.path.realpath(connection_file)):
+        return True  # a forked kernel (broker.kernel.forking): its argv is its template's
     # a kernel run as its user's account was given its own copy, <home>/.kernel-<id[:12]>.json
     name = os.path.basename(connection_file)
     if not (name.startswith("kernel-") and name.endswith(".json")):
         return False
     copy = os.fsencode(os.sep + os.path.basename(ipc_prefix("", name[len("kernel-"):-5])) + ".json")
     return any(arg.endswith(copy) for arg in argv)
+
+
+def _holds_open(pid, path):
+    """Whether process *pid* has *path* open (a forked kernel keeps its connection file open)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == path:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 class AdoptedKernel:

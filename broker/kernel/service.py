@@ -17,6 +17,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from broker.auth import HOST_AUTHID, KERNEL_HOST_ROLE, Principal
+from broker.kernel.fork_launcher import ForkingLauncher
 from broker.kernel.host import KernelHost
 from broker.kernel.launcher import KernelLauncher
 from broker.kernel.logs import DEFAULT_MAX_BYTES as DEFAULT_LOG_BYTES
@@ -52,6 +53,13 @@ def zmq_channels_factory(reactor):
     return make
 
 
+def make_launcher(reactor, kernel_dir, kernel_factory="spawn", preload=(), **options):
+    """The launcher of *kernel_factory*: ``spawn`` (every kernel a new process) or ``fork``."""
+    if kernel_factory == "fork":
+        return ForkingLauncher(reactor, kernel_dir, preload=preload, **options)
+    return KernelLauncher(reactor, kernel_dir, **options)
+
+
 def _start_reattaching(host):
     host.reattach_all()
     return host
@@ -70,13 +78,14 @@ class KernelHostService(service.Service):
                  history_messages=None, history_bytes=None, heartbeat_interval=3.0,
                  keep_kernels=False, launcher=None, channels_factory=None, records=None,
                  policy=None, kernel_log_bytes=DEFAULT_LOG_BYTES, accounts=None,
-                 confinement=None, pool=None):
+                 confinement=None, pool=None,
+                 kernel_factory="spawn", preload=()):
         self.attach = attach
         self.realm = realm
         self.reactor = reactor
-        self.launcher = launcher or KernelLauncher(reactor, kernel_dir, environ=kernel_environ(),
-                                                   log_max_bytes=kernel_log_bytes,
-                                                   accounts=accounts, confinement=confinement)
+        self.launcher = launcher or make_launcher(
+            reactor, kernel_dir, kernel_factory, preload, environ=kernel_environ(),
+            log_max_bytes=kernel_log_bytes, accounts=accounts, confinement=confinement)
         self.channels_factory = channels_factory or zmq_channels_factory(reactor)
         self.keep_kernels = keep_kernels
         records = records or KernelRecords(kernel_dir)
@@ -94,9 +103,13 @@ class KernelHostService(service.Service):
         super().startService()
         self.host = self._make_host(types.ComponentConfig(realm=self.realm))
         self.attach(self.host, Principal("kernel-host", KERNEL_HOST_ROLE, "local"))
-        self._start_pool()
+        self._start_warm()
 
-    def _start_pool(self):
+    def _start_warm(self):
+        """Start the fork templates (``--kernel-factory fork``) and the warm pool, if any."""
+        if isinstance(self.launcher, ForkingLauncher):
+            default = self.launcher.kernelspecs()["default"]
+            self.launcher.start_templates({default, *(self.pool.sizes if self.pool else ())})
         if self.pool is not None:
             self.log.info("warm pool: {sizes}", sizes=", ".join(
                 f"{count} {name}" for name, count in self.pool.sizes.items()))
@@ -114,15 +127,15 @@ class KernelHostService(service.Service):
         super().stopService()
         if self.pool is not None:
             yield self.pool.stop()
-        if self.host is None:
-            return
-        if self.keep_kernels:
+        if self.host is not None and self.keep_kernels:
             count = self.host.detach_all()
             self.log.info("left {count} kernels running (--keep-kernels)", count=count)
-        else:
+        elif self.host is not None:
             count = len(self.host.kernels)
             yield self.host.shutdown_all()
             self.log.info("shut down {count} kernels", count=count)
+        if isinstance(self.launcher, ForkingLauncher):
+            yield self.launcher.stop()
 
 
 class RemoteKernelHostService(KernelHostService):
@@ -157,7 +170,7 @@ class RemoteKernelHostService(KernelHostService):
             authentication={"ticket": {"authid": HOST_AUTHID, "ticket": self.token}},
             session_factory=make_host)
         self.component.start(self.reactor)
-        self._start_pool()
+        self._start_warm()
         self.log.info("kernel host joining {url} (realm {realm})", url=self.url, realm=self.realm)
 
     @defer.inlineCallbacks

@@ -1,0 +1,165 @@
+"""The fork server's logic with no real template: a fake process reactor plays it.
+
+And the template's own pre-fork checks, run in this process.
+"""
+
+import json
+import os
+import tempfile
+import threading
+
+from jupyter_client.kernelspec import KernelSpecManager
+from twisted.logger import capturedLogs
+from twisted.trial.unittest import SynchronousTestCase
+
+from broker.kernel import fork_template
+from broker.kernel.fork_launcher import ForkingLauncher
+from broker.kernel.forking import RESTART_DELAY, ForkFailed, ForkServer, fork_arguments
+from broker.kernel.launcher import KernelExit, LaunchedKernel
+from broker.kernel.testing import FakeProcessReactor
+
+
+def request(kernel_id="k1"):
+    return {"fork": kernel_id, "argv": ["-f", "/x.json"], "connection_file": "/x.json",
+            "log": "/x.log", "cwd": None, "env": {}, "confine": None}
+
+
+class ForkServerTests(SynchronousTestCase):
+    """Requests go to the template once it is ready; answers, exits and its death come back."""
+
+    def setUp(self):
+        self.reactor = FakeProcessReactor()
+        self.server = ForkServer(self.reactor, "/usr/bin/python3", {"PATH": "/bin"}, ["numpy"])
+        self.server.start()
+        self.template = self.reactor.spawned[-1]
+        self.written = []
+        self.template.process.write = lambda data: self.written.append(json.loads(data))
+
+    def say(self, message):
+        self.template.protocol.outReceived(json.dumps(message).encode() + b"\n")
+
+    def test_template_runs_the_template_program_with_preloads(self):
+        """The template is the interpreter running fork_template's source, with --preload numpy."""
+        args = self.template.args
+        self.assertEqual(args[:2], ["/usr/bin/python3", "-c"])
+        self.assertIn("def _fork(request)", args[2])
+        self.assertEqual(args[3:], ["--preload", "numpy"])
+
+    def test_request_waits_for_ready_then_is_answered(self):
+        """A fork asked before the template is ready is sent once it is, and fires with the answer."""
+        d = self.server.fork(request())
+        self.assertEqual(self.written, [])
+        self.say({"ready": 77, "preloaded": ["numpy"], "checks": {}})
+        self.assertEqual([m["fork"] for m in self.written], ["k1"])
+        self.assertNoResult(d)
+        self.say({"forked": "k1", "pid": 1234, "start_time": 5})
+        self.assertEqual(self.successResultOf(d)["pid"], 1234)
+
+    def test_refusal_is_a_fork_failure(self):
+        """A template that refuses (unsafe to fork) fails the request with what it said."""
+        self.say({"ready": 77})
+        d = self.server.fork(request())
+        self.say({"failed": "k1", "error": "cannot fork safely: 2 threads run in the template"})
+        self.assertIn("2 threads", self.failureResultOf(d, ForkFailed).getErrorMessage())
+
+    def test_reported_exit_fires_the_kernels_exited(self):
+        """The template's exit report of a watched kernel fires its exited with code and signal."""
+        from broker.kernel.forking import ForkedKernel
+        kernel = ForkedKernel("k1", "python3", {}, "/x.json", 1234, None, self.reactor)
+        self.server.watch(kernel)
+        self.say({"exited": 1234, "exit_code": None, "signal": 9})
+        self.assertEqual(self.successResultOf(kernel.exited), KernelExit(None, 9))
+
+    def test_template_death_fails_pending_and_restarts_it(self):
+        """When the template dies, waiting forks fail at once and a new template starts RESTART_DELAY later."""
+        self.say({"ready": 77})
+        d = self.server.fork(request())
+        self.template.process.exit(signal=9)
+        self.assertIn("fork template exited", self.failureResultOf(d, ForkFailed).getErrorMessage())
+        self.assertEqual(len(self.reactor.spawned), 1)
+        self.reactor.advance(RESTART_DELAY)
+        self.assertEqual(len(self.reactor.spawned), 2)
+
+    def test_stop_closes_the_pipe_and_does_not_restart(self):
+        """stop() closes the template's stdin; its exit then is not a death to restart from."""
+        self.say({"ready": 77})
+        stopped = self.server.stop()
+        self.assertTrue(self.template.process.stdin_closed)
+        self.template.process.exit(0)
+        self.successResultOf(stopped)
+        self.reactor.advance(RESTART_DELAY)
+        self.assertEqual(len(self.reactor.spawned), 1)
+        self.failureResultOf(self.server.fork(request()), ForkFailed)
+
+
+class ForkArgumentsTests(SynchronousTestCase):
+    """Which kernelspecs can be forked."""
+
+    def test_ipykernel_argv(self):
+        """python -m ipykernel_launcher (or ipykernel) gives IPKernelApp's arguments."""
+        self.assertEqual(fork_arguments(["/py", "-m", "ipykernel_launcher", "-f", "c.json"]),
+                         ["-f", "c.json"])
+        self.assertEqual(fork_arguments(["/py", "-m", "ipykernel", "-f", "c.json", "--x"]),
+                         ["-f", "c.json", "--x"])
+
+    def test_other_kernels_are_not_forked(self):
+        """Any other argv is a ValueError that says why."""
+        for argv in (["/usr/bin/R", "--slave", "-f", "c.json"], ["/py", "-m", "other", "-f"],
+                     ["/py"]):
+            with self.assertRaises(ValueError):
+                fork_arguments(argv)
+
+
+class ForkingLauncherTests(SynchronousTestCase):
+    """A kernelspec that cannot be forked is spawned, and the log says why."""
+
+    def test_non_ipykernel_spec_is_spawned(self):
+        """A kernelspec whose argv is not ipykernel's goes through spawn; the reason is logged once."""
+        root = tempfile.mkdtemp(prefix="webkernel-specs-")
+        spec_dir = os.path.join(root, "kernels", "echo")
+        os.makedirs(spec_dir)
+        with open(os.path.join(spec_dir, "kernel.json"), "w") as f:
+            json.dump({"argv": ["python", "-c", "pass", "{connection_file}"],
+                       "display_name": "echo", "language": "python"}, f)
+        manager = KernelSpecManager(kernel_dirs=[os.path.join(root, "kernels")])
+        reactor = FakeProcessReactor()
+        launcher = ForkingLauncher(reactor, tempfile.mkdtemp(), spec_manager=manager)
+        with capturedLogs() as logged:
+            kernel = self.successResultOf(launcher.launch("echo", "k1"))
+            self.assertIsInstance(kernel, LaunchedKernel)
+            self.assertEqual(launcher.servers, {})
+            self.successResultOf(launcher.launch("echo", "k2"))
+        reasons = [e for e in logged if "spawned, not forked" in e.get("log_format", "")]
+        self.assertEqual(len(reasons), 1)
+        self.assertIn("ipykernel_launcher", reasons[0]["why"])
+
+
+class TemplateChecksTests(SynchronousTestCase):
+    """The template refuses to fork when something unshareable exists."""
+
+    def test_clean(self):
+        """One thread, no context, no connection: forking is allowed."""
+        self.assertIsNone(fork_template.fork_safe(
+            {"threads": 1, "zmq_context": False, "sqlite_connections": 0}))
+
+    def test_a_second_thread_refuses(self):
+        """A thread running besides the template's own is found by checks() and refuses the fork."""
+        stop = threading.Event()
+        thread = threading.Thread(target=stop.wait)
+        thread.start()
+        self.addCleanup(thread.join)
+        self.addCleanup(stop.set)
+        found = fork_template.checks()
+        self.assertGreater(found["threads"], 1)
+        self.assertIn("threads run in the template", fork_template.fork_safe(found))
+
+    def test_zmq_context_and_sqlite_refuse(self):
+        """A ZeroMQ context or an open SQLite connection refuses the fork."""
+        self.assertIn("ZeroMQ", fork_template.fork_safe(
+            {"threads": 1, "zmq_context": True, "sqlite_connections": 0}))
+        import sqlite3
+        connection = sqlite3.connect(":memory:")
+        self.addCleanup(connection.close)
+        found = fork_template.checks()
+        self.assertGreaterEqual(found["sqlite_connections"], 1)
+        self.assertIn("SQLite", fork_template.fork_safe({**found, "threads": 1}))
