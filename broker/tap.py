@@ -28,6 +28,7 @@ from broker import errors
 from broker.auth import DefaultAuthorizer, IAuthorizerFactory, Principal
 from broker.classroom import roles
 from broker.classroom.authorizer import confined_to_kernel
+from broker.classroom.notebooks import UserFolders
 from broker.classroom.owners import KernelOwners, OwnerTracker
 from broker.classroom.policy import DEFAULT_MAX_KERNELS_PER_USER, ClassroomPolicy
 from broker.connection_limits import DEFAULT_PER_ADDRESS, LimitedFactory, default_max_connections
@@ -421,6 +422,18 @@ def _isolation(options, reactor, directory):
     return {"accounts": accounts, "confinement": kernel_confinement.Confinement(limits)}
 
 
+def _user_folders(options, isolation, log):
+    """Multi-user mode: each user's notebooks in their own folder, ``--home-root/<user>`` (else None)."""
+    if "accounts" not in isolation:
+        return None
+    if options["notebook-dir"]:
+        log.warn("--notebook-dir is not used with --users: each user's notebooks are in "
+                 "{home_root}/<user>", home_root=options["home-root"])
+    accounts = isolation["accounts"]
+    return UserFolders(options["home-root"], options["max-notebook-size"],
+                       ensure_home=accounts.account_for)
+
+
 def _limited(factory, options, log):
     total = options["max-connections"] or default_max_connections(
         0 if options["no-kernels"] else options["max-kernels"])
@@ -513,13 +526,14 @@ def makeService(options, reactor=None):
         ClassService(attach, realm, reactor,
                      lambda: {name: user.role for name, user in directory.users.items()},
                      cull_idle=options["cull-idle"]).setServiceParent(top)
+    isolation = _isolation(options, reactor, directory)
     if not options["no-kernels"]:
         KernelHostService(attach, realm, reactor, kernel_dir, policy=policy,
-                          **_kernel_options(options),
-                          **_isolation(options, reactor, directory)).setServiceParent(top)
+                          **_kernel_options(options), **isolation).setServiceParent(top)
     NotebookService(attach, realm, reactor, options["notebook-dir"] or os.getcwd(),
                     max_size=options["max-notebook-size"], threads=options["notebook-threads"],
-                    limit=options["notebook-queue"]).setServiceParent(top)
+                    limit=options["notebook-queue"],
+                    folders=_user_folders(options, isolation, log)).setServiceParent(top)
     limits = OutputLimits(coalesce_above=options["coalesce-above"],
                           gap_above=options["gap-above"], max_output=options["max-output"])
     websocket = WampWebSocketFactory(

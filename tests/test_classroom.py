@@ -148,12 +148,17 @@ class AuthorizerTests(SynchronousTestCase):
             self.assertFalse(self.allowed(TESS, uri, "register", match), uri)
             self.assertFalse(self.allowed(TESS, uri, "publish", match), uri)
 
-    def test_notebooks_not_for_students_yet(self):
-        """Students get no notebook procedures (their own folders are later work); observers only read."""
+    def test_notebook_calls_by_role_disclose_the_caller(self):
+        """Students may list, get and save (in their own folder: the service is told who calls); observers only read; nothing else under webkernel.notebooks."""
         for name in ("list", "get", "save"):
-            self.assertFalse(self.allowed(BOB, f"webkernel.notebooks.{name}", "call"))
+            decision = self.authorizer.authorize(BOB, f"webkernel.notebooks.{name}", "call", {})
+            self.assertEqual((decision["allow"], decision["disclose"]), (True, True), name)
         self.assertTrue(self.allowed(OLGA, "webkernel.notebooks.get", "call"))
+        self.assertTrue(self.authorizer.authorize(OLGA, "webkernel.notebooks.list", "call", {})["disclose"])
         self.assertFalse(self.allowed(OLGA, "webkernel.notebooks.save", "call"))
+        self.assertFalse(self.allowed(BOB, "webkernel.notebooks.delete", "call"))
+        for session in (BOB, OLGA):
+            self.assertFalse(self.allowed(session, "webkernel.notebooks.list", "register"))
 
     def test_watch_share(self):
         """A watch share lets bob subscribe to alice's kernel and read it, not run or share it; nothing of it is cached."""

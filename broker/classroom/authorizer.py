@@ -6,7 +6,8 @@ Roles (see docs/classroom.md):
   share one (``share(user, access)``, ``unshare(user)``: owner and teachers
   only) with a user for ``watch`` (subscribe, and what an observer may call)
   or ``full`` (everything but sharing); registers and publishes nothing; no
-  meta API; no notebooks (yet: their own folder comes with per-user homes).
+  meta API; lists, opens and saves notebooks (the notebook service, told who
+  calls, confines them to their own folder: :mod:`broker.classroom.notebooks`).
 * **teacher**: everything a client may do: every kernel, the meta API and
   meta events, the notebooks; registers and publishes outside the
   ``webkernel.`` and ``wamp.`` namespaces.
@@ -22,7 +23,9 @@ a student's pattern that could reach another kernel's topics, or ``wamp.``,
 is refused. A decision that depends on a kernel's owner is cached only once
 the owner is known (it never changes); a decision that depends on a share,
 or a refusal of a non-owner (a share may come), is never cached. Calls to the kernel API disclose the caller to the kernel host
-(it records who started a kernel and who caused each output).
+(it records who started a kernel and who caused each output); calls to the
+notebook procedures disclose it to the notebook service (it picks the
+caller's folder by it, and refuses a caller it is not told of).
 """
 
 from zope.interface import implementer
@@ -36,6 +39,8 @@ from broker.teaching import uris as class_uris
 #: the kernel procedures an observer may call: reading, never running or changing
 OBSERVER_PROCEDURES = frozenset({"outputs", "reply", "kernel_info", "history"})
 OBSERVER_NOTEBOOKS = frozenset({notebook_uris.NOTEBOOKS_LIST, notebook_uris.NOTEBOOKS_GET})
+#: a student's notebook calls: the notebook service confines them to their own folder
+STUDENT_NOTEBOOKS = OBSERVER_NOTEBOOKS | {notebook_uris.NOTEBOOKS_SAVE}
 EVERYONE_CALLS = frozenset({uris.KERNELSPECS, uris.KERNELS_LIST})
 
 ALLOW = {"allow": True, "disclose": True, "cache": True}
@@ -91,7 +96,7 @@ class ClassroomAuthorizer:
             return ALLOW if role == roles.STUDENT else DENY
         if uri.startswith(uris.KERNEL_PREFIX):
             return self._kernel_call(authid, role, uri)
-        return ALLOW if role == roles.OBSERVER and uri in OBSERVER_NOTEBOOKS else DENY
+        return ALLOW if uri in _NOTEBOOKS.get(role, ()) else DENY
 
     def _kernel_call(self, authid, role, uri):
         kernel_id = uris.kernel_id_of(uri)
@@ -154,6 +159,11 @@ def teaching_may(action, uri, match):
     kernel_id = uris.kernel_id_of(uri)
     name = uri[len(uris.KERNEL_PREFIX) + len(kernel_id) + 1:]
     return bool(kernel_id) and name in class_uris.KERNEL_CALLS
+
+
+#: the notebook procedures each role may call; ALLOW discloses the caller, which
+#: the notebook service needs to pick the caller's folder
+_NOTEBOOKS = {roles.STUDENT: STUDENT_NOTEBOOKS, roles.OBSERVER: OBSERVER_NOTEBOOKS}
 
 
 def confined_to_kernel(uri, match):

@@ -16,17 +16,20 @@ from broker.notebook.workers import DEFAULT_LIMIT, DEFAULT_THREADS, BoundedWorke
 
 
 class NotebookService(service.Service):
-    """Serves ``webkernel.notebooks.*`` for the files under *notebook_dir*.
+    """Serves ``webkernel.notebooks.*`` for the files under *notebook_dir*, or in *folders*.
 
     *attach* is ``attach(app_session, principal)``, handed over by the wiring.
+    *folders* (multi-user mode: :class:`broker.classroom.notebooks.UserFolders`)
+    picks each caller's folder; without it everyone has *notebook_dir*.
     """
 
     def __init__(self, attach, realm, reactor, notebook_dir, max_size=DEFAULT_MAX_NOTEBOOK_SIZE,
-                 threads=DEFAULT_THREADS, limit=DEFAULT_LIMIT, pool=None):
+                 threads=DEFAULT_THREADS, limit=DEFAULT_LIMIT, pool=None, folders=None):
         self.attach = attach
         self.realm = realm
         self.reactor = reactor
-        self.directory = NotebookDirectory(notebook_dir, max_size)
+        self.folders = folders
+        self.directory = NotebookDirectory(notebook_dir, max_size) if folders is None else None
         self.pool = pool if pool is not None else notebook_pool(threads)
         self.workers = BoundedWorkers(reactor, self.pool, limit)
         self.session = None
@@ -35,7 +38,7 @@ class NotebookService(service.Service):
         super().startService()
         self.pool.start()
         self.session = NotebookSession(types.ComponentConfig(realm=self.realm), self.directory,
-                                       run=self.workers.run)
+                                       run=self.workers.run, folders=self.folders)
         self.attach(self.session, Principal("notebooks", NOTEBOOKS_ROLE, "local"))
 
     def stopService(self):

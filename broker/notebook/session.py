@@ -7,9 +7,15 @@ own: :mod:`broker.notebook.workers`), so a large notebook does not hold up
 the router; a refusal (a :class:`~broker.notebook.store.NotebookError`)
 reaches the caller as a WAMP error with the URI of its condition
 (:func:`broker.errors.answering`, through :func:`broker.kernel.arguments.checked`).
+
+Which folder a call works on is *folders*' answer for the caller (the
+router discloses the caller's authid and authrole to this session): in
+single-token mode one directory for everyone (:class:`SharedFolder`), in
+multi-user mode each user's own (:mod:`broker.classroom.notebooks`).
 """
 
 from autobahn.twisted.wamp import ApplicationSession
+from autobahn.wamp.types import RegisterOptions
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -23,14 +29,26 @@ def synchronously(f, *args):
     return defer.maybeDeferred(f, *args)
 
 
+class SharedFolder:
+    """Single-token mode: every caller's notebooks are in one directory."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.root = directory.root
+
+    def folder_for(self, authid, authrole, action):
+        return self.directory
+
+
 class NotebookSession(QuietRefusals, ApplicationSession):
-    """Registers the notebook procedures for one :class:`~broker.notebook.store.NotebookDirectory`."""
+    """Registers the notebook procedures for one :class:`~broker.notebook.store.NotebookDirectory`,
+    or for the folders of *folders* (``folder_for(authid, authrole, action)``)."""
 
     log = Logger()
 
-    def __init__(self, config, directory, run=synchronously):
+    def __init__(self, config, directory=None, run=synchronously, folders=None):
         super().__init__(config)
-        self.directory = directory
+        self.folders = folders if folders is not None else SharedFolder(directory)
         self.run = run
         self.joined = defer.Deferred()
 
@@ -39,18 +57,24 @@ class NotebookSession(QuietRefusals, ApplicationSession):
         for function, uri in ((self.list_notebooks, uris.NOTEBOOKS_LIST),
                               (self.get_notebook, uris.NOTEBOOKS_GET),
                               (self.save_notebook, uris.NOTEBOOKS_SAVE)):
-            yield self.register(arguments.checked(function, uri), uri)
-        self.log.info("notebooks served from {root}", root=self.directory.root)
+            yield self.register(arguments.checked(function, uri), uri,
+                                options=RegisterOptions(details_arg="details"))
+        self.log.info("notebooks served from {root}", root=self.folders.root)
         self.joined.callback(self)
 
-    def list_notebooks(self, path=""):
-        arguments.text("path", path)
-        return self.run(self.directory.list, path)
+    def list_notebooks(self, path="", details=None):
+        return self._work("list", details, path)
 
-    def get_notebook(self, path):
-        arguments.text("path", path)
-        return self.run(self.directory.get, path)
+    def get_notebook(self, path, details=None):
+        return self._work("get", details, path)
 
-    def save_notebook(self, path, content):
+    def save_notebook(self, path, content, details=None):
+        return self._work("save", details, path, content)
+
+    def _work(self, action, details, path, *rest):
+        """Run *action* of the caller's folder in the workers."""
         arguments.text("path", path)
-        return self.run(self.directory.save, path, content)
+        caller = (getattr(details, "caller_authid", None), getattr(details, "caller_authrole", None))
+        d = defer.maybeDeferred(self.folders.folder_for, *caller, action)
+        d.addCallback(lambda folder: self.run(getattr(folder, action), path, *rest))
+        return d

@@ -93,13 +93,7 @@ class NotebookDirectory:
 
     def resolve(self, path):
         """The real filesystem path of *path*; raise unless it is inside the directory."""
-        if not isinstance(path, str):
-            raise PathOutsideNotebookDir(f"a path is a string, not {type(path).__name__}")
-        parts = path.split("/")
-        if path.startswith("/") or "\0" in path or ".." in parts:
-            raise PathOutsideNotebookDir(
-                f"{path!r} leaves the notebook directory: use a path relative to it, without '..'")
-        _check_lengths(parts)
+        parts = check_path(path)
         real = os.path.realpath(os.path.join(self.root, *[p for p in parts if p]))
         if real != self.root and not real.startswith(self.root + os.sep):
             raise PathOutsideNotebookDir(f"{path!r} leads outside the notebook directory")
@@ -151,17 +145,7 @@ class NotebookDirectory:
         """
         real = self._notebook_path(path)
         text, stat = self._read(path, real)
-        _check_nesting(_parsed_json(path, text), f"{path!r}")
-        problems = {}
-        try:
-            notebook = nbformat.reads(text, as_version=4, capture_validation_error=problems)
-        except Exception as e:  # nbformat raises many kinds for unreadable files
-            raise InvalidNotebook(f"{path!r} is not a readable notebook: {e}") from None
-        result = {"path": path, "name": os.path.basename(real), "modified": _modified(stat),
-                  "size": stat.st_size, "content": json.loads(json.dumps(notebook))}
-        if "ValidationError" in problems:
-            result["warning"] = f"the notebook breaks the nbformat schema: {problems['ValidationError'].message}"
-        return result
+        return notebook_file(path, os.path.basename(real), text, stat)
 
     def _read(self, path, real):
         """The text and stat of the file at *real*, refused unread if larger than ``max_size``.
@@ -175,23 +159,7 @@ class NotebookDirectory:
             raise NoSuchPath(f"no notebook {path!r} in the notebook directory") from None
         except OSError as e:
             raise InvalidNotebook(f"cannot read {path!r}: {e.strerror}") from None
-        with os.fdopen(fd, "rb") as f:
-            stat = os.fstat(f.fileno())
-            if not stat_mode.S_ISREG(stat.st_mode):
-                raise NotANotebook(f"{path!r} is not a regular file")
-            self._check_size(path, stat.st_size)
-            raw = f.read(self.max_size + 1)
-        self._check_size(path, len(raw))  # it may have grown since fstat
-        try:
-            return raw.decode("utf-8"), stat
-        except UnicodeDecodeError as e:
-            raise InvalidNotebook(f"cannot read {path!r}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-
-    def _check_size(self, path, size):
-        if size > self.max_size:
-            raise NotebookTooLarge(
-                f"{path!r} is {size} bytes; this service opens notebooks of at most "
-                f"{self.max_size} bytes (--max-notebook-size)")
+        return read_notebook_text(path, fd, self.max_size)
 
     def save(self, path, content):
         """Validate *content* as an nbformat 4 notebook and write it to *path* atomically."""
@@ -206,6 +174,64 @@ class NotebookDirectory:
         stat = os.stat(real)
         return {"path": path, "name": os.path.basename(real), "modified": _modified(stat),
                 "size": stat.st_size}
+
+
+def read_notebook_text(path, fd, max_size):
+    """The text and stat of the open file *fd* (then closed), refused unread if larger than *max_size*.
+
+    Anything but a regular file is refused.
+    """
+    with os.fdopen(fd, "rb") as f:
+        stat = os.fstat(f.fileno())
+        if stat_mode.S_ISDIR(stat.st_mode):
+            raise NotANotebook(f"{path!r} is a directory")
+        if not stat_mode.S_ISREG(stat.st_mode):
+            raise NotANotebook(f"{path!r} is not a regular file")
+        _check_size(path, stat.st_size, max_size)
+        raw = f.read(max_size + 1)
+    _check_size(path, len(raw), max_size)  # it may have grown since fstat
+    try:
+        return raw.decode("utf-8"), stat
+    except UnicodeDecodeError as e:
+        raise InvalidNotebook(f"cannot read {path!r}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _check_size(path, size, max_size):
+    if size > max_size:
+        raise NotebookTooLarge(
+            f"{path!r} is {size} bytes; this service opens notebooks of at most "
+            f"{max_size} bytes (--max-notebook-size)")
+
+
+def notebook_file(path, name, text, stat):
+    """What ``get`` answers for the notebook *text* read from *path*.
+
+    A file that is readable but breaks the schema is still returned, with
+    ``warning`` saying what is wrong.
+    """
+    _check_nesting(_parsed_json(path, text), f"{path!r}")
+    problems = {}
+    try:
+        notebook = nbformat.reads(text, as_version=4, capture_validation_error=problems)
+    except Exception as e:  # nbformat raises many kinds for unreadable files
+        raise InvalidNotebook(f"{path!r} is not a readable notebook: {e}") from None
+    result = {"path": path, "name": name, "modified": _modified(stat),
+              "size": stat.st_size, "content": json.loads(json.dumps(notebook))}
+    if "ValidationError" in problems:
+        result["warning"] = f"the notebook breaks the nbformat schema: {problems['ValidationError'].message}"
+    return result
+
+
+def check_path(path):
+    """The components of the relative *path*; raise unless it is one that stays inside its directory."""
+    if not isinstance(path, str):
+        raise PathOutsideNotebookDir(f"a path is a string, not {type(path).__name__}")
+    parts = path.split("/")
+    if path.startswith("/") or "\0" in path or ".." in parts:
+        raise PathOutsideNotebookDir(
+            f"{path!r} leaves the notebook directory: use a path relative to it, without '..'")
+    _check_lengths(parts)
+    return parts
 
 
 def _write_atomically(real, text):
