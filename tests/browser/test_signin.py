@@ -1,4 +1,4 @@
-"""Multi-user mode in the page: the sign-in form, WAMP-CRA, staying signed in, signing out.
+"""Multi-user mode in the page: the sign-in form, WAMP-CRA, staying signed in, signing out, one's own notebooks.
 
 A real ``twistd webkernel --users`` of its own (students alice, bob and carol),
 driven by keyboard as a person would. Every wait is bounded; no sleeps.
@@ -34,6 +34,7 @@ def classroom(tmp_path_factory):
                              "--notebook-dir", str(base / "notebooks"))
     running.url = f"http://127.0.0.1:{running.port}/"
     running.users_file = str(users_file)
+    running.homes = base / "homes"
     yield running
     running.stop()
 
@@ -154,3 +155,26 @@ def test_password_change_revokes_the_kept_sign_in(tab, classroom):
     sign_in_by_keyboard(old, "carol", "carol's new password")
     old.wait_for_kernel("idle", KERNEL_START)
     expect(old.page.locator("#signed-in-user")).to_have_text("carol (student)")
+
+
+def test_student_saves_and_opens_only_their_own_notebooks(tab, classroom):
+    """bob's Save-as writes into his own folder; his Open dialog lists his notebooks, not alice's."""
+    import nbformat
+
+    alice_home = classroom.homes / "alice"
+    alice_home.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nbformat.v4.new_notebook(), str(alice_home / "alice_only.ipynb"))
+    page = tab()
+    sign_in_by_keyboard(page, "bob", PASSWORDS["bob"])
+    page.wait_for_kernel("idle", KERNEL_START)
+    page.page.locator(".notebook-name").click()
+    field = page.page.get_by_label("notebook path")
+    field.fill("bobs work")
+    field.press("Enter")
+    expect(page.page.locator(".message", has_text="Saved bobs work.ipynb")).to_be_visible(timeout=OUTPUT)
+    assert (classroom.homes / "bob" / "bobs work.ipynb").is_file()
+    page.button("Open").click()
+    dialog = page.page.get_by_role("dialog")
+    expect(dialog).to_contain_text("bobs work.ipynb")
+    expect(dialog).not_to_contain_text("alice_only.ipynb")
+    page.screenshot("own-notebooks")
