@@ -18,9 +18,9 @@ from playwright.sync_api import expect
 from tests.browser.conftest import ARTIFACTS
 from tests.service import ServiceProcess
 
-PASSWORDS = {"tess": "tess password", "olga": "olga password", "alice": "alice password",
+PASSWORDS = {"dora": "dora password", "tess": "tess password", "olga": "olga password", "alice": "alice password",
              "bob": "bob password", "carl": "carl password"}
-ROLES = {"tess": "teacher", "olga": "observer", "alice": "student", "bob": "student",
+ROLES = {"dora": "student", "tess": "teacher", "olga": "observer", "alice": "student", "bob": "student",
          "carl": "student"}
 STUDENTS = ("alice", "bob", "carl")
 WAIT = 60_000
@@ -53,11 +53,11 @@ def lesson(tmp_path_factory):
         running.stop()
 
 
-def sign_in(browser, lesson, user, width=1200, height=850):
-    """A tab on /class signed in as *user* by keyboard."""
+def sign_in(browser, lesson, user, width=1200, height=850, path="class"):
+    """A tab on /class (or another page) signed in as *user* by keyboard."""
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
-    page.goto(lesson.url + "class")
+    page.goto(lesson.url + path)
     expect(page.locator("#signin-name")).to_be_focused(timeout=WAIT)
     page.keyboard.type(user)
     page.keyboard.press("Tab")
@@ -153,3 +153,24 @@ def test_observer_watches_read_only(browser, lesson):
     expect(page.locator(".read-only")).to_be_visible(timeout=WAIT)
     expect(page.locator(".watch-run")).to_have_count(0)
     context.close()
+
+
+def test_student_page_asks_for_help_and_sees_the_broadcast(browser, lesson):
+    """A student's notebook page asks for help (the teacher's tile shows it) and shows a broadcast cell run by the teacher."""
+    student, dora = sign_in(browser, lesson, "dora", path="")
+    expect(dora.locator("#kernel-status")).to_contain_text("idle", timeout=WAIT)
+    teacher, page = sign_in(browser, lesson, "tess")
+    expect(tile(page, "dora").locator(".kernel-state")).to_have_text("idle", timeout=WAIT)
+    dora.once("dialog", lambda dialog: dialog.accept("where is my output?"))
+    dora.locator("#ask-help").click()
+    expect(tile(page, "dora").locator(".help-request")).to_contain_text("where is my output?",
+                                                                         timeout=WAIT)
+    page.locator("#broadcast-code").fill("print('from the teacher')")
+    page.locator("#broadcast-run").click()
+    expect(page.locator('#broadcast-results [data-user="dora"]')).to_have_attribute(
+        "data-status", "ok", timeout=WAIT)
+    expect(dora.get_by_text("Run by tess")).to_be_visible(timeout=WAIT)
+    expect(dora.get_by_text("from the teacher").last).to_be_visible(timeout=WAIT)
+    dora.screenshot(path=str(ARTIFACTS / "class-student-broadcast.png"), full_page=True)
+    student.close()
+    teacher.close()

@@ -13,6 +13,7 @@ import { Wamp } from './wamp.js';
 import { KernelClient } from './kernel.js';
 import { Notebook } from './notebook.js';
 import { openDialog, saveAsDialog } from './dialogs.js';
+import { classroomParts } from './class/student.js';
 import { EXPIRED, SIGNED_OUT, forgetSignIn, keptAuth, keptSignIn, showSignInForm } from './signin.js';
 
 const TOKEN_KEY = 'webkernel.token';
@@ -217,6 +218,7 @@ class App {
     if (this.userEl && details?.authid) this.userEl.textContent = `${details.authid} (${details.authrole})`;
     try {
       await this.wamp.subscribe(EVENTS, (event) => this.kernelEvent(event));
+      if (this.users) await classroomParts(this, details);
       this.specs = await this.wamp.call('webkernel.kernelspecs');
       await this.refreshRunning();
       if (this.kernel) {
