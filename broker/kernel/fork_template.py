@@ -59,7 +59,9 @@ WARM_MODULES = (
     "jupyter_client.session", "jupyter_client.connect", "jupyter_core.paths",
     "zmq", "zmq.eventloop.zmqstream", "tornado.ioloop", "tornado.queues", "asyncio",
     "comm", "debugpy", "jedi", "parso", "psutil", "sqlite3", "pygments", "pygments.lexers",
-    "matplotlib_inline.backend_inline",
+    "matplotlib_inline.backend_inline", "IPython.core.completerlib", "IPython.core.debugger",
+    "IPython.extensions.storemagic", "pdb", "bdb", "cmd", "faulthandler",
+    "tornado.platform.asyncio",
 )
 
 _confine = None

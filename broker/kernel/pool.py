@@ -100,7 +100,7 @@ class KernelPool:
         if warm is not None:
             warm.relay.target = None
             self.log.info("handed out pooled kernel {kernel_id} ({kernel_name}); "
-                          "{left} left in the pool", kernel_id=warm.kernel_id,
+                          "{left} in the pool", kernel_id=warm.kernel_id,
                           kernel_name=kernel_name, left=len(kernels))
         self.refill()
         return warm
