@@ -8,6 +8,7 @@ Skipped, with the reason, where Crossbar.io is not installed.
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -46,6 +47,19 @@ def _kernelspec_dir(name):
         json.dump({**source.to_dict(), "display_name": name,
                    "argv": [sys.executable, *source.argv[1:]]}, out)
     return data
+
+
+def _kill_kernels(kernel_dir):
+    """SIGKILL the kernels a killed host left running (their pids are in its kernel directory)."""
+    for name in os.listdir(kernel_dir):
+        if name.endswith(".meta.json"):
+            with open(os.path.join(kernel_dir, name)) as meta:
+                pid = json.load(meta).get("pid")
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
 
 def _payload(result):
@@ -137,11 +151,21 @@ class RoutingAndPlacementTests(ClusterTestCase):
 
     @defer.inlineCallbacks
     def test_calls_and_starts_across_two_hosts(self):
-        """A kernel still starting answers kernel_not_ready from its own host; placement honours load, kernelspecs and the cluster's limit."""
+        """A kernel still starting answers kernel_not_ready from its own host; placement honours load, kernelspecs and the cluster's limit; a host killed has its kernels reported dead, the other's go on."""
         self.start_node()
         a = self.start_host("--max-kernels", "2")
         b = self.start_host("--max-kernels", "2", env={"JUPYTER_PATH": _kernelspec_dir("onlyb")})
         client = yield self.client()
+        events = {}  # (kernel id, event) -> Deferred of the model
+
+        def awaited(kernel_id, name):
+            return events.setdefault((kernel_id, name), defer.Deferred())
+
+        def on_event(event, kernel):
+            d = awaited(kernel["id"], event)
+            if not d.called:
+                d.callback(kernel)
+        yield client.subscribe(on_event, "webkernel.kernels.events")
 
         only_b = yield self.call(client, "webkernel.kernels.start", kernel_name="onlyb", wait=False)
         self.assertIs(self.owner(only_b["id"], a, b), b)
@@ -172,3 +196,26 @@ class RoutingAndPlacementTests(ClusterTestCase):
         denied = yield self.assertFailure(
             self.call(client, "webkernel.host.1.kernels.list", "x", "y"), ApplicationError)
         self.assertEqual(denied.error, errors.NOT_AUTHORIZED)
+
+        on_a = [k["id"] for k in (second, third, fourth) if self.owner(k["id"], a, b) is a]
+        on_b = [k["id"] for k in (only_b, second, third, fourth) if k["id"] not in on_a]
+        status_seen = [defer.Deferred() for _ in on_a]
+        for kernel_id, d in zip(on_a, status_seen):
+            yield client.subscribe(lambda d=d, **out: d.called or out["content"].get(
+                "execution_state") != "dead" or d.callback(out),
+                                   f"webkernel.kernel.{kernel_id}.iopub.status")
+        for kernel_id in on_a + on_b:  # each is running before its host is killed
+            yield awaited(kernel_id, "ready").addTimeout(CALL, reactor)
+        self.addCleanup(_kill_kernels, a.kernel_dir)
+        a.process.kill()
+        for kernel_id in on_a:
+            dead = yield awaited(kernel_id, "dead").addTimeout(CALL, reactor)
+            self.assertEqual(dead["execution_state"], "dead")
+            self.assertIn("left the router", dead["reason"])
+        for d in status_seen:
+            status = yield d.addTimeout(CALL, reactor)
+            self.assertIn("left the router", status["content"]["reason"])
+        listed = yield self.call(client, "webkernel.kernels.list")
+        self.assertEqual(sorted(m["id"] for m in listed), sorted(on_b))
+        for kernel_id in on_b:
+            self.assertEqual((yield self.call(client, f"webkernel.kernel.{kernel_id}.eval_cell", "1+1")), "2")

@@ -15,7 +15,11 @@ cluster: it asks the router for the sessions of the kernel-host role
   for the next. No host has room: ``webkernel.error.kernel_limit``.
 
 No state is kept between calls, so no host is special and none needs a
-stand-by. Every call to another host has a caller-side timeout (Crossbar.io
+stand-by. Each host also keeps a :class:`~broker.kernel.directory.HostDirectory`
+of the other hosts' kernels; when a host's session leaves the router
+(``wamp.session.on_leave``) and its kernels have not come back under a new
+session of their host within :data:`HOST_GRACE` seconds, the surviving host
+with the lowest session id reports each ``dead`` to its watchers. Every call to another host has a caller-side timeout (Crossbar.io
 reads WAMP's call timeout in seconds, not milliseconds). See docs/scaling.md.
 """
 
@@ -27,10 +31,13 @@ from twisted.logger import Logger
 
 from broker import errors
 from broker.kernel import uris
+from broker.kernel.directory import HostDirectory
 from broker.kernel.errors import KernelLimit, NoSuchKernelSpec
 
 #: seconds a host waits for another host's answer
 CALL_TIMEOUT = 10.0
+#: seconds a host that left the router has to come back before its kernels are reported dead
+HOST_GRACE = 3.0
 
 log = Logger()
 
@@ -55,8 +62,48 @@ def placement_key(load):
 class Cluster:
     """The calls one host makes to the others (the *session* is the host's WAMP session)."""
 
-    def __init__(self, session, role, clock, timeout=CALL_TIMEOUT):
-        self.session, self.role, self.clock, self.timeout = session, role, clock, timeout
+    def __init__(self, session, session_id, role, clock, on_orphan, timeout=CALL_TIMEOUT,
+                 grace=HOST_GRACE):
+        self.session, self.session_id, self.role, self.clock = session, session_id, role, clock
+        #: ``on_orphan(model, reason)``: tell the watchers of a kernel whose host is gone
+        self.on_orphan = on_orphan
+        self.timeout, self.grace = timeout, grace
+        self.directory = HostDirectory()
+
+    # -- the other hosts' kernels ---------------------------------------------------
+
+    @defer.inlineCallbacks
+    def watch(self):
+        """Follow the other hosts' kernels and sessions (once joined)."""
+        yield self.session.subscribe(self._heard, uris.HOST_KERNELS)
+        yield self.session.subscribe(self._left, "wamp.session.on_leave")
+        for host, models in (yield self.each("kernels.list", None, self.role)):
+            for model in models:
+                self._heard(host, "ready", model)
+
+    def _heard(self, host, event, kernel):
+        if host != self.session_id:
+            self.directory.learn(host, event, kernel)
+
+    def _left(self, session_id, *args, **kwargs):
+        ids = [model["id"] for model in self.directory.kernels_of(session_id)]
+        if ids:
+            log.info("host {host} left the router with {count} kernels", host=session_id,
+                     count=len(ids))
+            self.clock.callLater(self.grace, self._orphaned, session_id, ids)
+
+    @defer.inlineCallbacks
+    def _orphaned(self, host, kernel_ids):
+        models = self.directory.forget(host, kernel_ids)
+        if not models or not self.session.is_attached():
+            return
+        hosts = yield self.hosts()
+        if hosts and min(hosts) != self.session_id:
+            return  # the survivor with the lowest id tells
+        reason = (f"its kernel host (session {host}) left the router and did not come "
+                  f"back within {self.grace:g} s")
+        for model in models:
+            self.on_orphan(model, reason)
 
     def _call(self, uri, *args, **kwargs):
         return self.session.call(uri, *args, **kwargs).addTimeout(self.timeout, self.clock)

@@ -144,12 +144,22 @@ class KernelHost(QuietRefusals, Session):
     @defer.inlineCallbacks
     def _join_cluster(self, details):
         """Register this host's own procedures, ``webkernel.host.<session id>.*`` (docs/scaling.md)."""
-        self.cluster = Cluster(self, details.authrole, self.clock)
+        self.cluster = Cluster(self, details.session, details.authrole, self.clock,
+                               self._report_orphan)
         for name, function in (("kernels.list", self._host_list), ("load", self._host_load),
                                ("kernels.start", self._host_start)):
             uri = uris.host_procedure(details.session, name)
             yield self.register(arguments.checked(function, uri), uri,
                                 options=RegisterOptions(details_arg="details"))
+        yield self.cluster.watch()
+
+    def _report_orphan(self, model, reason):
+        """Tell a dead host's kernel's watchers it is dead (its status has no seq: not in a history)."""
+        model = {**model, "execution_state": "dead", "reason": reason}
+        status = {"seq": None, "msg_type": "status", "metadata": {}, "parent_msg_id": None,
+                  "caller": None, "content": {"execution_state": "dead", "reason": reason}}
+        self.publish(uris.kernel_topic(model["id"], "iopub.status"), options=_NO_ACK, **status)
+        self._publish_event("dead", model)
 
     def _from_host(self, details):
         if _caller(details)[1] != self.cluster.role:
@@ -157,7 +167,16 @@ class KernelHost(QuietRefusals, Session):
 
     def _host_list(self, authid, authrole, details=None):
         self._from_host(details)
+        if authrole == self.cluster.role:  # another host's directory: all of them
+            return [self._model(k) for k in self.kernels.values()]
         return self._visible_kernels(authid, authrole)
+
+    def _model(self, kernel):
+        """*kernel*'s model; in a cluster with ``host``, the id of the host that runs it."""
+        model = kernel.model()
+        if self.cluster is not None:
+            model["host"] = self.cluster.session_id
+        return model
 
     def _host_load(self, details=None):
         self._from_host(details)
@@ -188,6 +207,7 @@ class KernelHost(QuietRefusals, Session):
                 kernel.registrations = yield procedures.register_all(self, kernel)
                 self.log.info("kernel {kernel_id} registered again ({state})",
                               kernel_id=kernel.id, state=kernel.supervisor.state)
+                self._event("ready", kernel)  # callable again (and here, for the other hosts)
 
     @defer.inlineCallbacks
     def _register_prefix(self, kernel):
@@ -230,7 +250,7 @@ class KernelHost(QuietRefusals, Session):
         return self._visible_kernels(authid, authrole)
 
     def _visible_kernels(self, authid, authrole):
-        models = (k.model() for k in self.kernels.values())
+        models = (self._model(k) for k in self.kernels.values())
         return [m for m in models if self.policy.visible(authid, authrole, m)]
 
     def start_kernel(self, kernel_name=None, wait=True, details=None):
@@ -462,10 +482,16 @@ class KernelHost(QuietRefusals, Session):
 
     def _event(self, event, kernel):
         if self.is_attached():
-            model = kernel.model()
-            for audience in self.policy.audiences(model):
-                self.publish(uris.KERNELS_EVENTS, options=PublishOptions(
-                    acknowledge=False, **audience), event=event, kernel=model)
+            model = self._model(kernel)
+            self._publish_event(event, model)
+            if self.cluster is not None:
+                self.publish(uris.HOST_KERNELS, options=_NO_ACK, host=self.cluster.session_id,
+                             event=event, kernel=model)
+
+    def _publish_event(self, event, model):
+        for audience in self.policy.audiences(model):
+            self.publish(uris.KERNELS_EVENTS, options=PublishOptions(
+                acknowledge=False, **audience), event=event, kernel=model)
 
 
 _NO_ACK = PublishOptions(acknowledge=False)

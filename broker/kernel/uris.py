@@ -24,6 +24,8 @@ def kernel_id_of(uri):
 
 #: per-host procedures of a kernel host in a cluster (docs/scaling.md): for hosts only
 HOST_PREFIX = "webkernel.host."
+#: each host's kernel lifecycle events for the other hosts: ``{host, event, kernel}``
+HOST_KERNELS = "webkernel.host.kernels"
 
 
 def host_procedure(host_id, name):
