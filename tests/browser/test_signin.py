@@ -178,3 +178,16 @@ def test_student_saves_and_opens_only_their_own_notebooks(tab, classroom):
     expect(dialog).to_contain_text("bobs work.ipynb")
     expect(dialog).not_to_contain_text("alice_only.ipynb")
     page.screenshot("own-notebooks")
+
+
+def test_a_kept_key_the_service_refuses_shows_the_form(tab, classroom):
+    """A kept sign-in with the user's salt but a wrong key is refused by the service: forgotten, and the form says so."""
+    from broker.users import store
+
+    alice = store.load(classroom.users_file)["alice"]
+    forged = json.dumps({"user": "alice", "salt": alice.salt, "iterations": alice.iterations,
+                         "keylen": alice.keylen, "key": "bm90IGFsaWNlJ3Mga2V5"})
+    page = tab(kept=forged)
+    expect(form(page)).to_be_visible(timeout=OUTPUT)
+    expect(page.page.locator("#signin-problem")).to_contain_text("refused your saved sign-in")
+    assert kept(page) is None

@@ -14,7 +14,7 @@ import { KernelClient } from './kernel.js';
 import { Notebook } from './notebook.js';
 import { openDialog, saveAsDialog } from './dialogs.js';
 import { classroomParts } from './class/student.js';
-import { EXPIRED, SIGNED_OUT, forgetSignIn, keptAuth, keptSignIn, showSignInForm } from './signin.js';
+import { EXPIRED, SAVED_REFUSED, SIGNED_OUT, forgetSignIn, keptAuth, keptSignIn, showSignInForm } from './signin.js';
 
 const TOKEN_KEY = 'webkernel.token';
 const EVENTS = 'webkernel.kernels.events';
@@ -259,7 +259,7 @@ class App {
     }
     if (this.staleSignIn || REFUSALS.includes(details?.reason)) {
       forgetSignIn();
-      this.askToSignIn(EXPIRED);
+      this.askToSignIn(this.staleSignIn ? EXPIRED : SAVED_REFUSED);
       return true;
     }
     if (details?.will_retry) {

@@ -20,6 +20,8 @@ export const REFUSED = 'Wrong name or password. After a few failed attempts the 
 export const EXPIRED = 'Your saved sign-in is no longer valid (your password was changed, or '
   + 'your user removed): sign in again.';
 export const SIGNED_OUT = 'You signed out.';
+export const SAVED_REFUSED = 'The service refused your saved sign-in: sign in again. (After repeated '
+  + 'failed attempts with your name the service makes the next one wait, up to a minute.)';
 
 function storage() {
   try { return window.sessionStorage; } catch { return null; }
