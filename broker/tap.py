@@ -523,17 +523,19 @@ def makeService(options, reactor=None):
     if directory is not None:
         _track_owners(router, options["realm"], config["kernel_owners"])
         UsersService(directory).setServiceParent(top)
+    isolation = _isolation(options, reactor, directory)
+    folders = _user_folders(options, isolation, log)
+    if directory is not None:
         ClassService(attach, realm, reactor,
                      lambda: {name: user.role for name, user in directory.users.items()},
-                     cull_idle=options["cull-idle"]).setServiceParent(top)
-    isolation = _isolation(options, reactor, directory)
+                     cull_idle=options["cull-idle"], folders=folders).setServiceParent(top)
     if not options["no-kernels"]:
         KernelHostService(attach, realm, reactor, kernel_dir, policy=policy,
                           **_kernel_options(options), **isolation).setServiceParent(top)
     NotebookService(attach, realm, reactor, options["notebook-dir"] or os.getcwd(),
                     max_size=options["max-notebook-size"], threads=options["notebook-threads"],
                     limit=options["notebook-queue"],
-                    folders=_user_folders(options, isolation, log)).setServiceParent(top)
+                    folders=folders).setServiceParent(top)
     limits = OutputLimits(coalesce_above=options["coalesce-above"],
                           gap_above=options["gap-above"], max_output=options["max-output"])
     websocket = WampWebSocketFactory(

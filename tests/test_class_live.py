@@ -176,3 +176,38 @@ class ClassLiveTests(ServiceTestCase):
             self.assertEqual(e.error, "wamp.error.invalid_argument")
         else:
             self.fail("on_behalf_of taken from a student")
+
+    @defer.inlineCallbacks
+    def test_hand_out_and_collect(self):
+        """A teacher's notebook reaches each student's folder (a changed copy kept, a new name instead); collect gathers it and names who has none."""
+        nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+              "cells": [{"cell_type": "code", "id": "c1", "source": "x = 1", "metadata": {},
+                         "outputs": [], "execution_count": None}]}
+        alice = yield self.sign_in("alice")
+        bob = yield self.sign_in("bob")
+        os.makedirs(os.path.join(self.directory, "homes", "tess"), exist_ok=True)  # a teacher's home
+        yield self.teacher.call("webkernel.notebooks.save", "tess/week1.ipynb", nb)
+        events = yield self.listen(alice)
+        given = yield self.teacher.call("webkernel.class.hand_out", "week1.ipynb",
+                                        group=["alice", "bob"])
+        self.assertEqual(given["alice"]["status"], "handed_out")
+        yield events.first(lambda e: e.get("event") == "handed_out" and e["path"] == "week1.ipynb")
+        mine = yield alice.call("webkernel.notebooks.get", "week1.ipynb")
+        self.assertEqual(mine["content"]["cells"][0]["source"], "x = 1")
+        changed = dict(nb, cells=[dict(nb["cells"][0], source="x = 'alice'")])
+        yield alice.call("webkernel.notebooks.save", "week1.ipynb", changed)
+        again = yield self.teacher.call("webkernel.class.hand_out", "week1.ipynb",
+                                        group=["alice", "bob"])
+        self.assertEqual(again["alice"], {"status": "renamed", "path": "week1-2.ipynb"})
+        self.assertEqual(again["bob"]["status"], "unchanged")
+        kept = yield alice.call("webkernel.notebooks.get", "week1.ipynb")
+        self.assertEqual(kept["content"]["cells"][0]["source"], "x = 'alice'")
+        yield bob.call("webkernel.notebooks.save", "week1.ipynb", dict(nb, cells=[]))
+        got = yield self.teacher.call("webkernel.class.collect", "week1.ipynb",
+                                      group=["alice", "bob", "carl"])
+        self.assertEqual((got["collected"], got["missing"]), (["alice", "bob"], ["carl"]))
+        alices = yield self.teacher.call("webkernel.notebooks.get",
+                                         "tess/collected/week1/alice.ipynb")
+        self.assertEqual(alices["content"]["cells"][0]["source"], "x = 'alice'")
+        yield self.refused(lambda: alice.call("webkernel.class.collect", "week1.ipynb"))
+        yield self.refused(lambda: alice.call("webkernel.class.hand_out", "week1.ipynb"))

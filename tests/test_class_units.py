@@ -249,7 +249,7 @@ class ClassPageTests(TemporaryFolders, SynchronousTestCase):
 
 
 class Folder:
-    """A NotebookDirectory with makedirs, as the hand-out functions need."""
+    """A NotebookDirectory with its root, as the hand-out functions need."""
 
     def __init__(self, root):
         import os
@@ -258,10 +258,6 @@ class Folder:
         os.makedirs(root, exist_ok=True)
         self.root, self.store = root, NotebookDirectory(root)
         self.get, self.save = self.store.get, self.store.save
-
-    def makedirs(self, path):
-        import os
-        os.makedirs(os.path.join(self.root, path), exist_ok=True)
 
 
 def notebook(source):
@@ -305,6 +301,18 @@ class HandOutTests(TemporaryFolders, SynchronousTestCase):
                                   "missing": ["bob"]})
         got = self.folder_of("tess").get("collected/lesson/alice.ipynb")["content"]
         self.assertEqual(got["cells"][0]["source"], "alice's answer")
+
+    def test_collect_follows_no_symlink(self):
+        """A symlink planted as collected/ in the teacher's folder is refused, not followed."""
+        import os
+
+        from broker.teaching.handout import collect
+        elsewhere = self.temporary()
+        os.symlink(elsewhere, os.path.join(self.folder_of("tess").root, "collected"))
+        from broker.notebook.store import PathOutsideNotebookDir
+        with self.assertRaises(PathOutsideNotebookDir):
+            collect(self.folder_of, "tess", "lesson.ipynb", ["alice"])
+        self.assertEqual(os.listdir(elsewhere), [])
 
     def test_not_a_notebook(self):
         """A path that names no notebook is invalid_argument."""

@@ -8,9 +8,11 @@ leaving, run and shut down kernels.
 
 from autobahn.wamp import types
 from twisted.application import service
+from twisted.internet import threads
 
 from broker.auth import TEACHING_ROLE, Principal
 from broker.teaching.culling import IdleCuller
+from broker.teaching.handout import HomeFolders
 from broker.teaching.session import ClassSession
 
 TEACHING_AUTHID = "webkernel_teaching"
@@ -20,22 +22,29 @@ class ClassService(service.Service):
     """Serves ``webkernel.class.*``; with *cull_idle* (seconds) culls idle kernels too.
 
     *attach* is ``attach(app_session, principal)``, handed over by the wiring;
-    *users* answers ``{name: role}`` of the users file.
+    *users* answers ``{name: role}`` of the users file; with *folders* (the
+    users' notebook folders, :class:`~broker.classroom.notebooks.UserFolders`)
+    hand-out and collect are served too, their file work in the reactor's
+    thread pool.
     """
 
-    def __init__(self, attach, realm, clock, users, cull_idle=None):
+    def __init__(self, attach, realm, clock, users, cull_idle=None, folders=None):
         self.attach, self.realm, self.clock = attach, realm, clock
-        self.users, self.cull_idle = users, cull_idle
+        self.users, self.cull_idle, self.folders = users, cull_idle, folders
         self.session = self.culler = None
 
     def startService(self):
         super().startService()
+        homes = HomeFolders(self.folders) if self.folders is not None else None
         self.session = ClassSession(types.ComponentConfig(realm=self.realm), self.clock,
-                                    self.users, self.cull_idle)
+                                    self.users, self.cull_idle, homes=homes, run=self._in_thread)
         if self.cull_idle:
             self.culler = IdleCuller(self.session, self.clock, self.cull_idle)
             self.session.joined.addCallback(lambda _: self.culler.start())
         self.attach(self.session, Principal(TEACHING_AUTHID, TEACHING_ROLE, "local"))
+
+    def _in_thread(self, function, *args):
+        return threads.deferToThreadPool(self.clock, self.clock.getThreadPool(), function, *args)
 
     def stopService(self):
         if self.culler is not None:

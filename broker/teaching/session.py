@@ -41,10 +41,10 @@ class ClassSession(QuietRefusals, ApplicationSession):
 
     log = Logger()
 
-    def __init__(self, config, clock, users=dict, cull_idle=None, folder_of=None, run=None):
+    def __init__(self, config, clock, users=dict, cull_idle=None, homes=None, run=None):
         super().__init__(config)
-        #: with per-user notebook folders: folder_of(user) and run(f, *args) (off the reactor)
-        self.folder_of, self.run = folder_of, run
+        #: with per-user notebook folders: a handout.HomeFolders, and run(f, *args) off the reactor
+        self.homes, self.run = homes, run
         self.clock = clock
         self.roster = ClassRoster(users)
         self.cull_idle = cull_idle
@@ -67,7 +67,7 @@ class ClassSession(QuietRefusals, ApplicationSession):
                               (self.roster_of_class, uris.ROSTER),
                               (self.broadcast, uris.BROADCAST)):
             yield self.register(arguments.checked(function, uri), uri, options=procedure)
-        if self.folder_of is not None:
+        if self.homes is not None:
             for function, uri in ((self.hand_out, uris.HAND_OUT), (self.collect, uris.COLLECT)):
                 yield self.register(arguments.checked(function, uri), uri, options=procedure)
         self.log.info("live classroom joined realm {realm}", realm=details.realm)
@@ -140,7 +140,10 @@ class ClassSession(QuietRefusals, ApplicationSession):
     def hand_out(self, path, group=None, details=None):
         """Copy the caller's notebook *path* into each student's folder (of *group*); tell each student."""
         students = self._group(group)
-        d = self.run(handout.hand_out, self.folder_of, details.caller_authid, path, students)
+        handout.stem_of(path)
+        d = self.homes.ensure(students)
+        d.addCallback(lambda _: self.run(handout.hand_out, self.homes.folder_of,
+                                         details.caller_authid, path, students))
         return d.addCallback(self._handed_out, details.caller_authid)
 
     def _handed_out(self, answer, teacher):
@@ -152,7 +155,7 @@ class ClassSession(QuietRefusals, ApplicationSession):
 
     def collect(self, name, group=None, details=None):
         """Gather each student's *name* into the caller's ``collected/<stem>/``."""
-        return self.run(handout.collect, self.folder_of, details.caller_authid, name,
+        return self.run(handout.collect, self.homes.folder_of, details.caller_authid, name,
                         self._group(group))
 
     def _group(self, group):
