@@ -478,9 +478,12 @@ def _gateway(attach, authenticate, realm, reactor, options):
             b"kernelspecs": KernelspecFiles(sessions)}
 
 
-def _with_class_page(children, realm, options):
-    """The teacher's page at ``/class`` in multi-user mode (docs/classroom.md)."""
-    return {**children, b"class": ClassPage(realm)} if options["users"] else children
+def _with_class_page(children, realm, classroom):
+    """Multi-user mode: the teacher's page at ``/class`` and the collected zips at ``/class-zip/`` (docs/classroom.md)."""
+    if classroom is None:
+        return children
+    zips = classroom.download_resource()
+    return {**children, b"class": ClassPage(realm), **({b"class-zip": zips} if zips else {})}
 
 
 def makeService(options, reactor=None):
@@ -525,10 +528,12 @@ def makeService(options, reactor=None):
         UsersService(directory).setServiceParent(top)
     isolation = _isolation(options, reactor, directory)
     folders = _user_folders(options, isolation, log)
+    classroom = None
     if directory is not None:
-        ClassService(attach, realm, reactor,
-                     lambda: {name: user.role for name, user in directory.users.items()},
-                     cull_idle=options["cull-idle"], folders=folders).setServiceParent(top)
+        classroom = ClassService(attach, realm, reactor,
+                                 lambda: {name: user.role for name, user in directory.users.items()},
+                                 cull_idle=options["cull-idle"], folders=folders)
+        classroom.setServiceParent(top)
     if not options["no-kernels"]:
         KernelHostService(attach, realm, reactor, kernel_dir, policy=policy,
                           **_kernel_options(options), **isolation).setServiceParent(top)
@@ -549,7 +554,7 @@ def makeService(options, reactor=None):
     site = make_site(websocket, jsonrpc, reactor, realm, options["anonymous"], http_limits,
                      lambda credentials, peer: jsonrpc.admits(credentials, peer)
                      or gateway[b"api"].sessions.admits(credentials, peer),
-                     children=_with_class_page(gateway, realm, options),
+                     children=_with_class_page(gateway, realm, classroom),
                      users=bool(options["users"]))
     factory = _limited(UniversalFactory(site, rawsocket, clock=reactor), options, log)
     query = "" if options["anonymous"] or options["users"] else f"?token={options['token']}"

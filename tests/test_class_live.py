@@ -8,8 +8,10 @@ teacher, an unwatched idle kernel is culled with an event saying why, and
 every refusal of the classroom authorizer holds. Waits are bounded.
 """
 
+import io
 import os
 import shutil
+import zipfile
 import tempfile
 
 import pytest
@@ -72,6 +74,18 @@ class ClassLiveTests(ServiceTestCase):
         events = Events()
         yield session.subscribe(events, "webkernel.class.events")
         return events
+
+    def download(self, path):
+        """GET a path of the service's site (its body; fails unless 200)."""
+        from twisted.web.client import Agent, readBody
+        url = f"http://127.0.0.1:{self.service.port}/{path}".encode()
+        d = Agent(reactor).request(b"GET", url)
+
+        def body(response):
+            if response.code != 200:
+                raise ValueError(f"HTTP {response.code}")
+            return readBody(response)
+        return d.addCallback(body).addTimeout(TIMEOUT, reactor)
 
     @defer.inlineCallbacks
     def watched_kernel(self, session):
@@ -209,5 +223,10 @@ class ClassLiveTests(ServiceTestCase):
         alices = yield self.teacher.call("webkernel.notebooks.get",
                                          "tess/collected/week1/alice.ipynb")
         self.assertEqual(alices["content"]["cells"][0]["source"], "x = 'alice'")
+        zipped = yield self.download(got["download"])
+        self.assertEqual(sorted(zipfile.ZipFile(io.BytesIO(zipped)).namelist()),
+                         ["alice.ipynb", "bob.ipynb"])
+        with self.assertRaises(Exception):  # a download link works once
+            yield self.download(got["download"])
         yield self.refused(lambda: alice.call("webkernel.class.collect", "week1.ipynb"))
         yield self.refused(lambda: alice.call("webkernel.class.hand_out", "week1.ipynb"))

@@ -319,3 +319,21 @@ class HandOutTests(TemporaryFolders, SynchronousTestCase):
         from broker.teaching.handout import hand_out
         with self.assertRaises(errors.InvalidArgument):
             hand_out(self.folder_of, "tess", "notes.txt", ["alice"])
+
+
+class DownloadTicketTests(SynchronousTestCase):
+    """Zip download tickets work once, for their lifetime, and are bounded in number."""
+
+    def test_once_and_expiry_and_limit(self):
+        """A ticket is taken once; an expired one is nothing; past the limit the oldest goes."""
+        from broker.teaching.download import DownloadTickets
+        clock = Clock()
+        tickets = DownloadTickets(clock, lifetime=10, limit=2)
+        first = tickets.issue("a")
+        self.assertEqual(tickets.take(first), "a")
+        self.assertIsNone(tickets.take(first))
+        late = tickets.issue("b")
+        clock.advance(10)
+        self.assertIsNone(tickets.take(late))
+        oldest, _, _ = tickets.issue("c"), tickets.issue("d"), tickets.issue("e")
+        self.assertIsNone(tickets.take(oldest))

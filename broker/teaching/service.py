@@ -12,6 +12,7 @@ from twisted.internet import threads
 
 from broker.auth import TEACHING_ROLE, Principal
 from broker.teaching.culling import IdleCuller
+from broker.teaching.download import CollectedZip, DownloadTickets
 from broker.teaching.handout import HomeFolders
 from broker.teaching.session import ClassSession
 
@@ -32,12 +33,18 @@ class ClassService(service.Service):
         self.attach, self.realm, self.clock = attach, realm, clock
         self.users, self.cull_idle, self.folders = users, cull_idle, folders
         self.session = self.culler = None
+        self.tickets = DownloadTickets(clock) if folders is not None else None
+
+    def download_resource(self):
+        """``/class-zip/``: collected notebooks as a zip, by single-use ticket (None without folders)."""
+        return CollectedZip(self.tickets, self._in_thread) if self.tickets is not None else None
 
     def startService(self):
         super().startService()
         homes = HomeFolders(self.folders) if self.folders is not None else None
         self.session = ClassSession(types.ComponentConfig(realm=self.realm), self.clock,
-                                    self.users, self.cull_idle, homes=homes, run=self._in_thread)
+                                    self.users, self.cull_idle, homes=homes, run=self._in_thread,
+                                    tickets=self.tickets)
         if self.cull_idle:
             self.culler = IdleCuller(self.session, self.clock, self.cull_idle)
             self.session.joined.addCallback(lambda _: self.culler.start())

@@ -41,10 +41,11 @@ class ClassSession(QuietRefusals, ApplicationSession):
 
     log = Logger()
 
-    def __init__(self, config, clock, users=dict, cull_idle=None, homes=None, run=None):
+    def __init__(self, config, clock, users=dict, cull_idle=None, homes=None, run=None,
+                 tickets=None):
         super().__init__(config)
         #: with per-user notebook folders: a handout.HomeFolders, and run(f, *args) off the reactor
-        self.homes, self.run = homes, run
+        self.homes, self.run, self.tickets = homes, run, tickets
         self.clock = clock
         self.roster = ClassRoster(users)
         self.cull_idle = cull_idle
@@ -155,8 +156,17 @@ class ClassSession(QuietRefusals, ApplicationSession):
 
     def collect(self, name, group=None, details=None):
         """Gather each student's *name* into the caller's ``collected/<stem>/``."""
-        return self.run(handout.collect, self.homes.folder_of, details.caller_authid, name,
-                        self._group(group))
+        teacher = details.caller_authid
+        d = self.run(handout.collect, self.homes.folder_of, teacher, name, self._group(group))
+        return d.addCallback(self._with_download, teacher, name)
+
+    def _with_download(self, answer, teacher, name):
+        """The answer, with ``download``: a single-use URL path of the zip (if tickets are served)."""
+        if self.tickets is not None:
+            token = self.tickets.issue((self.homes.folder_of(teacher), answer["path"],
+                                        handout.stem_of(name)))
+            answer["download"] = f"class-zip/{token}.zip"
+        return answer
 
     def _group(self, group):
         students = self.roster.students()

@@ -41,6 +41,7 @@ def lesson(tmp_path_factory):
                              "--home-root", str(base / "homes"), "--kernel-dir", str(base / "kernels"),
                              "--notebook-dir", str(base))
     running.url = f"http://127.0.0.1:{running.port}/"
+    running.homes = str(base / "homes")
     running.students = {}
     try:
         for name in STUDENTS:
@@ -55,7 +56,7 @@ def lesson(tmp_path_factory):
 
 def sign_in(browser, lesson, user, width=1200, height=850, path="class"):
     """A tab on /class (or another page) signed in as *user* by keyboard."""
-    context = browser.new_context(viewport={"width": width, "height": height})
+    context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
     page = context.new_page()
     page.goto(lesson.url + path)
     expect(page.locator("#signin-name")).to_be_focused(timeout=WAIT)
@@ -172,5 +173,31 @@ def test_student_page_asks_for_help_and_sees_the_broadcast(browser, lesson):
     expect(dora.get_by_text("Run by tess")).to_be_visible(timeout=WAIT)
     expect(dora.get_by_text("from the teacher").last).to_be_visible(timeout=WAIT)
     dora.screenshot(path=str(ARTIFACTS / "class-student-broadcast.png"), full_page=True)
+
+    # hand out a notebook: it is offered in the student's page at once; collect gathers all four
+    import json
+    import os
+    import zipfile
+    home = os.path.join(lesson.homes, "tess")
+    os.makedirs(home, exist_ok=True)
+    with open(os.path.join(home, "week1.ipynb"), "w") as f:
+        json.dump({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+            {"cell_type": "code", "id": "c1", "source": "answer = None", "metadata": {},
+             "outputs": [], "execution_count": None}]}, f)
+    page.locator("#handout-path").fill("week1.ipynb")
+    page.locator("#handout-run").click()
+    for name in STUDENTS + ("dora",):
+        expect(page.locator(f'#handout-results [data-user="{name}"]')).to_have_attribute(
+            "data-status", "handed_out", timeout=WAIT)
+    dora.locator(".open-handout").click()
+    expect(dora.get_by_text("answer = None")).to_be_visible(timeout=WAIT)
+    page.locator("#collect-run").click()
+    expect(page.locator("#collected")).to_contain_text("collected 4 into collected/week1",
+                                                       timeout=WAIT)
+    with page.expect_download(timeout=WAIT) as download:
+        page.locator("#collected-zip").click()
+    names = zipfile.ZipFile(download.value.path()).namelist()
+    assert sorted(names) == ["alice.ipynb", "bob.ipynb", "carl.ipynb", "dora.ipynb"]
+    page.screenshot(path=str(ARTIFACTS / "class-collected.png"), full_page=True)
     student.close()
     teacher.close()

@@ -128,6 +128,7 @@ class ClassApp {
         h('span', { class: 'busy-filter' }, check('busy', 'busy for more than'), seconds, ' s'),
         check('help', 'asked for help')),
       this.isTeacher && this.broadcastPart(),
+      this.isTeacher && this.handOutPart(),
       h('main', { class: 'class-main' }, h('div', { class: 'tiles-area' }, this.grid, this.empty), this.watch.el),
       this.messages);
     this.ticker = setInterval(() => this.tick(), 1000);
@@ -155,6 +156,31 @@ class ClassApp {
     return h('section', { class: 'broadcast', 'aria-label': 'broadcast a cell' }, code,
       h('button', { type: 'button', class: 'primary broadcast-run', id: 'broadcast-run', onclick: run }, 'Run in every student\'s kernel'),
       this.broadcastResults);
+  }
+
+  // hand out a notebook of the teacher's folder; collect it back (and download the zip)
+  handOutPart() {
+    const path = h('input', { type: 'text', id: 'handout-path', class: 'handout-path', placeholder: 'week1.ipynb', 'aria-label': 'notebook in your folder' });
+    this.handOutResults = h('div', { class: 'handout-results', id: 'handout-results', 'aria-live': 'polite' });
+    const act = async (procedure, show) => {
+      this.handOutResults.replaceChildren('working…');
+      try {
+        show(await this.wamp.call(procedure, procedure.endsWith('hand_out') ? { path: path.value.trim() } : { name: path.value.trim() }));
+      } catch (error) {
+        this.handOutResults.replaceChildren(h('span', { role: 'alert' }, error.message));
+      }
+    };
+    const handedOut = (answer) => this.handOutResults.replaceChildren(h('ul', { class: 'handout-list' },
+      Object.entries(answer).map(([user, given]) => h('li', { dataset: { user, status: given.status } }, `${user}: ${given.status}${given.path && given.status === 'renamed' ? ` (${given.path})` : ''}`))));
+    const collected = (answer) => this.handOutResults.replaceChildren(
+      h('span', { id: 'collected' }, `collected ${answer.collected.length} into ${answer.path}`),
+      answer.missing.length ? h('span', { id: 'missing' }, `; none from ${answer.missing.join(', ')}`) : '',
+      answer.download ? h('a', { href: answer.download, id: 'collected-zip', class: 'download', download: '' }, ' Download zip') : '');
+    return h('section', { class: 'broadcast handout', 'aria-label': 'hand out and collect' },
+      h('label', { for: 'handout-path' }, 'Notebook'), path,
+      h('button', { type: 'button', id: 'handout-run', onclick: () => act('webkernel.class.hand_out', handedOut) }, 'Hand out'),
+      h('button', { type: 'button', id: 'collect-run', onclick: () => act('webkernel.class.collect', collected) }, 'Collect'),
+      this.handOutResults);
   }
 
   // -- drawing -------------------------------------------------------------------
