@@ -21,6 +21,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from twisted.application import service
 from twisted.plugin import getPlugins
 from twisted.internet import defer, endpoints
+from twisted.application import strports
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -54,6 +55,7 @@ from broker.kernel.service import (
 from broker.notebook.service import NotebookService
 from broker.teaching.page import ClassPage
 from broker.teaching.service import ClassService
+from broker.metrics import Metrics, metrics_site
 from broker.router.local import attacher
 from broker.notebook import workers as notebook_workers
 from broker.notebook.store import DEFAULT_MAX_NOTEBOOK_SIZE
@@ -125,6 +127,12 @@ def _nice(value):
     return number
 
 
+def _log_format(value):
+    if value not in ("text", "json"):
+        raise ValueError("--log-format is text or json")
+    return value
+
+
 class Options(usage.Options):
     """Options of ``twistd webkernel``."""
 
@@ -143,6 +151,8 @@ class Options(usage.Options):
     ]
     optParameters = [
         ["realm", None, "webkernel", "The WAMP realm to serve."],
+        ["metrics", None, None, "Serve Prometheus metrics at /metrics on this endpoint (e.g. tcp:9100:interface=127.0.0.1); no token: keep it on loopback or a private network. See docs/scaling.md"],
+        ["log-format", None, "text", "text, or json: one JSON object per event (twisted.logger's jsonFileLogObserver), for log collectors.", _log_format],
         ["token", None, None, "The token clients must present (WAMP ticket). Default: a random one, logged at start."],
         ["max-message-size", None, DEFAULT_MAX_MESSAGE_SIZE, "Largest incoming WAMP message, in bytes.", _positive_int],
         ["max-output", None, DEFAULT_MAX_OUTPUT, "Unsent output a session may have queued before it is closed, in bytes.", _positive_int],
@@ -212,6 +222,8 @@ class Options(usage.Options):
         self["pool"].append(item)
 
     def postOptions(self):
+        if self["log-format"] == "json" and self.parent is not None:
+            self.parent["logger"] = "broker.logformat.json_observer"  # read by twistd's AppLogger
         try:
             self["pool-sizes"] = parse_pool_sizes(self["pool"])
         except ValueError as e:
@@ -394,6 +406,16 @@ class ListeningService(service.Service):
             return defer.maybeDeferred(self.port.stopListening)
 
 
+def _metrics(options, reactor, top):
+    """With --metrics: the Metrics, served at /metrics on that endpoint by a service of *top*."""
+    if not options["metrics"]:
+        return None
+    metrics = Metrics()
+    site = metrics_site(metrics, reactor)
+    strports.service(options["metrics"], site, reactor=reactor).setServiceParent(top)
+    return metrics
+
+
 def _kernel_options(options):
     return dict(max_kernels=options["max-kernels"], ready_timeout=options["kernel-ready-timeout"],
                 history_messages=options["history-messages"],
@@ -495,8 +517,9 @@ def makeService(options, reactor=None):
     if options["router"]:
         top = service.MultiService()
         policy = ClassroomPolicy(options["max-kernels-per-user"]) if options["classroom"] else None
+        metrics = _metrics(options, reactor, top)
         RemoteKernelHostService(options["router"], options["realm"], options["token"], reactor,
-                                kernel_dir, policy=policy,
+                                kernel_dir, policy=policy, metrics=metrics,
                                 **_kernel_options(options)).setServiceParent(top)
         return top
     txaio.set_global_log_level("info")  # Autobahn's debug logs cost time on every frame
@@ -523,6 +546,9 @@ def makeService(options, reactor=None):
         registrations=options["max-registrations"], wildcards=options["max-wildcards"]))
     top = service.MultiService()
     RouterService(router).setServiceParent(top)
+    metrics = _metrics(options, reactor, top)
+    if metrics is not None:
+        metrics.watch_router(router.stats)
     if directory is not None:
         _track_owners(router, options["realm"], config["kernel_owners"])
         UsersService(directory).setServiceParent(top)
@@ -535,7 +561,7 @@ def makeService(options, reactor=None):
                                  cull_idle=options["cull-idle"], folders=folders)
         classroom.setServiceParent(top)
     if not options["no-kernels"]:
-        KernelHostService(attach, realm, reactor, kernel_dir, policy=policy,
+        KernelHostService(attach, realm, reactor, kernel_dir, policy=policy, metrics=metrics,
                           **_kernel_options(options), **isolation).setServiceParent(top)
     NotebookService(attach, realm, reactor, options["notebook-dir"] or os.getcwd(),
                     max_size=options["max-notebook-size"], threads=options["notebook-threads"],

@@ -11,6 +11,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import urllib.request
 
 import pytest
 from autobahn.wamp.exception import ApplicationError
@@ -108,7 +109,9 @@ class RouterRestartTests(ClusterTestCase):
     def test_kernels_survive_a_router_restart(self):
         """After Crossbar.io restarts, each kernel answers with its state and full history; a host stopped cleanly stops its kernels."""
         self.start_node()
-        a, b = self.start_host(), self.start_host()
+        metrics_port = crossbar.routers.free_port()
+        a = self.start_host("--metrics", f"tcp:{metrics_port}:interface=127.0.0.1")
+        b = self.start_host()
         client = yield self.client()
         ids = []
         for _ in range(2):
@@ -122,6 +125,11 @@ class RouterRestartTests(ClusterTestCase):
             pids[kernel_id] = int((yield self.call(client, proc + "eval_cell", "import os; os.getpid()")))
             histories[kernel_id] = _payload((yield self.call(client, proc + "outputs", since=0)))
         yield leave(client)
+        scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=CALL)
+        text = scraped.read().decode()
+        self.assertIn('webkernel_kernels{state="idle"} 1.0', text)  # the one kernel of host a
+        self.assertIn("webkernel_executions_total 2.0", text)
+        self.assertIn("webkernel_kernel_start_seconds_count 1.0", text)
 
         self.node.stop()
         self.node.start()

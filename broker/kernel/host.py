@@ -47,7 +47,7 @@ from broker.kernel.errors import (
     NoSuchKernel,
     NoSuchKernelSpec,
 )
-from broker.kernel.history import OutputHistory
+from broker.kernel.history import OutputHistory, approximate_size
 from broker.kernel.policy import OpenPolicy
 from broker.kernel.records import KernelRecord, KernelRecordFile, NoRecordFile
 from broker.kernel.session import KernelConversation
@@ -71,6 +71,8 @@ class ManagedKernel:
         self.announced = False
         #: the prefix registration webkernel.kernel.<id>. on the current session
         self.prefix_registration = None
+        #: the clock's time its kernels.start began (None: re-attached)
+        self.start_began = None
 
     def model(self):
         state = self.supervisor.state
@@ -94,8 +96,11 @@ class KernelHost(QuietRefusals, Session):
 
     def __init__(self, config, launcher, channels_factory, clock, max_kernels=20,
                  ready_timeout=60.0, history_messages=None, history_bytes=None,
-                 heartbeat_interval=3.0, records=None, policy=None, pool=None, cluster=False):
+                 heartbeat_interval=3.0, records=None, policy=None, pool=None, cluster=False,
+                 metrics=None):
         super().__init__(config)
+        #: a broker.metrics.Metrics to count executions, output and start times in, or None
+        self.metrics = metrics
         #: a KernelPool that kernels.start takes ready kernels from, or None
         self.pool = pool
         #: one of several hosts on the router (--router): list and start answer for all
@@ -278,6 +283,7 @@ class KernelHost(QuietRefusals, Session):
         else:
             kernel = self._new_kernel(kernel_name, owner, kernel_id=warm.kernel_id,
                                       claim=warm.claim)
+        kernel.start_began = self.clock.seconds()
         yield self._register_prefix(kernel)  # before anyone knows its id
         self._event("started", kernel)
         link = self._link
@@ -332,6 +338,8 @@ class KernelHost(QuietRefusals, Session):
         if kernel.id not in self.kernels:
             return
         kernel.announced = True
+        if self.metrics is not None and kernel.start_began is not None:
+            self.metrics.start_seconds.observe(self.clock.seconds() - kernel.start_began)
         yield self._register_announced(kernel)
         self._event("ready", kernel)
 
@@ -477,6 +485,10 @@ class KernelHost(QuietRefusals, Session):
     # -- publishing ------------------------------------------------------------------
 
     def _publish_output(self, kernel_id, sub, output):
+        if self.metrics is not None:
+            if sub == "iopub.execute_input":
+                self.metrics.executions.inc()
+            self.metrics.output_bytes.inc(approximate_size(output))
         if self.is_attached():
             self.publish(uris.kernel_topic(kernel_id, sub), options=_NO_ACK, **output)
 

@@ -79,7 +79,7 @@ class KernelHostService(service.Service):
                  keep_kernels=False, launcher=None, channels_factory=None, records=None,
                  policy=None, kernel_log_bytes=DEFAULT_LOG_BYTES, accounts=None,
                  confinement=None, pool=None,
-                 kernel_factory="spawn", preload=()):
+                 kernel_factory="spawn", preload=(), metrics=None):
         self.attach = attach
         self.realm = realm
         self.reactor = reactor
@@ -96,8 +96,14 @@ class KernelHostService(service.Service):
         self.options = dict(max_kernels=max_kernels, ready_timeout=ready_timeout,
                             history_messages=history_messages, history_bytes=history_bytes,
                             heartbeat_interval=heartbeat_interval,
-                            records=records, policy=policy, pool=self.pool)
+                            records=records, policy=policy, pool=self.pool, metrics=metrics)
         self.host = None
+        if metrics is not None:
+            metrics.watch_kernels(self._kernel_states)
+
+    def _kernel_states(self):
+        kernels = self.host.kernels.values() if self.host is not None else ()
+        return [k.model()["execution_state"] for k in kernels]
 
     def startService(self):
         super().startService()

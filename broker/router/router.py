@@ -60,6 +60,12 @@ class Router:
         """Bound sessions that join afterwards by *limits* (a SessionLimits)."""
         self.session_limits = limits
 
+    def stats(self):
+        """``{sessions, backlog_bytes}``: sessions joined, bytes waiting for slow peers (metrics)."""
+        sessions = [s for realm in self.realms.values() for s in realm.sessions.values()]
+        backlog = sum(getattr(getattr(s.channel, "queue", None), "bytes", 0) for s in sessions)
+        return {"sessions": len(sessions), "backlog_bytes": backlog}
+
     def new_session(self, channel):
         """A session for a new connection."""
         return RouterSession(self, channel)
