@@ -337,3 +337,15 @@ class DownloadTicketTests(SynchronousTestCase):
         self.assertIsNone(tickets.take(late))
         oldest, _, _ = tickets.issue("c"), tickets.issue("d"), tickets.issue("e")
         self.assertIsNone(tickets.take(oldest))
+
+
+class OptionTests(SynchronousTestCase):
+    """--cull-idle is multi-user mode's."""
+
+    def test_cull_idle_needs_users(self):
+        """Without --users, --cull-idle is refused at the command line."""
+        from twisted.python import usage
+
+        from broker.tap import Options
+        with self.assertRaises(usage.UsageError):
+            Options().parseOptions(["--cull-idle", "60"])

@@ -28,7 +28,7 @@ async function askForHelp(app) {
   }
 }
 
-function classEvent(app, event) {
+export function classEvent(app, event) {
   if (event.event === 'culled' && event.kernel_id === app.kernel?.id) {
     app.culled = true;
     app.kernel.setModel({ ...app.kernel.model, execution_state: 'dead', reason: 'shut down for being idle' });
@@ -43,7 +43,7 @@ function classEvent(app, event) {
 
 // After a cull (or any end of the kernel this page was using: the page may have
 // been away when the cull was announced), the next run starts a new kernel first.
-function wrapExecute(app) {
+export function wrapExecute(app) {
   const execute = app.notebook.execute.bind(app.notebook);
   app.notebook.execute = async (cell) => {
     const kernel = app.kernel;
