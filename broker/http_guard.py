@@ -14,7 +14,10 @@ a temporary file, whatever its size, before any resource could refuse it):
 * the request line and headers must all arrive within ``header_timeout``
   seconds of the connection's first byte or of the previous response, or the
   connection is answered 408 and closed (one header line every few seconds
-  no longer keeps a connection forever).
+  no longer keeps a connection forever). A kept-alive connection on which no
+  byte of a next request came in that time is closed without an answer: a
+  408 there would be read by the client as the answer to the request it
+  sends next.
 
 Each refusal closes the connection (``Connection: close``): the rest of the
 request is never stored (it is read and dropped for ``LINGER_SECONDS`` at most,
@@ -161,6 +164,8 @@ class GuardedChannel(HTTPChannel):
     _header_deadline = None
     _refused = False
     _linger = None
+    #: whether a byte of the request the deadline runs for has come in
+    _request_begun = False
 
     def connectionMade(self):
         super().connectionMade()
@@ -168,6 +173,7 @@ class GuardedChannel(HTTPChannel):
 
     def _arm_header_deadline(self):
         self._cancel_header_deadline()
+        self._request_begun = False
         self._header_deadline = self.callLater(self.site.limits.header_timeout, self._headers_late)
 
     def _cancel_header_deadline(self):
@@ -179,6 +185,10 @@ class GuardedChannel(HTTPChannel):
         self._header_deadline = None
         if self.transport is None:   # taken over (WebSocket)
             return
+        if not self._request_begun:
+            _log.debug("closing an idle kept-alive connection from {peer}",
+                       peer=peer_name(self.transport.getPeer()))
+            return self.loseConnection()
         self.refuse(408, b"Request Timeout", None,
                     f"the request line and headers must arrive within "
                     f"{self.site.limits.header_timeout:g} s")
@@ -194,6 +204,11 @@ class GuardedChannel(HTTPChannel):
     def allContentReceived(self):
         if not self._refused:
             super().allContentReceived()
+
+    def dataReceived(self, data):
+        if data:
+            self._request_begun = True
+        super().dataReceived(data)
 
     def lineReceived(self, line):
         if not self._refused:

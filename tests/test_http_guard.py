@@ -185,6 +185,22 @@ class GuardedSiteTests(SynchronousTestCase):
         self.assertTrue(self.closed(transport))
         self.assertIn(b"HTTP/1.1 408 Request Timeout", transport.value())
 
+    def test_an_idle_kept_alive_connection_is_closed_without_an_answer(self):
+        """No byte of a next request by the deadline: closed with no 408, which a client would take for its next answer."""
+        channel, transport = self.connect()
+        channel.dataReceived(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        answered = transport.value()
+        self.clock.advance(20)
+        self.assertTrue(self.closed(transport))
+        self.assertEqual(transport.value(), answered)
+
+    def test_a_silent_new_connection_is_closed_without_an_answer(self):
+        """A connection that sends nothing by the deadline is closed; there is no request to answer."""
+        channel, transport = self.connect()
+        self.clock.advance(20)
+        self.assertTrue(self.closed(transport))
+        self.assertEqual(transport.value(), b"")
+
     def test_a_pipelined_request_being_answered_is_not_cut(self):
         """Two slow requests in one packet: the second, taken up when the first is answered, is not cut as slow headers."""
         channel, transport = self.connect()
