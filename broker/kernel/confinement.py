@@ -43,34 +43,40 @@ KEPT_VARIABLES = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES
 #: the PATH of a kernel when the service has none
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
-#: argv: uid gid nice workdir limits executable argv... (uid -1: no switch; limits
-#: "NAME=value,…")
-CONFINE = """\
-import os, resource, sys
-uid, gid, nice, workdir, limits = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), \
-sys.argv[4], sys.argv[5]
-try:
-    os.setsid()
-except OSError:
-    pass
-for item in filter(None, limits.split(",")):
-    name, value = item.split("=")
-    resource.setrlimit(getattr(resource, name), (int(value), int(value)))
-if nice:
-    os.nice(nice)
-if uid >= 0:
-    os.setgroups([])
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
-    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid) or os.getgroups():
-        sys.exit("webkernel: could not switch to uid %d gid %d" % (uid, gid))
+#: defines ``confine(uid, gid, nice, workdir, limits)``: steps 1-4 but the exec (uid -1: no
+#: switch; limits "NAME=value,..."). The fork server's template runs the same source in
+#: each forked child (:mod:`broker.kernel.fork_template`), before any kernel code.
+CONFINE_FUNCTION = """\
+def confine(uid, gid, nice, workdir, limits):
+    import os, resource, sys
     try:
-        os.setuid(0)
+        os.setsid()
     except OSError:
         pass
-    else:
-        sys.exit("webkernel: the kernel could become root again")
-os.chdir(workdir)
+    for item in filter(None, limits.split(",")):
+        name, value = item.split("=")
+        resource.setrlimit(getattr(resource, name), (int(value), int(value)))
+    if nice:
+        os.nice(nice)
+    if uid >= 0:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid) or os.getgroups():
+            sys.exit("webkernel: could not switch to uid %d gid %d" % (uid, gid))
+        try:
+            os.setuid(0)
+        except OSError:
+            pass
+        else:
+            sys.exit("webkernel: the kernel could become root again")
+    os.chdir(workdir)
+"""
+
+#: argv: uid gid nice workdir limits executable argv... (see CONFINE_FUNCTION)
+CONFINE = CONFINE_FUNCTION + """\
+import os, sys
+confine(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5])
 os.execv(sys.argv[6], sys.argv[7:])
 """
 
@@ -105,12 +111,16 @@ class Confinement:
     #: False with --unsafe-shared-account: kernels keep the service's account
     switch_accounts = attr.ib(default=True)
 
+    def arguments(self, account):
+        """``confine``'s arguments for *account*: ``[uid, gid, nice, workdir, limits]``."""
+        uid, gid = (account.uid, account.gid) if self.switch_accounts else (-1, -1)
+        return [uid, gid, int(self.limits.nice or 0), account.home,
+                self.limits.rlimits(self.switch_accounts)]
+
     def command(self, python, account, executable, argv):
         """The spawn argv that confines, then execs *executable* with *argv* as *account*."""
-        uid, gid = (account.uid, account.gid) if self.switch_accounts else (-1, -1)
-        return [python, "-I", "-S", "-c", CONFINE, str(uid), str(gid),
-                str(int(self.limits.nice or 0)), account.home,
-                self.limits.rlimits(self.switch_accounts), executable, *argv]
+        return [python, "-I", "-S", "-c", CONFINE, *map(str, self.arguments(account)),
+                executable, *argv]
 
     def environment(self, service_env, account):
         """A kernel's base environment: the kept variables, and the account's HOME and USER."""

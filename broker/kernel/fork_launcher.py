@@ -6,8 +6,12 @@ started by a :class:`~broker.kernel.forking.ForkServer`, one per interpreter:
 the connection file (fresh HMAC key, its own ports, 0600) and the ``.log`` are
 written as for a spawned kernel, and the template forks a child that runs
 IPKernelApp on that file. Any other kernelspec is spawned, and the log says
-once why it is not forked. Multi-user mode (a launcher with *accounts*)
-spawns every kernel (see docs/kernels.md, "Fork server").
+once why it is not forked. In multi-user mode (a launcher with *accounts*)
+the kernel is forked too: the child runs the spawn launcher's own
+``confine`` (:data:`~broker.kernel.confinement.CONFINE_FUNCTION`: limits, then
+the switch to the owner's account, then its working directory) before any
+kernel code, and talks over ipc sockets in the account's home, as a spawned
+confined kernel does (see docs/kernels.md, "Fork server").
 """
 
 import os
@@ -16,6 +20,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from broker.kernel import records
+from broker.kernel.confinement import CONFINE_FUNCTION, KEPT_VARIABLES
 from broker.kernel.forking import ForkedKernel, ForkServer, fork_arguments
 from broker.kernel.kernelspecs import find_spec, kernel_command, kernel_environment
 from broker.kernel.errors import InvalidKernelId
@@ -34,44 +39,44 @@ class ForkingLauncher(KernelLauncher):
         self._told = set()  # kernelspecs whose reason not to fork was logged
 
     def _launch(self, kernel_name, kernel_id, account=None):
+        self._check_id(kernel_id)
         spec = find_spec(self.spec_manager, kernel_name)
-        env = kernel_environment(spec, self.environ)
+        base_env = self.environ if account is None else self.confinement.environment(
+            self.environ, account)
+        env = kernel_environment(spec, base_env)
         env.pop("JPY_PARENT_PID", None)
         connection_file = records.connection_path(self.kernel_dir, kernel_id)
-        executable, argv = kernel_command(spec, connection_file, env.get("PATH", os.defpath))
-        why = self._why_not_fork(argv, account)
-        if why is not None:
-            self._say_why(kernel_name, why)
-            return super()._launch(kernel_name, kernel_id, account)
-        return self._fork(kernel_name, kernel_id, spec, env, connection_file, executable, argv)
-
-    def _why_not_fork(self, argv, account):
-        if account is not None:
-            return "multi-user mode: kernels are spawned as their owner's account"
+        ipc_prefix = None if account is None else records.ipc_prefix(account.home, kernel_id)
+        kernel_file = connection_file if account is None else ipc_prefix + ".json"
+        executable, argv = kernel_command(spec, kernel_file, env.get("PATH", os.defpath))
         try:
-            fork_arguments(argv)
+            arguments = fork_arguments(argv)
         except ValueError as e:
-            return str(e)
-        return None
+            self._say_why(kernel_name, str(e))
+            return super()._launch(kernel_name, kernel_id, account)
+        info = self._write_connection_file(connection_file, kernel_name, ipc_prefix)
+        try:
+            if account is not None:
+                self._write_account_copy(connection_file, kernel_file, account)
+        except BaseException:
+            records.remove_launch_files(connection_file)
+            raise
+        request = {"fork": kernel_id, "argv": arguments, "connection_file": kernel_file,
+                   "marker": connection_file,
+                   "log": records.log_path(self.kernel_dir, kernel_id),
+                   "cwd": self.cwd, "env": env,
+                   "confine": None if account is None else self.confinement.arguments(account)}
+        d = self.server_for(executable, spec, confined=account is not None).fork(request)
+        d.addCallbacks(lambda answer: self._forked(answer, kernel_id, kernel_name, spec, info,
+                                                   connection_file, executable),
+                       lambda failure: self._not_forked(failure, connection_file))
+        return d
 
     def _say_why(self, kernel_name, why):
         if kernel_name not in self._told:
             self._told.add(kernel_name)
             self.log.info("kernelspec {kernel_name} is spawned, not forked: {why}",
                           kernel_name=kernel_name, why=why)
-
-    def _fork(self, kernel_name, kernel_id, spec, env, connection_file, executable, argv):
-        self._check_id(kernel_id)
-        info = self._write_connection_file(connection_file, kernel_name)
-        request = {"fork": kernel_id, "argv": fork_arguments(argv),
-                   "connection_file": connection_file,
-                   "log": records.log_path(self.kernel_dir, kernel_id),
-                   "cwd": self.cwd, "env": env, "confine": None}
-        d = self.server_for(executable, env).fork(request)
-        d.addCallbacks(lambda answer: self._forked(answer, kernel_id, kernel_name, spec, info,
-                                                   connection_file, executable),
-                       lambda failure: self._not_forked(failure, connection_file))
-        return d
 
     def _forked(self, answer, kernel_id, kernel_name, spec, info, connection_file, executable):
         kernel = ForkedKernel(kernel_id, kernel_name, info, connection_file, answer["pid"],
@@ -91,12 +96,22 @@ class ForkingLauncher(KernelLauncher):
         if not isinstance(kernel_id, str) or not _KERNEL_ID.fullmatch(kernel_id):
             raise InvalidKernelId(f"kernel id {kernel_id!r} is not a string of [0-9a-z_]")
 
-    def server_for(self, executable, env):
-        """The ForkServer of *executable* (started with *env* the first time)."""
+    def server_for(self, executable, spec, confined=False):
+        """The ForkServer of *executable*, started the first time it is needed.
+
+        Confined (multi-user mode), the template runs as the service's account
+        with the kept variables only (no user's HOME), without the user site
+        directory (``-s``), and gets the source of ``confine`` to run in each child.
+        """
         server = self.servers.get(executable)
         if server is None:
-            server = self.servers[executable] = ForkServer(self.reactor, executable, env,
-                                                           self.preload)
+            base = {name: self.environ[name] for name in KEPT_VARIABLES if name in self.environ}
+            env = kernel_environment(spec, base if confined else self.environ)
+            env.pop("JPY_PARENT_PID", None)
+            server = self.servers[executable] = ForkServer(
+                self.reactor, executable, env, self.preload,
+                confine_source=CONFINE_FUNCTION if confined else None,
+                python_flags=("-s",) if confined else ())
             server.start().addErrback(lambda f: None)
         return server
 
@@ -106,15 +121,13 @@ class ForkingLauncher(KernelLauncher):
         for name in kernel_names:
             try:
                 spec = find_spec(self.spec_manager, name)
-                env = kernel_environment(spec, self.environ)
-                env.pop("JPY_PARENT_PID", None)
-                executable, argv = kernel_command(spec, "unused.json", env.get("PATH", os.defpath))
+                executable, argv = kernel_command(spec, "unused.json",
+                                                  self.environ.get("PATH", os.defpath))
                 fork_arguments(argv)
             except Exception as e:  # noqa: BLE001 - such a kernelspec is spawned; say why at its launch
                 self.log.info("no fork template for {kernel_name}: {why}", kernel_name=name, why=e)
                 continue
-            server = self.server_for(executable, env)
-            ready.append(server.ready)
+            ready.append(self.server_for(executable, spec, self.accounts is not None).ready)
         return defer.DeferredList(ready, consumeErrors=True)
 
     def stop(self):

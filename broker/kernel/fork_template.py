@@ -8,8 +8,8 @@ on stdin (requests) and stdout (answers), one JSON object per line:
 * at start, after importing ipykernel, IPython, the modules ipykernel
   imports while it starts, and each ``--preload`` module, it answers
   ``{"ready": pid, "preloaded": [...], "checks": {...}}``;
-* ``{"fork": kernel_id, "argv": [...], "connection_file": path, "log": path,
-  "cwd": dir or null, "env": {...}, "confine": [...] or null}`` is answered
+* ``{"fork": kernel_id, "argv": [...], "connection_file": path, "marker": path,
+  "log": path, "cwd": dir or null, "env": {...}, "confine": [...] or null}`` is answered
   ``{"forked": kernel_id, "pid": pid, "start_time": ticks}`` or
   ``{"failed": kernel_id, "error": text}``;
 * whenever a forked kernel ends it says ``{"exited": pid, "exit_code": n,
@@ -23,13 +23,15 @@ no ZeroMQ context (``zmq.Context._instance is None``), no SQLite connection
 In the child, before any kernel code: ``setsid``; stdin from ``/dev/null``,
 stdout and stderr to the kernel's log; every other inherited descriptor
 closed (the control pipe included); the kernel's environment and working
-directory; the confinement (limits, then the OS account switch: the same
-``confine`` function the spawn launcher runs, given as source at start);
+directory; the service's connection file (*marker*) opened and kept open, so
+the service can recognise the process as that kernel; the confinement
+(limits, then the OS account switch, then the account's directory: the same
+``confine`` function the spawn launcher runs, given as source at start in
+``WEBKERNEL_CONFINE_SOURCE``);
 random seeds drawn afresh (``random``, and ``numpy.random`` if loaded).
 Then ipykernel's ``IPKernelApp`` starts with the kernel's own connection file
 (own ports, own HMAC key); its ZeroMQ context, threads, event loop and
-history database are all created there. The child keeps its connection file
-open, so the service can recognise the process as that kernel.
+history database are all created there.
 
 At EOF on stdin (the service went away) the template exits; kernels it
 forked run on (they are in sessions of their own), as spawned kernels do.
@@ -131,12 +133,13 @@ def _child(request):
         os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
         os.environ.clear()
         os.environ.update(request["env"])
+        # recognisable as this kernel: the service's connection file stays open
+        # (opened before the account switch: the kernel directory is the service's)
+        os.open(request.get("marker") or request["connection_file"], os.O_RDONLY)
         if request.get("confine"):
             _confine(*request["confine"])
         elif request.get("cwd"):
             os.chdir(request["cwd"])
-        # recognisable as this kernel: its connection file stays open
-        os.open(request["connection_file"], os.O_RDONLY)
         random.seed()
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()

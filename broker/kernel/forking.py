@@ -121,8 +121,10 @@ class ForkServer:
 
     log = Logger()
 
-    def __init__(self, reactor, executable, env, preload=(), confine_source=None):
+    def __init__(self, reactor, executable, env, preload=(), confine_source=None,
+                 python_flags=()):
         self.reactor = reactor
+        self.python_flags = tuple(python_flags)
         self.executable = executable
         self.env = dict(env)
         self.preload = tuple(preload)
@@ -142,7 +144,7 @@ class ForkServer:
         env = dict(self.env)
         if self.confine_source:
             env["WEBKERNEL_CONFINE_SOURCE"] = self.confine_source
-        args = [self.executable, "-c", source]
+        args = [self.executable, *self.python_flags, "-c", source]
         for name in self.preload:
             args += ["--preload", name]
         self.template = TemplateProtocol(self)
