@@ -602,6 +602,27 @@ class AuthorizationTests(SynchronousTestCase):
         self.assertEqual({type(m) for m in host.take()}, {message.Published})
         self.assertEqual(len(host.session.authorizations), 1)
 
+    def test_host_session_memory_stays_flat_over_many_topics(self):
+        """Publishing on 20,000 new topics leaves the host's session no bigger (8.5 MB retained before the bound)."""
+        import tracemalloc
+        router = MemoryRouter()
+        host = router.client()
+        host.session = RouterSession(router.router, host.channel, principal=Principal(
+            "webkernel_host", KERNEL_HOST_ROLE, "local"))
+        host.join()
+        host.take()
+
+        def publish(first, count):
+            for request in range(first, first + count):
+                host.send(message.Publish(request, f"webkernel.kernel.{request:032x}.iopub.stream"))
+        publish(1, 5000)  # warm-up: the remembered URI checks fill up (a bounded cache)
+        tracemalloc.start()
+        self.addCleanup(tracemalloc.stop)
+        before = tracemalloc.get_traced_memory()[0]
+        publish(10**6, 20000)
+        grown = tracemalloc.get_traced_memory()[0] - before
+        self.assertLess(grown, 2 * 1024 * 1024)
+
     def test_denials_are_not_kept(self):
         """A client refused under webkernel. is refused again each time, and its later allowed actions still work."""
         client = MemoryRouter().joined()
