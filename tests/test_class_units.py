@@ -315,10 +315,11 @@ class HandOutTests(TemporaryFolders, SynchronousTestCase):
         self.assertEqual(os.listdir(elsewhere), [])
 
     def test_not_a_notebook(self):
-        """A path that names no notebook is invalid_argument."""
+        """A path that names no notebook, or a hidden one (so collected/<stem> is never . or ..), is invalid_argument."""
         from broker.teaching.handout import hand_out
-        with self.assertRaises(errors.InvalidArgument):
-            hand_out(self.folder_of, "tess", "notes.txt", ["alice"])
+        for path in ("notes.txt", ".ipynb", "...ipynb", "dir/.hidden.ipynb"):
+            with self.assertRaises(errors.InvalidArgument):
+                hand_out(self.folder_of, "tess", path, ["alice"])
 
 
 class DownloadTicketTests(SynchronousTestCase):

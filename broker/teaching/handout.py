@@ -34,8 +34,9 @@ def stem_of(path):
     """``lesson1`` of ``intro/lesson1.ipynb``; refuses a path that names no notebook."""
     arguments.text("path", path)
     name = posixpath.basename(path.strip("/"))
-    if not name.endswith(".ipynb") or name == ".ipynb":
-        raise arguments.refuse(f"{path!r} names no notebook: give a path ending in .ipynb")
+    if not name.endswith(".ipynb") or name.startswith("."):
+        raise arguments.refuse(f"{path!r} names no notebook: give a path ending in .ipynb "
+                               "whose name does not start with '.'")
     return name[:-len(".ipynb")]
 
 
