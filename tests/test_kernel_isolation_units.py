@@ -12,6 +12,7 @@ import stat
 import sys
 import tempfile
 
+import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from twisted.trial.unittest import TestCase
 
@@ -334,6 +335,7 @@ class UsersFileAccountTests(TestCase):
         self.assertRaises(store.UsersFileError, store.load, path)
 
 
+@pytest.mark.integration
 class AdoptionTests(TestCase):
     """A confined kernel is found again by the copy of its connection file in its argv."""
 
