@@ -10,8 +10,13 @@
   global reactor: it would fire, or fail a trial test as unclean, in whatever
   test runs next, so the suite would pass or fail by its order. Such a test
   fails here, at its own teardown.
+* A unit test must not start a process either (``subprocess``, ``os.fork``,
+  ``posix_spawn``, which ``reactor.spawnProcess`` uses): a test that does is
+  an integration test, and must say so, so ``-m "not integration"`` stays fast.
 """
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -34,6 +39,34 @@ def pytest_collection_modifyitems(config, items):
         path = Path(str(item.fspath)).resolve()
         if any(directory in path.parents for directory in SEPARATE_DIRS):
             item.add_marker(pytest.mark.integration)
+
+
+#: what starting a process goes through: subprocess, and Twisted's process reactor
+_SPAWNERS = [(subprocess.Popen, "_execute_child"), (os, "fork"), (os, "posix_spawn"),
+             (os, "posix_spawnp")]
+
+
+def _recording(started, name, original):
+    def spawn(*args, **kwargs):
+        started.append(name)
+        return original(*args, **kwargs)
+    return spawn
+
+
+@pytest.fixture(autouse=True)
+def _no_process_started_by_a_unit_test(request, monkeypatch):
+    """Fail a unit test that starts a process: it is an integration test."""
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
+    started = []
+    for owner, name in _SPAWNERS:
+        if hasattr(owner, name):
+            monkeypatch.setattr(owner, name, _recording(started, name, getattr(owner, name)))
+    yield
+    if started:
+        pytest.fail(f"a unit test started a process ({', '.join(started)}): "
+                    f"mark it integration (see tests/README.md)", pytrace=False)
 
 
 def _global_timers():

@@ -1,4 +1,5 @@
-"""tests/conftest.py fails a unit test that leaves a timer on the global reactor, so no test depends on the order."""
+"""tests/conftest.py fails a unit test that leaves a timer on the global reactor (so no test depends on
+the order) or starts a process (so it is marked integration)."""
 
 import shutil
 import subprocess
@@ -22,15 +23,24 @@ def test_integration():
 
 def test_clean():
     reactor.callLater(60, print).cancel()
+
+def test_starts_a_process():
+    import subprocess, sys
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+
+@pytest.mark.integration
+def test_integration_starts_a_process():
+    import subprocess, sys
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
 '''
 
 
 @pytest.mark.integration
 class GlobalReactorGuardTests(SynchronousTestCase):
-    """The guard, run by a pytest of its own on a file of three tests."""
+    """The guards, run by a pytest of their own on a file of five tests."""
 
     def test_a_unit_test_leaving_a_timer_fails(self):
-        """The unit test leaving a timer errors at teardown; the integration and the clean test pass."""
+        """The unit tests leaving a timer or starting a process error at teardown; the others pass."""
         directory = Path(tempfile.mkdtemp(prefix="webkernel-guard-"))
         self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
         shutil.copy(Path(__file__).parent / "conftest.py", directory / "conftest.py")
@@ -43,4 +53,7 @@ class GlobalReactorGuardTests(SynchronousTestCase):
         self.assertIn("left timers on the global reactor", result.stdout)
         self.assertIn("PASSED test_timers.py::test_integration", result.stdout)
         self.assertIn("PASSED test_timers.py::test_clean", result.stdout)
-        self.assertIn("3 passed, 1 error", result.stdout)
+        self.assertIn("ERROR test_timers.py::test_starts_a_process", result.stdout)
+        self.assertIn("a unit test started a process (_execute_child)", result.stdout)
+        self.assertIn("PASSED test_timers.py::test_integration_starts_a_process", result.stdout)
+        self.assertIn("5 passed, 2 errors", result.stdout)
