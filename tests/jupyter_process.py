@@ -7,6 +7,8 @@ URL it logs, with its own runtime and config directories, and waits at most
 
 import os
 import re
+import socket
+import time
 import subprocess
 import sys
 import tempfile
@@ -25,7 +27,7 @@ class JupyterServerProcess:
         env = dict(os.environ, JUPYTER_RUNTIME_DIR=os.path.join(self.home, "runtime"),
                    JUPYTER_CONFIG_DIR=os.path.join(self.home, "config"),
                    PYTHONUNBUFFERED="1")
-        command = [sys.executable, "-m", app, "--allow-root", f"--gateway-url={gateway_url}",
+        command = [sys.executable, "-m", app, "--allow-root", f"--GatewayClient.url={gateway_url}",
                    f"--IdentityProvider.token={token}", "--ServerApp.ip=127.0.0.1",
                    "--ServerApp.port=0", "--ServerApp.port_retries=0",
                    "--ServerApp.open_browser=False", f"--ServerApp.root_dir={self.home}",
@@ -40,9 +42,21 @@ class JupyterServerProcess:
         self.url = None
         self._ready = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
-        if not self._ready.wait(timeout) or self.url is None:
+        deadline = time.monotonic() + timeout
+        if not self._ready.wait(timeout) or self.url is None or not self._accepts(deadline):
             self.stop()
             raise RuntimeError("jupyter server did not start:\n" + self.log())
+
+    def _accepts(self, deadline):
+        """True once the logged port takes connections (it is logged a moment before), by *deadline*."""
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+                return True
+            except OSError:
+                self._ready.clear()
+                self._ready.wait(0.1)   # bounded: the next log line or a tenth of a second
+        return False
 
     def _read(self):
         for line in self.process.stdout:

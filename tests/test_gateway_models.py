@@ -54,6 +54,7 @@ class KernelspecTests(SynchronousTestCase):
                          {"logo-64x64": "/kernelspecs/a/logo-64x64.png",
                           "logo-svg": "/kernelspecs/a/logo-svg.svg"})
         self.assertEqual(found["kernelspecs"]["b"]["resources"], {})
+        self.assertEqual(found["kernelspecs"]["a"]["spec"], {"argv": [], "env": {}})  # JupyterLab needs argv
 
 
 class StartArgumentTests(SynchronousTestCase):

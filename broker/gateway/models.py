@@ -4,7 +4,9 @@
   with the dashed id and ``last_activity`` as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``
   (jupyter_server parses it with that very format);
 * kernelspecs ``{default, kernelspecs: {name: {name, spec, resources}}}``,
-  ``resources`` naming the logo files served at ``/kernelspecs/<name>/<file>``;
+  ``resources`` naming the logo files served at ``/kernelspecs/<name>/<file>``,
+  ``spec`` with an empty ``argv`` and ``env`` (JupyterLab requires an ``argv``
+  array; the kernel's command line is not disclosed);
 * the ``env`` of ``POST /api/kernels``, checked as Kernel Gateway reads it.
 """
 
@@ -62,7 +64,9 @@ def kernelspecs(listing, resource_dirs):
     """
     specs = {}
     for name, entry in listing.get("kernelspecs", {}).items():
-        specs[name] = dict(entry, resources=logo_resources(name, resource_dirs.get(name)))
+        # JupyterLab refuses a spec without an argv array; the real one stays on the host
+        spec = dict({"argv": [], "env": {}}, **entry.get("spec", {}))
+        specs[name] = dict(entry, spec=spec, resources=logo_resources(name, resource_dirs.get(name)))
     return {"default": listing.get("default"), "kernelspecs": specs}
 
 
