@@ -17,6 +17,8 @@ def make_site(websocket_factory, jsonrpc=None, reactor=None, realm="webkernel", 
     *body_allowed* its token (see :mod:`broker.http_guard`). *children* (``{name: resource}``)
     are more top-level resources (the gateway's ``api`` and ``kernelspecs``).
     """
+    if reactor is None:   # Twisted would quietly take the global reactor
+        raise TypeError("make_site needs the reactor its timers run on")
     limits = limits or HttpLimits()
     root = Resource()
     root.putChild(b"", NotebookPage(realm, anonymous, users=users))

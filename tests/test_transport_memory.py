@@ -20,6 +20,7 @@ from autobahn.wamp import types
 from autobahn.wamp.serializer import JsonSerializer, MsgPackSerializer
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.test import iosim
@@ -122,6 +123,18 @@ class Wire(SynchronousTestCase):
 
     def closed(self, transport):
         return transport.disconnecting or getattr(transport, "disconnected", False)
+
+
+class ReactorArgumentTests(SynchronousTestCase):
+    """The listening side never falls back on the global reactor."""
+
+    def test_the_site_and_the_factories_need_a_reactor(self):
+        """make_site without a reactor, and the factories without one, are refused."""
+        router = MemoryRouter(realm=REALM).router
+        websocket = WampWebSocketFactory(router, reactor=Clock())
+        self.assertRaises(TypeError, make_site, websocket)
+        self.assertRaises(TypeError, WampWebSocketFactory, router)
+        self.assertRaises(TypeError, WampRawSocketFactory, router)
 
 
 class SniffingTests(Wire):
