@@ -123,6 +123,7 @@ def test_a_lesson(browser, lesson):
     tile(page, "alice").click()
     expect(page.locator("#watch-title")).to_have_text("Watching alice", timeout=WAIT)
     expect(page.locator(".watch-note")).to_be_visible(timeout=WAIT)
+    expect(page.locator(".watch-log")).to_contain_text("ZeroDivisionError", timeout=WAIT)  # history
     alice_kernel.execute("print('hello from alice')")
     expect(page.locator(".watch-log")).to_contain_text("hello from alice", timeout=WAIT)
     page.locator(".watch-code").fill("print('teacher was here')")

@@ -1,8 +1,12 @@
-// Watching one student's kernel live: every cell run in it, with its output as
-// it appears (a prefix subscription on webkernel.kernel.<id>.iopub). Teachers
+// Watching one student's kernel live: its recent cells from the kernel's output
+// history (webkernel.kernel.<id>.outputs, the last HISTORY messages), then every
+// cell run in it, with its output as it appears (a prefix subscription on
+// webkernel.kernel.<id>.iopub; seq numbers keep the two without gaps or
+// repeats). Teachers
 // may also run a cell in it, interrupt or restart it; observers only watch.
 import { h } from '../dom.js';
 
+const HISTORY = 200;
 const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
 
 function plain(output) {
@@ -70,9 +74,33 @@ export class WatchPanel {
   async watch(kernelId) {
     await this.unsubscribe();
     this.kernelId = kernelId;
-    this.log.replaceChildren(h('p', { class: 'watch-note' }, 'Cells run from now on appear here.'));
+    this.current = null;
+    this.lastSeq = 0;
+    const waiting = [];
+    let loading = true;
+    this.log.replaceChildren(h('p', { class: 'watch-note' }, 'Recent cells, then each cell as it runs.'));
     this.subscription = await this.app.wamp.subscribe(`webkernel.kernel.${kernelId}.iopub`,
-      (output) => this.output(output), { match: 'prefix' });
+      (output) => (loading ? waiting.push(output) : this.numbered(output)), { match: 'prefix' });
+    try {
+      const uri = `webkernel.kernel.${kernelId}.outputs`;
+      const head = await this.app.wamp.call(uri, { since: 0, limit: 0 });
+      const since = Math.max(head.first_seq - 1, head.last_seq - HISTORY, 0);
+      const recent = await this.app.wamp.call(uri, { since, limit: HISTORY });
+      for (const output of recent.outputs || []) this.numbered(output);
+    } catch (error) {
+      this.app.say(`history: ${error.message}`, 'problem');
+    }
+    loading = false;
+    for (const output of waiting) this.numbered(output);
+  }
+
+  // an output once: history and live events overlap by seq
+  numbered(output) {
+    if (output.seq != null) {
+      if (output.seq <= this.lastSeq) return;
+      this.lastSeq = output.seq;
+    }
+    this.output(output);
   }
 
   output(output) {
