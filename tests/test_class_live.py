@@ -113,6 +113,22 @@ class ClassLiveTests(ServiceTestCase):
         self.assertIsNone({t["user"]: t for t in roster["users"]}["alice"]["help"])
 
     @defer.inlineCallbacks
+    def test_students_hear_no_one_elses_tiles(self):
+        """A student subscribed to webkernel.class.events gets what is published to them, not another student's help request."""
+        bob = yield self.sign_in("bob")
+        bob_events = yield self.listen(bob)
+        alice = yield self.sign_in("alice")
+        yield alice.call("webkernel.class.help", "private trouble")
+        os.makedirs(os.path.join(self.directory, "homes", "tess"), exist_ok=True)
+        yield self.teacher.call("webkernel.notebooks.save", "tess/probe.ipynb", {
+            "nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []})
+        yield self.teacher.call("webkernel.class.hand_out", "probe.ipynb", group=["bob"])
+        # published after alice's tile by the same session, so delivered after it, had bob been eligible
+        yield bob_events.first(lambda e: e.get("event") == "handed_out")
+        self.assertEqual([e for e in bob_events.seen if e.get("event") == "user"], [])
+        yield self.teacher.call("webkernel.class.help_clear", "alice")
+
+    @defer.inlineCallbacks
     def test_roster_follows_sign_in_cells_and_errors(self):
         """The roster has every user signed in or not; a student's cell and its error reach the teacher's tile."""
         events = yield self.listen(self.teacher)
