@@ -166,7 +166,8 @@ class AuthorizerTests(SynchronousTestCase):
     def test_who_calls_what(self):
         """Students only ask for help; observers only read the roster; teachers all but help."""
         table = {uris.HELP: (True, False, False), uris.ROSTER: (False, True, True),
-                 uris.HELP_CLEAR: (False, False, True), uris.BROADCAST: (False, False, True)}
+                 uris.HELP_CLEAR: (False, False, True), uris.BROADCAST: (False, False, True),
+                 uris.HAND_OUT: (False, False, True), uris.COLLECT: (False, False, True)}
         for uri, expected in table.items():
             self.assertEqual(tuple(self.allowed(s, uri) for s in (ALICE, OLGA, TESS)), expected, uri)
 
@@ -350,3 +351,34 @@ class OptionTests(SynchronousTestCase):
         from broker.tap import Options
         with self.assertRaises(usage.UsageError):
             Options().parseOptions(["--cull-idle", "60"])
+
+
+class BroadcastAnswerTests(SynchronousTestCase):
+    """A broadcast answers in bounded time and sums each student's kernels up."""
+
+    def test_a_kernel_still_running_is_reported_not_waited_for(self):
+        """After BROADCAST_WAIT a kernel still running is "running"; its call is not cancelled."""
+        from broker.teaching.session import within
+        clock, slow = Clock(), defer.Deferred(lambda d: self.fail("cancelled"))
+        answer = within(slow, clock, 60, {"status": "running"})
+        self.assertNoResult(answer)
+        clock.advance(60)
+        self.assertEqual(self.successResultOf(answer), {"status": "running"})
+        slow.callback({"status": "ok"})  # later: nothing more happens
+
+    def test_a_quick_kernel_answers_at_once(self):
+        """A kernel that finishes first answers with its result, and the timer is gone."""
+        from broker.teaching.session import within
+        clock = Clock()
+        answer = within(defer.succeed({"status": "ok"}), clock, 60, None)
+        self.assertEqual(self.successResultOf(answer), {"status": "ok"})
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_per_student(self):
+        """ok only if every kernel is ok; an error wins over running; no kernel is no_kernel."""
+        from broker.teaching.session import _per_student
+        answer = _per_student(["a", "b", "c", "d"], [("a", 1), ("b", 2), ("b", 3), ("c", 4)],
+                              [{"status": "ok"}, {"status": "running"}, {"status": "error"},
+                               {"status": "running"}])
+        self.assertEqual({u: e["status"] for u, e in answer.items()},
+                         {"a": "ok", "b": "error", "c": "running", "d": "no_kernel"})

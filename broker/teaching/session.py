@@ -31,6 +31,9 @@ from broker.teaching.roster import ClassRoster
 WATCHERS = PublishOptions(acknowledge=False, eligible_authrole=[roles.TEACHER, roles.OBSERVER])
 #: most users a broadcast's group may name
 MAX_GROUP = 1000
+#: seconds a broadcast waits for each kernel; one still running then is reported "running"
+#: (and left to run: cancelling the call would interrupt the student's kernel)
+BROADCAST_WAIT = 60.0
 
 
 class ClassSession(QuietRefusals, ApplicationSession):
@@ -181,7 +184,22 @@ class ClassSession(QuietRefusals, ApplicationSession):
     def _run(self, kernel_id, code, teacher):
         d = self.call(kernel_uris.kernel_procedure(kernel_id, "execute"), code,
                       on_behalf_of=teacher)
-        return d.addCallbacks(_ran, _failed)
+        return within(d.addCallbacks(_ran, _failed), self.clock, BROADCAST_WAIT,
+                      {"status": "running"})
+
+
+def within(d, clock, seconds, otherwise):
+    """A Deferred of *d*'s result, or of *otherwise* after *seconds* (on *clock*) if *d* has not fired; *d* is not cancelled."""
+    answer = defer.Deferred()
+    timer = clock.callLater(seconds, lambda: answer.called or answer.callback(otherwise))
+
+    def done(result):
+        if timer.active():
+            timer.cancel()
+        if not answer.called:
+            answer.callback(result)
+    d.addBoth(done)
+    return answer
 
 
 def _ran(result):
@@ -201,12 +219,13 @@ def _failed(failure):
 
 
 def _per_student(students, keys, results):
-    """``{user: {"status": ok / error / no_kernel, "kernels": {kernel id: result}}}``."""
+    """``{user: {"status": ok / error / running / no_kernel, "kernels": {kernel id: result}}}``."""
     answer = {user: {"status": "no_kernel", "kernels": {}} for user in students}
     for (user, kernel_id), result in zip(keys, results):
         answer[user]["kernels"][kernel_id] = result
     for entry in answer.values():
-        if entry["kernels"]:
-            ok = all(r["status"] == "ok" for r in entry["kernels"].values())
-            entry["status"] = "ok" if ok else "error"
+        statuses = {r["status"] for r in entry["kernels"].values()}
+        if statuses:
+            entry["status"] = ("ok" if statuses == {"ok"} else
+                               "error" if statuses - {"ok", "running"} else "running")
     return answer
