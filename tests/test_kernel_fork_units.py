@@ -163,3 +163,32 @@ class TemplateChecksTests(SynchronousTestCase):
         found = fork_template.checks()
         self.assertGreaterEqual(found["sqlite_connections"], 1)
         self.assertIn("SQLite", fork_template.fork_safe({**found, "threads": 1}))
+
+
+class ForkOptionsTests(SynchronousTestCase):
+    """--kernel-factory and --preload on the command line."""
+
+    def test_fork_and_preloads(self):
+        """--kernel-factory fork with repeated --preload reaches the options in order."""
+        from broker.tap import Options
+        options = Options()
+        options.parseOptions(["--anonymous", "--kernel-factory", "fork",
+                              "--preload", "numpy", "--preload", "sympy"])
+        self.assertEqual((options["kernel-factory"], options["preload"]),
+                         ("fork", ["numpy", "sympy"]))
+
+    def test_unknown_factory_is_refused(self):
+        """A factory other than spawn or fork is a usage error naming both."""
+        from twisted.python import usage
+        from broker.tap import Options
+        with self.assertRaises(usage.UsageError) as caught:
+            Options().parseOptions(["--anonymous", "--kernel-factory", "clone"])
+        self.assertIn("spawn or fork", str(caught.exception))
+
+    def test_service_builds_the_forking_launcher(self):
+        """The kernel host service of --kernel-factory fork has a ForkingLauncher with the preloads."""
+        from broker.kernel.service import KernelHostService
+        service = KernelHostService(None, "webkernel", FakeProcessReactor(), tempfile.mkdtemp(),
+                                    kernel_factory="fork", preload=("numpy",))
+        self.assertIsInstance(service.launcher, ForkingLauncher)
+        self.assertEqual(service.launcher.preload, ("numpy",))
