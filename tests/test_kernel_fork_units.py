@@ -192,3 +192,20 @@ class ForkOptionsTests(SynchronousTestCase):
                                     kernel_factory="fork", preload=("numpy",))
         self.assertIsInstance(service.launcher, ForkingLauncher)
         self.assertEqual(service.launcher.preload, ("numpy",))
+
+
+class TemplatePipeTests(SynchronousTestCase):
+    """What the template writes is read in bounded lines."""
+
+    def test_endless_line_is_dropped_not_kept(self):
+        """Output with no newline past MAX_LINE is dropped; the next answer is still read."""
+        from broker.kernel.forking import MAX_LINE, TemplateProtocol
+        answers = []
+        server = type("Server", (), {"answer": lambda self, m: answers.append(m)})()
+        template = TemplateProtocol(server)
+        template.outReceived(b"x" * (MAX_LINE + 1))
+        self.assertEqual(template._buffer, b"")
+        template.outReceived(b'\n{"ready": 5}\n')
+        self.assertEqual(answers, [{"ready": 5}])
+        template.errReceived(b"y" * (MAX_LINE + 10))
+        self.assertEqual(template._err, b"")

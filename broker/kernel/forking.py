@@ -33,6 +33,8 @@ TEMPLATE_SOURCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 RESTART_DELAY = 1.0
 #: seconds a stopping template may take to exit after its pipe closes, before SIGKILL
 STOP_GRACE = 5.0
+#: the longest line read from the template's pipes (its answers are far shorter)
+MAX_LINE = 65536
 #: the module argv of the kernelspecs the fork server can start (``python -m MODULE``)
 IPYKERNEL_MODULES = ("ipykernel_launcher", "ipykernel")
 
@@ -98,6 +100,10 @@ class TemplateProtocol(protocol.ProcessProtocol):
 
     def outReceived(self, data):
         *lines, self._buffer = (self._buffer + data).split(b"\n")
+        if len(self._buffer) > MAX_LINE:
+            self.log.warn("fork template wrote a line longer than {most} bytes: dropped",
+                          most=MAX_LINE)
+            self._buffer = b""
         for line in lines:
             try:
                 answer = json.loads(line)
@@ -108,6 +114,8 @@ class TemplateProtocol(protocol.ProcessProtocol):
 
     def errReceived(self, data):
         *lines, self._err = (self._err + data).split(b"\n")
+        if len(self._err) > MAX_LINE:
+            lines, self._err = [*lines, self._err[:MAX_LINE]], b""
         for line in lines:
             self.log.warn("fork template: {line}", line=line.decode("utf-8", "replace"))
 
