@@ -60,6 +60,18 @@ class RosterTests(SynchronousTestCase):
         self.assertEqual(self.roster.kernel_event("stopped", model(), 16), ["alice"])
         self.assertEqual(self.roster.tile("alice")["kernels"], [])
 
+    def test_dead_kernels_stay_dead_and_bounded(self):
+        """A dead kernel is shown dead with its reason until stopped; at most two dead ones per user; never culled."""
+        for n, kernel_id in enumerate("xyz"):
+            self.roster.kernel_event("ready", model(kernel_id * 32), n)
+            self.roster.kernel_event("dead", dict(model(kernel_id * 32), reason="out of memory"), n)
+        kernels = self.roster.tile("alice")["kernels"]
+        self.assertEqual([(k["id"][0], k["state"], k["reason"]) for k in kernels],
+                         [("y", "dead", "out of memory"), ("z", "dead", "out of memory")])
+        self.assertEqual(self.roster.idle_since(1000, 60), [])
+        self.roster.kernel_event("stopped", model("y" * 32), 5)
+        self.assertEqual([k["id"][0] for k in self.roster.tile("alice")["kernels"]], ["z"])
+
     def test_texts_are_cut(self):
         """A huge cell, error or help message is kept at MAX_TEXT characters."""
         self.roster.kernel_event("ready", model(), 0)

@@ -19,8 +19,10 @@ from broker.classroom import roles
 MAX_TEXT = 1000
 #: the roles the roster shows
 PEOPLE = (roles.STUDENT, roles.TEACHER, roles.OBSERVER)
-#: kernel events after which the kernel is gone
-GONE = ("stopped", "dead")
+#: the kernel event after which the kernel is gone (a dead one stays, shown dead, until stopped)
+GONE = ("stopped",)
+#: dead kernels kept per user (the oldest go first: a kernel that failed to start is never stopped)
+MAX_DEAD_PER_USER = 2
 
 
 def cut(text, limit=MAX_TEXT):
@@ -69,13 +71,21 @@ class ClassRoster:
         tile = self._kernels.get(kernel_id)
         if tile is None:
             tile = self._kernels[kernel_id] = _kernel_tile(kernel_id, owner, now)
-        state = model.get("execution_state")
+        state = "dead" if event == "dead" else model.get("execution_state")
+        tile["reason"] = cut(model.get("reason"), 200) if state == "dead" else None
         if state == "busy" and tile["state"] != "busy":
             tile["busy_since"] = tile["active_at"] = now
         elif state != "busy":
             tile["busy_since"] = None
         tile["state"] = state
+        if state == "dead":
+            self._forget_old_dead(tile["owner"])
         return [tile["owner"]]
+
+    def _forget_old_dead(self, owner):
+        dead = [k for k in self._kernels.values() if k["owner"] == owner and k["state"] == "dead"]
+        for kernel in sorted(dead, key=lambda k: k["active_at"])[:-MAX_DEAD_PER_USER]:
+            del self._kernels[kernel["id"]]
 
     def execute_input(self, kernel_id, code, now):
         """A kernel began running a cell: it is the last cell, and its error is not known yet."""
@@ -98,9 +108,9 @@ class ClassRoster:
         return [dict(k) for k in self._kernels.values() if k["owner"] == user]
 
     def idle_since(self, now, seconds):
-        """Ids of kernels not busy, with no cell begun or busy state for *seconds* before *now*."""
+        """Ids of kernels idle (not busy, starting or dead), with no cell begun or busy state for *seconds* before *now*."""
         return [k["id"] for k in self._kernels.values()
-                if k["state"] != "busy" and now - k["active_at"] >= seconds]
+                if k["state"] == "idle" and now - k["active_at"] >= seconds]
 
     def owner(self, kernel_id):
         tile = self._kernels.get(kernel_id)
@@ -142,5 +152,5 @@ class ClassRoster:
 
 
 def _kernel_tile(kernel_id, owner, now):
-    return {"id": kernel_id, "owner": owner, "state": "starting", "busy_since": None,
+    return {"id": kernel_id, "owner": owner, "state": "starting", "reason": None, "busy_since": None,
             "last_cell": None, "last_cell_at": None, "last_error": None, "active_at": now}

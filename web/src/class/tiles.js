@@ -32,6 +32,7 @@ function kernelPart(kernel, now) {
   const error = kernel.last_error;
   return h('div', { class: 'tile-kernel', dataset: { kernel: kernel.id, state: kernel.state || '' } },
     h('span', { class: 'kernel-state' }, stateText(kernel, now)),
+    kernel.state === 'dead' && kernel.reason && h('span', { class: 'kernel-reason' }, ` (${kernel.reason})`),
     kernel.last_cell != null && h('pre', { class: 'last-cell' }, kernel.last_cell),
     error && h('div', { class: 'last-error' }, `${error.ename}: ${error.evalue}`));
 }
