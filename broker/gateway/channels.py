@@ -15,8 +15,11 @@ WAMP session of its own, attached in-process as the signed-in principal:
 * every other output of the kernel (other clients' executions, the notebook
   page's, a WAMP client's; status changes; death and restart) comes from the
   kernel's iopub topic, as Jupyter broadcasts iopub. Outputs of this
-  socket's own requests are taken from its calls, not the topic (their
-  ``caller`` is this socket's session), status messages excepted.
+  socket's own executions are taken from its calls, not the topic (their
+  ``caller`` is this socket's session); the ``status`` of its other
+  requests (``kernel_info`` …) comes from the topic, addressed to the kernel's
+  request id (jupyter_client waits for an iopub message after
+  ``kernel_info_reply``).
 
 Frames out are bounded (:mod:`broker.gateway.sendqueue`), never larger than
 :data:`MAX_FRAME` (an output larger than that is replaced by a ``stream``
@@ -238,8 +241,12 @@ class KernelSocket(WebSocketServerProtocol):
             return
         caller = output.get("caller") or {}
         mine = self.client is not None and caller.get("session") == self.wamp._session_id
-        if mine and output.get("msg_type") != "status":
-            return   # given by the call's progress, addressed to the client's request
+        if mine and (output.get("msg_type") != "status"
+                     or output.get("parent_msg_id") in self.trail.parents):
+            # an execution's outputs come from its call's progress, in order, addressed
+            # to the client's request: the topic may overtake that progress, and an idle
+            # from here could then come before the last output (a client stops at idle)
+            return
         if self.live_held is not None:
             if len(self.live_held) >= MAX_HELD_OUTPUTS:
                 return self._close(CLOSE_TOO_MANY, "too many outputs while replaying: reconnect")
