@@ -24,7 +24,8 @@ wk_port="$(port_of "$work/webkernel.log" 'serving at http://127\.0\.0\.1:[0-9]+'
 kg_port=$("$PROJECT_PYTHON" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
 (JUPYTER_RUNTIME_DIR="$work/kg-runtime" "$BENCH_DIR/.venv-kg/bin/jupyter-kernelgateway" \
     --KernelGatewayApp.ip=127.0.0.1 --KernelGatewayApp.port="$kg_port" \
-    --KernelGatewayApp.auth_token="$token" >"$work/kg.log" 2>&1) &
+    --KernelGatewayApp.auth_token="$token" \
+    --ZMQChannelsWebsocketConnection.limit_rate=False >"$work/kg.log" 2>&1) &
 port_of "$work/kg.log" "127\.0\.0\.1:$kg_port" >/dev/null
 "$PROJECT_PYTHON" "$BENCH_DIR/gateway_bench.py" --name webkernel --url "http://127.0.0.1:$wk_port" --token "$token" "$@" | tee "$work/wk.json"
 "$PROJECT_PYTHON" "$BENCH_DIR/gateway_bench.py" --name kernel_gateway --url "http://127.0.0.1:$kg_port" --token "$token" "$@" | tee "$work/kg.json"
