@@ -343,10 +343,15 @@ class AdoptionTests(TestCase):
         """The process given <home>/.kernel-<id[:12]>.json is the kernel of kernel-<id>.json; another id's is not."""
         import subprocess
         from broker.kernel.adoption import kernel_process_running
-        process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()",
+        process = subprocess.Popen([sys.executable, "-c",
+                                    "import sys; print('running', flush=True); sys.stdin.read()",
                                     f"/srv/homes/alice/.kernel-{KERNEL_ID[:12]}.json"],
-                                   stdin=subprocess.PIPE)
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.addCleanup(process.wait)
+        self.addCleanup(process.stdout.close)
         self.addCleanup(process.stdin.close)
+        # Popen returns as the child's exec begins, before its /proc/<pid>/cmdline shows the
+        # new argv (empty until then): the kernel being recognised is one already running
+        self.assertEqual(process.stdout.readline(), b"running\n")
         self.assertTrue(kernel_process_running(process.pid, f"/k/kernel-{KERNEL_ID}.json"))
         self.assertFalse(kernel_process_running(process.pid, f"/k/kernel-{'f' * 32}.json"))
