@@ -538,6 +538,23 @@ class KernelSupervisorTests(SupervisorTestCase):
         self.assertEqual(self.events, ["state", "state"])
         self.assertEqual(self.supervisor.state, "idle")
 
+    def test_a_late_readiness_probe_leaves_a_ready_kernel_idle(self):
+        """busy/idle of a kernel_info_request (a nudge answered after the kernel was ready) is not a state."""
+        self.started()
+        probe = self.conversation.channels.send("shell", "kernel_info_request", {})
+        self.conversation.channels.publish("status", {"execution_state": "busy"}, parent=probe)
+        self.assertEqual((self.supervisor.state, self.events), ("idle", []))
+
+    def test_an_interrupt_answered_while_code_runs_leaves_the_kernel_busy(self):
+        """The idle of an interrupt_request (answered on control while the cell runs) is not the cell's end."""
+        self.started()
+        request = self.conversation.channels.send("shell", "execute_request", {"code": "1"})
+        self.conversation.channels.publish("status", {"execution_state": "busy"}, parent=request)
+        interrupt = self.conversation.channels.send("control", "interrupt_request", {})
+        self.conversation.channels.publish("status", {"execution_state": "busy"}, parent=interrupt)
+        self.conversation.channels.publish("status", {"execution_state": "idle"}, parent=interrupt)
+        self.assertEqual((self.supervisor.state, self.events), ("busy", ["state"]))
+
     def test_a_report_does_not_override_the_lifecycle(self):
         """busy or idle from the kernel while it starts or is dead leaves the supervisor's state alone."""
         self.supervisor.start()

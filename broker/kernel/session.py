@@ -27,6 +27,16 @@ from broker.kernel.results import ResultOutputs
 
 _REMEMBERED_CALLERS = 1000
 
+#: requests whose busy/idle says nothing about the kernel running code: the service's own
+#: readiness probes (``kernel_info_request``, sent again every half second until one is
+#: answered, so later ones' status arrives after the kernel is ready) and control or
+#: bookkeeping requests answered even while code runs (Jupyter Server's
+#: ``untracked_message_types``); their status is published, but is not the kernel's state
+UNTRACKED_REQUESTS = frozenset({
+    "kernel_info_request", "comm_info_request", "shutdown_request", "interrupt_request",
+    "debug_request", "history_request", "usage_request",
+})
+
 
 class NoPendingInput(errors.Condition):
     """``input`` was called but the kernel is not waiting for input."""
@@ -67,7 +77,8 @@ class KernelConversation:
         self.publish = publish
         self.history = history if history is not None else OutputHistory()
         self.replies = RecentReplies()
-        #: told each execution state the kernel reports (its supervisor owns the kernel's state)
+        #: told each execution state the kernel reports (its supervisor owns the kernel's state),
+        #: but not those of UNTRACKED_REQUESTS
         self.on_state = on_state or (lambda state: None)
         self.channels = None
         self.pending_input = None  # (input_request msg, caller)
@@ -158,13 +169,14 @@ class KernelConversation:
         output, size = self._output(msg, parent_id)
         self.publish("iopub." + msg["msg_type"], output)
         if msg["msg_type"] == "status":
-            self._status(msg["content"].get("execution_state"), request)
+            self._status(msg["content"].get("execution_state"), request,
+                         (msg.get("parent_header") or {}).get("msg_type"))
         if request is not None:
             self._give(request, output, size)
             self._maybe_finish(request)
 
-    def _status(self, state, request):
-        if state in ("busy", "idle"):
+    def _status(self, state, request, cause):
+        if state in ("busy", "idle") and cause not in UNTRACKED_REQUESTS:
             self.on_state(state)
         if state == "idle" and request is not None:
             request.idle = True
