@@ -249,6 +249,50 @@ class KernelChannelsArgumentTests(TestCase):
         self.assertRaises(UnsignedSession, KernelChannels, None, {}, Session(key=b""), lambda c, m: None)
 
 
+class StdinHandshakeTests(TestCase):
+    """The stdin handshake with a kernel already listening (re-attached) is heard, however fast."""
+
+    @defer.inlineCallbacks
+    def test_a_handshake_done_before_the_monitor_could_start_is_still_heard(self):
+        """Were stdin connected before its monitor, a handshake done in between was never told."""
+        import zmq
+        context = zmq.Context()
+        self.addCleanup(context.term)
+        kernel_stdin = context.socket(zmq.ROUTER)
+        self.addCleanup(kernel_stdin.close, 0)
+        port = kernel_stdin.bind_to_random_port("tcp://127.0.0.1")
+        kernel_side = kernel_stdin.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        self.addCleanup(kernel_side.close, 0)
+        self.addCleanup(kernel_stdin.disable_monitor)
+        real_monitor = zmq.Socket.monitor
+
+        def monitor_late(socket, address, events=zmq.EVENT_ALL):
+            # the reactor thread paused (a loaded machine) between a connect and the monitor:
+            # the handshake of a connected socket is over before its monitor starts
+            if socket.get(zmq.LAST_ENDPOINT) and kernel_side.poll(TIMEOUT * 1000):
+                kernel_side.recv_multipart()
+            return real_monitor(socket, address, events)
+        self.patch(zmq.Socket, "monitor", monitor_late)
+
+        heard = defer.Deferred()
+
+        class Channels(KernelChannels):
+            def _stdin_event(self, parts):
+                super()._stdin_event(parts)
+                if self.stdin_connected and not heard.called:
+                    heard.callback(None)
+        factory = make_zmq_factory(reactor)
+        self.addCleanup(factory.shutdown)
+        info = {"transport": "tcp", "ip": "127.0.0.1", "key": "k" * 32,
+                "signature_scheme": "hmac-sha256",
+                **{f"{c}_port": 1 for c in ("shell", "iopub", "control", "hb")},  # nobody there
+                "stdin_port": port}
+        channels = Channels(factory, info, session_for(info), lambda c, m: None)
+        self.addCleanup(channels.close)
+        yield heard.addTimeout(TIMEOUT, reactor)
+        self.assertTrue(channels.stdin_connected)
+
+
 class VerifyingSessionTests(TestCase):
     """Kernel messages are checked like jupyter_client checks them, in bounded memory."""
 

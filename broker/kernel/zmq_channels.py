@@ -20,7 +20,9 @@ stdin socket must have finished its ZeroMQ handshake: the kernel sends
 ``input_request`` to the identity of the shell request through its stdin
 ROUTER, which silently drops messages for identities it has not met yet, and
 a kernel binds stdin after shell (our first connect there is often refused
-and retried). A socket monitor on stdin reports the handshake.
+and retried). A socket monitor on stdin reports the handshake; it watches
+before the socket connects (to a kernel already running, the handshake can
+be over before a monitor started just after the connect, which never hears of it).
 """
 
 import hmac
@@ -150,6 +152,8 @@ class JupyterConnection(txzmq.ZmqConnection):
     """One socket handing each whole multipart message to *received(parts)*."""
 
     def __init__(self, factory, socket_type, address, received, identity=None):
+        """Open a *socket_type* socket and connect it to *address*, unless that is None
+        (then :meth:`connect` does, once the caller has set the socket up)."""
         self.socketType = socket_type
         self._received = received
         super().__init__(factory, identity=identity)
@@ -161,6 +165,11 @@ class JupyterConnection(txzmq.ZmqConnection):
             # bounded after it (history, per-peer backlog), so it is unlimited here.
             self.socket.setsockopt(zmq.RCVHWM, 0)
             self.socket.setsockopt(zmq.SUBSCRIBE, b"")
+        if address is not None:
+            self.connect(address)
+
+    def connect(self, address):
+        """Connect the socket to *address* (ZeroMQ connects, and reconnects, in the background)."""
         self.addEndpoints([txzmq.ZmqEndpoint(txzmq.ZmqEndpointType.connect, address)])
         self.doRead()  # the ZeroMQ fd is edge-triggered: drain after touching the socket
 
@@ -230,7 +239,10 @@ class KernelChannels:
         try:
             for channel in _SOCKET_TYPES:
                 self._connections[channel] = self._connect(channel, connection_info)
+            # watched before it connects: the handshake with a kernel already running (one
+            # re-attached) can finish at once, and an event before the monitor is never told
             self._stdin_monitor = self._monitor_handshakes("stdin")
+            self._connections["stdin"].connect(channel_address(connection_info, "stdin"))
         except Exception:
             for connection in self._connections.values():
                 connection.shutdown()
@@ -241,10 +253,9 @@ class KernelChannels:
         # the shell request: shell and stdin must share one identity.
         identity = self.session.bsession if channel in REQUEST_CHANNELS else None
         received = self._pong if channel == "hb" else (lambda parts: self._received(channel, parts))
-        return JupyterConnection(
-            self.factory, _SOCKET_TYPES[channel], channel_address(connection_info, channel),
-            received, identity=identity,
-        )
+        address = channel_address(connection_info, channel) if channel != "stdin" else None
+        return JupyterConnection(self.factory, _SOCKET_TYPES[channel], address, received,
+                                 identity=identity)
 
     def _monitor_handshakes(self, channel):
         address = f"inproc://webkernel-monitor-{id(self)}-{channel}"
