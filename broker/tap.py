@@ -55,6 +55,7 @@ from broker.kernel.service import (
 from broker.notebook.service import NotebookService
 from broker.teaching.page import ClassPage
 from broker.teaching.service import ClassService
+from broker.classroom.crossbar import CrossbarAuthorizerService
 from broker.metrics import Metrics, metrics_site
 from broker.router.local import attacher
 from broker.notebook import workers as notebook_workers
@@ -147,6 +148,7 @@ class Options(usage.Options):
         ["no-kernels", None, "Run the router only: kernels come from hosts joining with --host-token."],
         ["keep-kernels", None, "On a clean stop leave kernels running, to be re-attached by the next start with this --kernel-dir."],
         ["classroom", None, "With --router: this kernel host joins a router running --users, and applies its rules (listing, --max-kernels-per-user, event eligibility)."],
+        ["crossbar-authorizer", None, "With --router (Crossbar.io): run the classroom rules as Crossbar.io's dynamic authorizer webkernel.authorize (joins as webkernel_classroom with --token) instead of a kernel host. See docs/scaling.md"],
         ["unsafe-shared-account", None, "With --users: run every kernel as the service's own OS account (no root needed; students' code can reach each other's kernels and files). Logged as a warning at every start."],
     ]
     optParameters = [
@@ -245,6 +247,8 @@ class Options(usage.Options):
         if self["classroom"] and self["pool"]:
             raise usage.UsageError("--pool is not available with --classroom (multi-user "
                                    "kernels are not pooled: see docs/classroom.md)")
+        if self["crossbar-authorizer"] and not self["router"]:
+            raise usage.UsageError("--crossbar-authorizer joins Crossbar.io: give --router too")
         if self["classroom"] and not self["router"]:
             raise usage.UsageError("--classroom is for a kernel host joining with --router; "
                                    "the service itself takes --users")
@@ -514,6 +518,11 @@ def makeService(options, reactor=None):
         from twisted.internet import reactor
     txaio.use_twisted()
     kernel_dir = options["kernel-dir"] or default_kernel_dir()
+    if options["router"] and options["crossbar-authorizer"]:
+        top = service.MultiService()
+        CrossbarAuthorizerService(options["router"], options["realm"], options["token"],
+                                  reactor).setServiceParent(top)
+        return top
     if options["router"]:
         top = service.MultiService()
         policy = ClassroomPolicy(options["max-kernels-per-user"]) if options["classroom"] else None

@@ -57,12 +57,13 @@ def webkernel_auth():
 class CrossbarNode:
     """One Crossbar.io node in *work_dir*: started, stopped and started again on one port."""
 
-    def __init__(self, work_dir):
+    def __init__(self, work_dir, classroom=False):
         self.cbdir = os.path.join(work_dir, "crossbar-node")
         os.makedirs(self.cbdir, exist_ok=True)
         self.port = routers.free_port()
-        config = routers.crossbar_config(self.port, realm=REALM, roles=webkernel_roles(),
-                                         auth=webkernel_auth())
+        roles, auth = ((classroom_roles(), classroom_auth()) if classroom
+                       else (webkernel_roles(), webkernel_auth()))
+        config = routers.crossbar_config(self.port, realm=REALM, roles=roles, auth=auth)
         with open(os.path.join(self.cbdir, "config.json"), "w") as out:
             import json
             json.dump(config, out, indent=2)
@@ -91,3 +92,36 @@ def kernel_host(node, kernel_dir, *args, env=None):
     return ServiceProcess("--router", node.ws_url, "--token", HOST_TOKEN, "--realm", REALM,
                           "--kernel-dir", kernel_dir, *args,
                           ready="kernel host joined realm", timeout=60, env=env)
+
+
+CLASSROOM_TOKEN = "crossbar-classroom-secret-for-tests"
+STUDENTS = {"alice": "alice-pass", "bob": "bob-pass"}
+
+
+def classroom_roles():
+    """Hosts as above; the authorizer (webkernel_classroom) registers webkernel.authorize;
+    students are judged by it (a dynamic authorizer role)."""
+    host, _ = webkernel_roles()
+    tracker = {"name": "webkernel_classroom", "permissions": [
+        _permission("webkernel.authorize", call=False, register=True, publish=False,
+                    subscribe=False),
+        _permission("webkernel.kernels.", call=True, register=False, publish=False,
+                    subscribe=True)]}
+    student = {"name": "student", "authorizer": "webkernel.authorize"}
+    return [host, tracker, student]
+
+
+def classroom_auth():
+    principals = {"webkernel_host": {"ticket": HOST_TOKEN, "role": "webkernel_host"},
+                  "webkernel_classroom": {"ticket": CLASSROOM_TOKEN,
+                                          "role": "webkernel_classroom"}}
+    principals.update({name: {"ticket": password, "role": "student"}
+                       for name, password in STUDENTS.items()})
+    return {"ticket": {"type": "static", "principals": principals}}
+
+
+def classroom_authorizer(node):
+    """``twistd webkernel --router … --crossbar-authorizer``, once its procedure is registered."""
+    return ServiceProcess("--router", node.ws_url, "--token", CLASSROOM_TOKEN, "--realm", REALM,
+                          "--crossbar-authorizer", ready="classroom authorizer .* registered",
+                          timeout=60)

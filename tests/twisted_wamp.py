@@ -13,14 +13,15 @@ TIMEOUT = 10
 class JoiningSession(ApplicationSession):
     """Fires ``joined`` on WELCOME, and ``left`` once the connection is closed."""
 
-    def __init__(self, config, ticket=None):
+    def __init__(self, config, ticket=None, authid=None):
         super().__init__(config)
-        self.ticket = ticket
+        self.ticket, self.join_authid = ticket, authid
         self.joined = defer.Deferred()
         self.left = defer.Deferred()
 
     def onConnect(self):
-        self.join(self.config.realm, authmethods=["ticket"] if self.ticket else None)
+        self.join(self.config.realm, authmethods=["ticket"] if self.ticket else None,
+                  authid=self.join_authid)
 
     def onChallenge(self, challenge):
         return self.ticket
@@ -36,12 +37,12 @@ class JoiningSession(ApplicationSession):
 
 
 @defer.inlineCallbacks
-def joined(service, transport="websocket", realm="realm1", ticket=None):
+def joined(service, transport="websocket", realm="realm1", ticket=None, authid=None):
     """A session joined to *realm* over *transport* (bounded by TIMEOUT)."""
     created = defer.Deferred()
 
     def make():
-        session = JoiningSession(types.ComponentConfig(realm=realm), ticket)
+        session = JoiningSession(types.ComponentConfig(realm=realm), ticket, authid)
         created.callback(session)
         return session
     if transport == "websocket":

@@ -1,0 +1,87 @@
+"""The classroom rules as Crossbar.io's dynamic authorizer (``--crossbar-authorizer``).
+
+A WAMP session joined to Crossbar.io as the classroom tracker
+(``webkernel_classroom``) that registers ``webkernel.authorize``, the
+procedure a Crossbar.io role names as its ``authorizer``. Crossbar.io calls
+it with ``(session, uri, action, options)`` and reads ``{allow, disclose,
+cache}``. The decisions are :class:`~broker.classroom.authorizer.ClassroomAuthorizer`'s,
+with the kernel owners learnt from ``webkernel.kernels.events`` (and, on
+joining, from ``webkernel.kernels.list``).
+
+Crossbar.io caches a decision under (realm, authrole, uri, action): one
+student's right to their own kernel would, cached, be every student's. So
+a student's decision is never cacheable here; teachers' and observers'
+decisions depend on their role alone and keep the classroom rules' ``cache``.
+"""
+
+from autobahn.twisted.wamp import Session
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from broker.classroom import roles
+from broker.classroom.authorizer import ClassroomAuthorizer
+from broker.classroom.owners import KernelOwners
+from broker.kernel import uris
+
+AUTHORIZE = "webkernel.authorize"
+
+
+def crossbar_decision(decision, authrole):
+    """A classroom decision as Crossbar.io reads it, never cacheable per user."""
+    return {"allow": bool(decision["allow"]), "disclose": bool(decision.get("disclose")),
+            "cache": bool(decision.get("cache")) and authrole != roles.STUDENT}
+
+
+class CrossbarAuthorizer(Session):
+    """Registers ``webkernel.authorize``; follows the kernels' owners."""
+
+    log = Logger()
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.owners = KernelOwners()
+        self.rules = ClassroomAuthorizer(self.owners)
+
+    @defer.inlineCallbacks
+    def onJoin(self, details):
+        yield self.subscribe(lambda event, kernel: self.owners.event(event, kernel),
+                             uris.KERNELS_EVENTS)
+        yield self.register(self.authorize, AUTHORIZE)
+        try:
+            for model in (yield self.call(uris.KERNELS_LIST)):
+                self.owners.event("started", model)
+        except Exception as e:  # no host yet: the events will tell
+            self.log.info("no kernel list yet ({why})", why=e)
+        self.log.info("classroom authorizer {uri} registered on realm {realm}",
+                      uri=AUTHORIZE, realm=details.realm)
+
+    def authorize(self, session, uri, action, options=None):
+        decision = self.rules.authorize(session, uri, action, options or {})
+        return crossbar_decision(decision, session.get("authrole"))
+
+
+class CrossbarAuthorizerService(service.Service):
+    """Keeps a :class:`CrossbarAuthorizer` joined to *url* (ticket ``webkernel_classroom``)."""
+
+    log = Logger()
+
+    def __init__(self, url, realm, token, reactor):
+        self.url, self.realm, self.token, self.reactor = url, realm, token, reactor
+        self.component = None
+
+    def startService(self):
+        super().startService()
+        from autobahn.twisted.component import Component
+        self.component = Component(
+            transports=[{"url": self.url, "max_retries": -1}], realm=self.realm,
+            authentication={"ticket": {"authid": roles.TRACKER_AUTHID, "ticket": self.token}},
+            session_factory=CrossbarAuthorizer)
+        self.component.start(self.reactor)
+        self.log.info("classroom authorizer joining {url} (realm {realm})", url=self.url,
+                      realm=self.realm)
+
+    def stopService(self):
+        super().stopService()
+        if self.component is not None:
+            return self.component.stop()
