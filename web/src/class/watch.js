@@ -128,7 +128,7 @@ export class WatchPanel {
   async unsubscribe() {
     const subscription = this.subscription;
     this.subscription = null;
-    if (subscription) await this.app.wamp.unsubscribe(subscription);
+    if (subscription) await this.app.wamp.unsubscribe(subscription); // nothing to do after a reconnect
   }
 
   async close(tellApp = true) {
