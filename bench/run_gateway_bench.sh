@@ -8,7 +8,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/side_venv.sh"
 KG_VERSION="${KG_VERSION:-3.0.1}"
 side_venv gateway "$BENCH_DIR/.venv-kg" jupyter-kernelgateway jupyter_kernel_gateway "$KG_VERSION" ipykernel
 work="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+# the servers are exec'ed in their subshells, so these are their own pids; waited
+# for, so that their kernels are shut down before their directory goes
+trap 'kill $(jobs -p) 2>/dev/null || true; wait; rm -rf "$work"' EXIT
 token="bench-$RANDOM$RANDOM"
 port_of() {  # wait (at most 60 s) for a log line with the port
     for _ in $(seq 600); do
@@ -17,12 +19,12 @@ port_of() {  # wait (at most 60 s) for a log line with the port
     done
     echo "no port in $1" >&2; cat "$1" >&2; exit 1
 }
-(cd "$REPO_DIR" && PYTHONPATH="$REPO_DIR" "$PROJECT_PYTHON" -c "from twisted.scripts.twistd import run; run()" \
+(cd "$REPO_DIR" && PYTHONPATH="$REPO_DIR" exec "$PROJECT_PYTHON" -c "from twisted.scripts.twistd import run; run()" \
     -n --pidfile= webkernel --listen tcp:0:interface=127.0.0.1 --token "$token" \
     --kernel-dir "$work/kernels" >"$work/webkernel.log" 2>&1) &
 wk_port="$(port_of "$work/webkernel.log" 'serving at http://127\.0\.0\.1:[0-9]+')"
 kg_port=$("$PROJECT_PYTHON" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
-(JUPYTER_RUNTIME_DIR="$work/kg-runtime" "$BENCH_DIR/.venv-kg/bin/jupyter-kernelgateway" \
+(JUPYTER_RUNTIME_DIR="$work/kg-runtime" exec "$BENCH_DIR/.venv-kg/bin/jupyter-kernelgateway" \
     --KernelGatewayApp.ip=127.0.0.1 --KernelGatewayApp.port="$kg_port" \
     --KernelGatewayApp.auth_token="$token" \
     --ZMQChannelsWebsocketConnection.limit_rate=False >"$work/kg.log" 2>&1) &
