@@ -14,7 +14,10 @@ import urllib.error
 import urllib.request
 
 import pytest
+import websocket
 from twisted.trial.unittest import SynchronousTestCase
+
+from broker.gateway import wire
 
 from broker.users import store
 from tests.service import ServiceProcess
@@ -95,6 +98,26 @@ class GatewayRestTests(SynchronousTestCase):
         self.assertEqual(self.request("DELETE", path)[0], 404)
         self.assertEqual(self.request("POST", path + "/interrupt", {})[0], 404)
 
+    def test_v1_subprotocol(self):
+        """A client offering v1.kernel.websocket.jupyter.org gets it: binary frames both ways."""
+        model, _ = self.start()
+        ws = websocket.create_connection(
+            f"ws://127.0.0.1:{self.service.port}/api/kernels/{model['id']}/channels",
+            header=[f"Authorization: token {self.service.token}"],
+            subprotocols=[wire.V1_PROTOCOL], timeout=WAIT)
+        self.addCleanup(ws.close)
+        self.assertEqual(ws.getsubprotocol(), wire.V1_PROTOCOL)
+        request = wire.make("shell", "kernel_info_request", {}, {}, "client")
+        ws.send_binary(wire.encode_v1(request))
+        while True:
+            opcode, frame = ws.recv_data()
+            self.assertEqual(opcode, websocket.ABNF.OPCODE_BINARY)
+            msg = wire.decode_v1(frame)
+            if msg["header"]["msg_type"] == "kernel_info_reply":
+                break
+        self.assertEqual((msg["channel"], msg["parent_header"]["msg_id"], msg["content"]["status"]),
+                         ("shell", request["msg_id"], "ok"))
+
     def test_refusals(self):
         """No token is 401; a POST not in JSON 415; a bad body 400; an unknown kernelspec 404; bad ids 404."""
         self.assertEqual(self.request("GET", "/api/kernels", token=False)[0], 401)
@@ -146,7 +169,7 @@ class GatewayUsersTests(SynchronousTestCase):
         return status, json.loads(raw) if raw.strip() else None
 
     def test_kernels_belong_to_who_signed_in(self):
-        """alice's kernel is alice's whatever KERNEL_USERNAME says: bob neither sees nor stops it."""
+        """alice's kernel is alice's whatever KERNEL_USERNAME says: bob neither sees, stops nor connects to it."""
         alice, bob = (basic(n, p) for n, p in self.PASSWORDS.items())
         status, model = self.request("POST", "/api/kernels", alice,
                                      {"name": "python3", "env": {"KERNEL_USERNAME": "bob"}})
@@ -158,6 +181,11 @@ class GatewayUsersTests(SynchronousTestCase):
         self.assertEqual(self.request("GET", path, bob)[0], 404)
         self.assertIn(self.request("DELETE", path, bob)[0], (403, 404))
         self.assertEqual(self.request("GET", path, alice)[0], 200)
+        channels = f"ws://127.0.0.1:{self.service.port}{path}/channels"
+        with self.assertRaises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(channels, header=[f"Authorization: {bob}"], timeout=WAIT)
+        self.assertEqual(refused.exception.status_code, 404)
+        websocket.create_connection(channels, header=[f"Authorization: {alice}"], timeout=WAIT).close()
 
     def test_who_may_not_sign_in(self):
         """A wrong password, a token (none admits anyone here) and the kernel host's authid are 401."""
