@@ -1,5 +1,7 @@
 """A kernel WebSocket's Jupyter requests and the kernel's outputs, translated, on fakes (no service, no kernel)."""
 
+import json
+
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -125,3 +127,24 @@ class TopicTests(SynchronousTestCase):
         self.s._topic_output(**output("stream", "kernel-2", 6))
         self.assertEqual(self.relayed, [("stream", {"msg_id": "kernel-9"}),
                                         ("status", {"msg_id": "kernel-2"})])
+
+
+class FrameLimitTests(SynchronousTestCase):
+    """No frame over 10 MiB goes to the client: a larger output becomes a notice naming its seq."""
+
+    def test_large_output_becomes_a_notice(self):
+        """An 11 MiB stream is replaced by a stderr stream naming seq 9; a small one goes as it is."""
+        s = socket()
+        del s.send_jupyter   # the real one, into a recording queue
+        frames = []
+        s.v1, s.jupyter_session = False, "gateway-session"
+        s.queue = type("Queue", (), {"send": lambda self, frame, binary: frames.append(frame)})()
+        s.send_output(output("stream", "k", 9, content={"name": "stdout", "text": "x" * (11 << 20)}),
+                      {"msg_id": "client-1"})
+        s.send_output(output("stream", "k", 10, content={"name": "stdout", "text": "small"}),
+                      {"msg_id": "client-1"})
+        sent = [json.loads(f) for f in frames]
+        self.assertEqual([(m["content"]["name"], m["parent_header"]["msg_id"]) for m in sent],
+                         [("stderr", "client-1"), ("stdout", "client-1")])
+        self.assertIn("at seq 9", sent[0]["content"]["text"])
+        self.assertEqual(s.trail.last_seq, 10)
