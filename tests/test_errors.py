@@ -49,6 +49,9 @@ NOT_SENT = {
     "broker.kernel.isolation_checks.IsolationUnavailable": "refuses --users at start: a usage error",
     "broker.jsonrpc.protocol.JsonRpcError": "JSON-RPC errors have codes (docs/clients.md)",
     "broker.jsonrpc.protocol.InvalidParams": "JSON-RPC errors have codes (docs/clients.md)",
+    "broker.gateway.models.BadRequest": "the gateway's REST refusals are HTTP statuses (docs/jupyter.md)",
+    "broker.gateway.rest._Refusal": "the gateway's REST refusals are HTTP statuses (docs/jupyter.md)",
+    "broker.gateway.wire.BadMessage": "closes a kernel WebSocket with code 4007 (docs/jupyter.md)",
 }
 
 
