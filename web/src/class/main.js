@@ -217,8 +217,6 @@ class ClassApp {
   refilter() {
     for (const user of this.tiles.keys()) this.dirty.add(user);
     this.redraw();
-    // a new session has none of the old one's subscriptions: watch again (history fills the gap)
-    if (this.watch.kernelId) await this.watch.watch(this.watch.kernelId);
   }
 
   // busy-for-N-s texts and the busy filter move with time: redraw busy tiles
