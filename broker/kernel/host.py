@@ -388,7 +388,7 @@ class KernelHost(QuietRefusals, Session):
         """Shut a kernel down, unregister it and forget it."""
         self.kernels.pop(kernel.id, None)
         for registration in kernel.registrations:
-            if registration.active and self.is_attached():
+            if self._live(registration):
                 yield registration.unregister()
         self._unregister_prefix(kernel)
         yield kernel.supervisor.shutdown()
@@ -396,8 +396,12 @@ class KernelHost(QuietRefusals, Session):
 
     def _unregister_prefix(self, kernel):
         registration, kernel.prefix_registration = kernel.prefix_registration, None
-        if registration is not None and registration.active and self.is_attached():
+        if registration is not None and self._live(registration):
             registration.unregister().addErrback(lambda f: None)  # gone with its session
+
+    def _live(self, registration):
+        """Made on this session, which is attached (not on one a reconnect replaced)."""
+        return registration.active and registration.session is self and self.is_attached()
 
     def shutdown_all(self):
         """Shut every kernel down (for the service's stop); fires when all are gone."""
