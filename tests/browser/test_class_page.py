@@ -5,24 +5,34 @@ bob and carl are WAMP clients (``broker.client``, WAMP-CRA) running code in
 their own kernels. The tiles follow them live (by subscription), a student's
 error and help request show on their tile, the teacher clears the help
 request, watches a student's kernel and runs a cell in it, and a broadcast
-runs in all three kernels; an observer's view is read-only. Screenshots of
-the page (desktop and phone width) go to test-artifacts/browser/. Every wait
-is bounded; no sleeps.
+runs in all three kernels; an observer's view is read-only. Students dora,
+erin and finn are real notebook pages, each in a browser context of its own and
+signed in by the page's form: their cells, an error and a help request reach
+their tiles, a broadcast shows in each page as run by the teacher, a hand-out
+is offered in each page, and collect gathers every student's copy. One service
+and one Chromium for the module. Screenshots of the page (desktop and phone
+width, three student pages) go to test-artifacts/browser/. Every wait is
+bounded; no sleeps.
 """
 
+import json
+import os
 import threading
+import zipfile
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.notebook_page import NotebookPage
 from tests.service import ServiceProcess
 
-PASSWORDS = {"dora": "dora password", "tess": "tess password", "olga": "olga password", "alice": "alice password",
+PASSWORDS = {"dora": "dora password", "erin": "erin password", "finn": "finn password", "tess": "tess password", "olga": "olga password", "alice": "alice password",
              "bob": "bob password", "carl": "carl password"}
-ROLES = {"dora": "student", "tess": "teacher", "olga": "observer", "alice": "student", "bob": "student",
+ROLES = {"dora": "student", "erin": "student", "finn": "student", "tess": "teacher", "olga": "observer", "alice": "student", "bob": "student",
          "carl": "student"}
-STUDENTS = ("alice", "bob", "carl")
+STUDENTS = ("alice", "bob", "carl")  # WAMP clients
+PAGE_STUDENTS = ("dora", "erin", "finn")  # real notebook pages, each in a browser context of its own
 WAIT = 60_000
 
 pytestmark = pytest.mark.filterwarnings("ignore:isSet:DeprecationWarning")  # inside crochet 2.1
@@ -157,48 +167,90 @@ def test_observer_watches_read_only(browser, lesson):
     context.close()
 
 
-def test_student_page_asks_for_help_and_sees_the_broadcast(browser, lesson):
-    """A student's notebook page asks for help (the teacher's tile shows it) and shows a broadcast cell run by the teacher."""
-    student, dora = sign_in(browser, lesson, "dora", path="")
-    expect(dora.locator("#kernel-status")).to_contain_text("idle", timeout=WAIT)
+def student_page(browser, lesson, user):
+    """*user*'s notebook page in a browser context of its own, signed in by its form, kernel idle."""
+    context, page = sign_in(browser, lesson, user, path="")
+    notebook = NotebookPage(page, lesson, ARTIFACTS, f"class-{user}")
+    page.remove_listener("dialog", notebook._dialog)  # this test answers the help prompt itself
+    notebook.wait_for_kernel("idle", WAIT)
+    return context, notebook
+
+
+def write_notebook(lesson, teacher, name, source):
+    home = os.path.join(lesson.homes, teacher)
+    os.makedirs(home, exist_ok=True)
+    with open(os.path.join(home, name), "w") as f:
+        json.dump({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+            {"cell_type": "code", "id": "c1", "source": source, "metadata": {},
+             "outputs": [], "execution_count": None}]}, f)
+
+
+def test_three_student_pages(browser, lesson):
+    """Three students' own notebook pages beside the teacher's /class: live tiles, an error, help, broadcast, hand-out, collect."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     teacher, page = sign_in(browser, lesson, "tess")
-    expect(tile(page, "dora").locator(".kernel-state")).to_have_text("idle", timeout=WAIT)
-    dora.once("dialog", lambda dialog: dialog.accept("where is my output?"))
-    dora.locator("#ask-help").click()
-    expect(tile(page, "dora").locator(".help-request")).to_contain_text("where is my output?",
-                                                                         timeout=WAIT)
+    students = {name: student_page(browser, lesson, name) for name in PAGE_STUDENTS}
+    for name in PAGE_STUDENTS:
+        expect(tile(page, name)).to_have_attribute("data-signed-in", "true", timeout=WAIT)
+        expect(tile(page, name).locator(".kernel-state")).to_have_text("idle", timeout=WAIT)
+
+    # each student runs a cell in their page: their tile shows it, live
+    for name, (_, notebook) in students.items():
+        code = f"me = '{name}'"
+        notebook.wait_done(notebook.run(code), WAIT)
+        expect(tile(page, name).locator(".last-cell")).to_have_text(code, timeout=WAIT)
+
+    # one student's error shows on their tile only
+    _, erin = students["erin"]
+    erin.wait_done(erin.run("1/0"), WAIT)
+    expect(tile(page, "erin")).to_have_attribute("data-error", "true", timeout=WAIT)
+    expect(tile(page, "erin").locator(".last-error")).to_contain_text("ZeroDivisionError")
+    for name in ("dora", "finn"):
+        expect(tile(page, name)).to_have_attribute("data-error", "false")
+
+    # a help request from a page appears on the tile, and the teacher clears it
+    _, finn = students["finn"]
+    finn.page.once("dialog", lambda dialog: dialog.accept("where is my output?"))
+    finn.page.locator("#ask-help").click()
+    expect(tile(page, "finn")).to_have_attribute("data-help", "true", timeout=WAIT)
+    expect(tile(page, "finn").locator(".help-request")).to_contain_text("where is my output?")
+    tile(page, "finn").click()
+    expect(page.locator("#watch-title")).to_have_text("Watching finn", timeout=WAIT)
+    page.locator(".clear-help").click()
+    expect(tile(page, "finn")).to_have_attribute("data-help", "false", timeout=WAIT)
+
+    # a broadcast runs in all three pages, each marked as run by the teacher
     page.locator("#broadcast-code").fill("print('from the teacher')")
     page.locator("#broadcast-run").click()
-    expect(page.locator('#broadcast-results [data-user="dora"]')).to_have_attribute(
-        "data-status", "ok", timeout=WAIT)
-    expect(dora.get_by_text("Run by tess")).to_be_visible(timeout=WAIT)
-    expect(dora.get_by_text("from the teacher").last).to_be_visible(timeout=WAIT)
-    dora.screenshot(path=str(ARTIFACTS / "class-student-broadcast.png"), full_page=True)
+    for name, (_, notebook) in students.items():
+        expect(page.locator(f'#broadcast-results [data-user="{name}"]')).to_have_attribute(
+            "data-status", "ok", timeout=WAIT)
+        expect(notebook.page.get_by_text("Run by tess").last).to_be_visible(timeout=WAIT)
+        expect(notebook.page.get_by_text("from the teacher").last).to_be_visible(timeout=WAIT)
+    page.screenshot(path=str(ARTIFACTS / "class-three-students.png"), full_page=True)
+    students["dora"][1].page.screenshot(path=str(ARTIFACTS / "class-student-broadcast.png"),
+                                        full_page=True)
 
-    # hand out a notebook: it is offered in the student's page at once; collect gathers all four
-    import json
-    import os
-    import zipfile
-    home = os.path.join(lesson.homes, "tess")
-    os.makedirs(home, exist_ok=True)
-    with open(os.path.join(home, "week1.ipynb"), "w") as f:
-        json.dump({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
-            {"cell_type": "code", "id": "c1", "source": "answer = None", "metadata": {},
-             "outputs": [], "execution_count": None}]}, f)
+    # a hand-out is offered in each student's page at once; collect gathers every student's copy
+    write_notebook(lesson, "tess", "week1.ipynb", "answer = None")
     page.locator("#handout-path").fill("week1.ipynb")
     page.locator("#handout-run").click()
-    for name in STUDENTS + ("dora",):
+    everyone = STUDENTS + PAGE_STUDENTS
+    for name in everyone:
         expect(page.locator(f'#handout-results [data-user="{name}"]')).to_have_attribute(
             "data-status", "handed_out", timeout=WAIT)
-    dora.locator(".open-handout").click()
-    expect(dora.get_by_text("answer = None")).to_be_visible(timeout=WAIT)
+    for name, (_, notebook) in students.items():
+        notebook.page.locator(".open-handout").click()
+        expect(notebook.page.get_by_text("answer = None")).to_be_visible(timeout=WAIT)
     page.locator("#collect-run").click()
-    expect(page.locator("#collected")).to_contain_text("collected 4 into collected/week1",
-                                                       timeout=WAIT)
+    expect(page.locator("#collected")).to_contain_text(
+        f"collected {len(everyone)} into collected/week1", timeout=WAIT)
     with page.expect_download(timeout=WAIT) as download:
         page.locator("#collected-zip").click()
     names = zipfile.ZipFile(download.value.path()).namelist()
-    assert sorted(names) == ["alice.ipynb", "bob.ipynb", "carl.ipynb", "dora.ipynb"]
+    assert sorted(names) == sorted(f"{name}.ipynb" for name in everyone)
     page.screenshot(path=str(ARTIFACTS / "class-collected.png"), full_page=True)
-    student.close()
+    for context, notebook in students.values():
+        notebook.check_nothing_ran()
+        context.close()
     teacher.close()
