@@ -148,7 +148,7 @@ class Options(usage.Options):
         ["no-kernels", None, "Run the router only: kernels come from hosts joining with --host-token."],
         ["keep-kernels", None, "On a clean stop leave kernels running, to be re-attached by the next start with this --kernel-dir."],
         ["classroom", None, "With --router: this kernel host joins a router running --users, and applies its rules (listing, --max-kernels-per-user, event eligibility)."],
-        ["crossbar-authorizer", None, "With --router (Crossbar.io): run the classroom rules as Crossbar.io's dynamic authorizer webkernel.authorize (joins as webkernel_classroom with --token) instead of a kernel host. See docs/scaling.md"],
+        ["crossbar-authorizer", None, "With --router (Crossbar.io): run the classroom rules as Crossbar.io's dynamic authorizer webkernel.authorize (joins as webkernel_classroom with --token) instead of a kernel host; with --users also its dynamic authenticator webkernel.authenticate (users sign in with the users file). See docs/scaling.md"],
         ["unsafe-shared-account", None, "With --users: run every kernel as the service's own OS account (no root needed; students' code can reach each other's kernels and files). Logged as a warning at every start."],
     ]
     optParameters = [
@@ -268,11 +268,18 @@ class Options(usage.Options):
                 "--pool is not available with --users: a pooled kernel starts before its "
                 "owner is known, so it could not run as its owner's OS account "
                 "(see docs/classroom.md)")
+        if self["crossbar-authorizer"]:  # the users file as Crossbar.io's authenticator
+            self._check_users_file()
+            return
         for flag in ("anonymous", "router", "token"):
             if self[flag]:
                 raise usage.UsageError(
                     f"--users and --{flag} exclude each other: in multi-user mode everyone "
                     "signs in as a user (kernel hosts with --host-token)")
+        self._check_users_file()
+        self._check_isolation()
+
+    def _check_users_file(self):
         if not os.path.isfile(self["users"]):
             raise usage.UsageError(
                 f"--users {self['users']}: no such file; create it with "
@@ -281,7 +288,6 @@ class Options(usage.Options):
             users_store.load(self["users"])
         except users_store.UsersFileError as e:
             raise usage.UsageError(f"--users: {e}")
-        self._check_isolation()
 
     def _check_isolation(self):
         """Refuse multi-user mode where kernels could not run as their users' accounts."""
@@ -520,8 +526,9 @@ def makeService(options, reactor=None):
     kernel_dir = options["kernel-dir"] or default_kernel_dir()
     if options["router"] and options["crossbar-authorizer"]:
         top = service.MultiService()
+        directory = UserDirectory(options["users"], reactor) if options["users"] else None
         CrossbarAuthorizerService(options["router"], options["realm"], options["token"],
-                                  reactor).setServiceParent(top)
+                                  reactor, directory=directory).setServiceParent(top)
         return top
     if options["router"]:
         top = service.MultiService()

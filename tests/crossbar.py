@@ -6,7 +6,9 @@ by ``bench/side_venv.sh`` (``./run-tests`` makes it; so does
 router benchmark's :func:`routers.crossbar_config`, given here the realm
 ``webkernel`` and two roles: ``webkernel_host`` (ticket principal, may do
 everything, callers disclosed to it) for kernel hosts, and ``anonymous`` for
-clients (call and subscribe under ``webkernel.``).
+clients (call and subscribe under ``webkernel.``). The classroom node instead
+admits users on ``/ws`` through the users file (``webkernel.authenticate``,
+Crossbar.io's dynamic authenticator) and services on ``/ws-services``.
 """
 
 import os
@@ -64,6 +66,10 @@ class CrossbarNode:
         roles, auth = ((classroom_roles(), classroom_auth()) if classroom
                        else (webkernel_roles(), webkernel_auth()))
         config = routers.crossbar_config(self.port, realm=REALM, roles=roles, auth=auth)
+        if classroom:  # services join on a path of their own; users on /ws, by the users file
+            paths = config["workers"][0]["transports"][0]["paths"]
+            paths[SERVICES_PATH] = dict(paths["ws"], auth=services_auth())
+        self.classroom = classroom
         with open(os.path.join(self.cbdir, "config.json"), "w") as out:
             import json
             json.dump(config, out, indent=2)
@@ -72,6 +78,12 @@ class CrossbarNode:
     @property
     def ws_url(self):
         return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def services_url(self):
+        """Where kernel hosts and the authorizer join (/ws itself without the classroom)."""
+        return (f"ws://127.0.0.1:{self.port}/{SERVICES_PATH}" if self.classroom
+                else self.ws_url)
 
     def start(self):
         self.process = ServiceProcess(
@@ -89,39 +101,59 @@ class CrossbarNode:
 
 def kernel_host(node, kernel_dir, *args, env=None):
     """``twistd webkernel --router`` joined to *node* as a kernel host, once it has joined."""
-    return ServiceProcess("--router", node.ws_url, "--token", HOST_TOKEN, "--realm", REALM,
+    return ServiceProcess("--router", node.services_url, "--token", HOST_TOKEN, "--realm", REALM,
                           "--kernel-dir", kernel_dir, *args,
                           ready="kernel host joined realm", timeout=60, env=env)
 
 
 CLASSROOM_TOKEN = "crossbar-classroom-secret-for-tests"
+SERVICES_PATH = "ws-services"
 STUDENTS = {"alice": "alice-pass", "bob": "bob-pass"}
+TEACHERS = {"tess": "tess-pass"}
+
+
+def write_users_file(path):
+    """The users file of the classroom tests: STUDENTS and TEACHERS (few PBKDF2 rounds)."""
+    from broker.users import store
+    users = {name: store.User.create(name, "student", password, iterations=10)
+             for name, password in STUDENTS.items()}
+    users.update({name: store.User.create(name, "teacher", password, iterations=10)
+                  for name, password in TEACHERS.items()})
+    store.save(path, users)
+    return path
 
 
 def classroom_roles():
-    """Hosts as above; the authorizer (webkernel_classroom) registers webkernel.authorize;
-    students are judged by it (a dynamic authorizer role)."""
+    """Hosts as above; the authorizer (webkernel_classroom) registers webkernel.authorize
+    and webkernel.authenticate; users' roles are judged by the authorizer."""
     host, _ = webkernel_roles()
     tracker = {"name": "webkernel_classroom", "permissions": [
         _permission("webkernel.authorize", call=False, register=True, publish=False,
                     subscribe=False),
+        _permission("webkernel.authenticate", call=False, register=True, publish=False,
+                    subscribe=False),
         _permission("webkernel.kernels.", call=True, register=False, publish=False,
                     subscribe=True)]}
-    student = {"name": "student", "authorizer": "webkernel.authorize"}
-    return [host, tracker, student]
+    users = [{"name": role, "authorizer": "webkernel.authorize"}
+             for role in ("student", "teacher", "observer")]
+    return [host, tracker, *users]
 
 
 def classroom_auth():
-    principals = {"webkernel_host": {"ticket": HOST_TOKEN, "role": "webkernel_host"},
-                  "webkernel_classroom": {"ticket": CLASSROOM_TOKEN,
-                                          "role": "webkernel_classroom"}}
-    principals.update({name: {"ticket": password, "role": "student"}
-                       for name, password in STUDENTS.items()})
-    return {"ticket": {"type": "static", "principals": principals}}
+    """/ws: users only, by Crossbar.io's dynamic ticket authenticator (the users file)."""
+    return {"ticket": {"type": "dynamic", "authenticator": "webkernel.authenticate",
+                       "authenticator-realm": REALM}}
 
 
-def classroom_authorizer(node):
-    """``twistd webkernel --router … --crossbar-authorizer``, once its procedure is registered."""
-    return ServiceProcess("--router", node.ws_url, "--token", CLASSROOM_TOKEN, "--realm", REALM,
-                          "--crossbar-authorizer", ready="classroom authorizer .* registered",
-                          timeout=60)
+def services_auth():
+    """/ws-services: the kernel hosts and the authorizer, static ticket principals."""
+    return {"ticket": {"type": "static", "principals": {
+        "webkernel_host": {"ticket": HOST_TOKEN, "role": "webkernel_host"},
+        "webkernel_classroom": {"ticket": CLASSROOM_TOKEN, "role": "webkernel_classroom"}}}}
+
+
+def classroom_authorizer(node, users_file):
+    """``twistd webkernel --router … --crossbar-authorizer --users FILE``, once registered."""
+    return ServiceProcess("--router", node.services_url, "--token", CLASSROOM_TOKEN,
+                          "--realm", REALM, "--crossbar-authorizer", "--users", users_file,
+                          ready="users authenticator .* registered", timeout=60)

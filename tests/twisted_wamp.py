@@ -10,6 +10,14 @@ from twisted.internet import defer, endpoints, reactor
 TIMEOUT = 10
 
 
+class JoinRefused(Exception):
+    """The router answered HELLO with ABORT: its *reason* (a URI) and *message*."""
+
+    def __init__(self, reason, message):
+        super().__init__(reason, message)
+        self.reason, self.message = reason, message
+
+
 class JoiningSession(ApplicationSession):
     """Fires ``joined`` on WELCOME, and ``left`` once the connection is closed."""
 
@@ -31,6 +39,8 @@ class JoiningSession(ApplicationSession):
         self.joined.callback(self)
 
     def onLeave(self, details):
+        if not self.joined.called:  # ABORT instead of WELCOME: the router refused us
+            self.joined.errback(JoinRefused(details.reason, details.message))
         closed = self._transport.is_closed
         self.disconnect()
         closed.addBoth(lambda _: self.left.callback(details))

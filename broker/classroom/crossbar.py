@@ -12,6 +12,11 @@ Crossbar.io caches a decision under (realm, authrole, uri, action): one
 student's right to their own kernel would, cached, be every student's. So
 a student's decision is never cacheable here; teachers' and observers'
 decisions depend on their role alone and keep the classroom rules' ``cache``.
+
+Given the users file (``--users``), the same session also registers
+``webkernel.authenticate``, Crossbar.io's dynamic ticket authenticator
+(:mod:`broker.users.crossbar`), so users sign in to Crossbar.io with the
+users file and get their role from it.
 """
 
 from autobahn.twisted.wamp import Session
@@ -23,6 +28,7 @@ from broker.classroom import roles
 from broker.classroom.authorizer import ClassroomAuthorizer
 from broker.classroom.owners import KernelOwners
 from broker.kernel import uris
+from broker.users.crossbar import AUTHENTICATE, crossbar_authenticate
 
 AUTHORIZE = "webkernel.authorize"
 
@@ -38,6 +44,9 @@ class CrossbarAuthorizer(Session):
 
     log = Logger()
 
+    #: the users file (a UserDirectory), or None: then no authenticator is registered
+    directory = None
+
     def __init__(self, config=None):
         super().__init__(config)
         self.owners = KernelOwners()
@@ -48,6 +57,9 @@ class CrossbarAuthorizer(Session):
         yield self.subscribe(lambda event, kernel: self.owners.event(event, kernel),
                              uris.KERNELS_EVENTS)
         yield self.register(self.authorize, AUTHORIZE)
+        if self.directory is not None:
+            yield self.register(self.authenticate, AUTHENTICATE)
+            self.log.info("users authenticator {uri} registered", uri=AUTHENTICATE)
         try:
             for model in (yield self.call(uris.KERNELS_LIST)):
                 self.owners.event("started", model)
@@ -60,14 +72,21 @@ class CrossbarAuthorizer(Session):
         decision = self.rules.authorize(session, uri, action, options or {})
         return crossbar_decision(decision, session.get("authrole"))
 
+    def authenticate(self, realm, authid, details=None):
+        return crossbar_authenticate(self.directory, realm, authid, details)
+
 
 class CrossbarAuthorizerService(service.Service):
-    """Keeps a :class:`CrossbarAuthorizer` joined to *url* (ticket ``webkernel_classroom``)."""
+    """Keeps a :class:`CrossbarAuthorizer` joined to *url* (ticket ``webkernel_classroom``).
+
+    With *directory* (the users file) it is the dynamic authenticator as well.
+    """
 
     log = Logger()
 
-    def __init__(self, url, realm, token, reactor):
+    def __init__(self, url, realm, token, reactor, directory=None):
         self.url, self.realm, self.token, self.reactor = url, realm, token, reactor
+        self.directory = directory
         self.component = None
 
     def startService(self):
@@ -76,12 +95,21 @@ class CrossbarAuthorizerService(service.Service):
         self.component = Component(
             transports=[{"url": self.url, "max_retries": -1}], realm=self.realm,
             authentication={"ticket": {"authid": roles.TRACKER_AUTHID, "ticket": self.token}},
-            session_factory=CrossbarAuthorizer)
+            session_factory=self._session)
+        if self.directory is not None:
+            self.directory.start()
         self.component.start(self.reactor)
         self.log.info("classroom authorizer joining {url} (realm {realm})", url=self.url,
                       realm=self.realm)
 
+    def _session(self, config):
+        session = CrossbarAuthorizer(config)
+        session.directory = self.directory
+        return session
+
     def stopService(self):
         super().stopService()
+        if self.directory is not None:
+            self.directory.stop()
         if self.component is not None:
             return self.component.stop()
