@@ -80,7 +80,7 @@ from broker.transport import (
     WampRawSocketFactory,
     WampWebSocketFactory,
 )
-from broker.web import make_site
+from broker.web import make_front_site, make_site
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 
@@ -174,6 +174,7 @@ class Options(usage.Options):
         ["history-bytes", None, 32 * 1024 * 1024, "Bytes of output kept per kernel.", _positive_int],
         ["kernel-log-bytes", None, DEFAULT_LOG_BYTES, "Size at which a kernel's .log in the kernel directory is rotated (one older part, .log.1, is kept).", _positive_int],
         ["heartbeat-interval", None, 3.0, "Seconds between heartbeats to each kernel; three missed in a row and it is declared dead.", _positive_float],
+        ["front", None, None, "Serve only the notebook page (and its assets); the page joins the Crossbar.io realm at this WebSocket URL (ws:// or wss://) itself, anonymously. No router, no kernels. See docs/scaling.md"],
         ["users", None, None, "Multi-user mode: the users file (made with webkernel-users); the service token admits no one. See docs/classroom.md"],
         ["max-body", None, DEFAULT_MAX_BODY, "Largest HTTP request body (JSON-RPC), in bytes; larger ones are refused (413) before they are read.", _positive_int],
         ["header-timeout", None, DEFAULT_HEADER_TIMEOUT, "Seconds an HTTP request's line and headers may take to arrive (from the connection's first byte, or the previous response); then 408 and closed.", _positive_float],
@@ -247,6 +248,8 @@ class Options(usage.Options):
         if self["classroom"] and self["pool"]:
             raise usage.UsageError("--pool is not available with --classroom (multi-user "
                                    "kernels are not pooled: see docs/classroom.md)")
+        if self["front"]:
+            self._check_front()
         if self["crossbar-authorizer"] and not self["router"]:
             raise usage.UsageError("--crossbar-authorizer joins Crossbar.io: give --router too")
         if self["classroom"] and not self["router"]:
@@ -261,6 +264,14 @@ class Options(usage.Options):
         elif self["token"] is None:
             self["token"] = secrets.token_urlsafe(24)
             self["token-generated"] = True
+
+    def _check_front(self):
+        url = self["front"]
+        if not url.startswith(("ws://", "wss://")) or any(c in url for c in " \t\n;,'\""):
+            raise usage.UsageError("--front takes the router's WebSocket URL: ws://HOST:PORT/ws")
+        for flag in ("router", "users", "crossbar-authorizer"):
+            if self[flag]:
+                raise usage.UsageError(f"--front serves the page only: not with --{flag}")
 
     def _check_users(self):
         if self["pool"]:
@@ -524,6 +535,14 @@ def makeService(options, reactor=None):
         from twisted.internet import reactor
     txaio.use_twisted()
     kernel_dir = options["kernel-dir"] or default_kernel_dir()
+    if options["front"]:
+        top = service.MultiService()
+        site = make_front_site(options["front"], reactor, options["realm"], _http_limits(options))
+        for description in options["listen"]:
+            ListeningService(reactor, description, site, "").setServiceParent(top)
+        Logger(namespace="webkernel").info("front: the page joins realm {realm} at {url}",
+                                           realm=options["realm"], url=options["front"])
+        return top
     if options["router"] and options["crossbar-authorizer"]:
         top = service.MultiService()
         directory = UserDirectory(options["users"], reactor) if options["users"] else None

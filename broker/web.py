@@ -1,4 +1,4 @@
-"""The HTTP side of the service: the notebook page at ``/`` (assets at ``/static/``), the WAMP WebSocket at ``/ws``, JSON-RPC at ``/jsonrpc``, the Jupyter gateway API at ``/api`` and ``/kernelspecs``."""
+"""The HTTP side of the service: the notebook page at ``/`` (assets at ``/static/``), the WAMP WebSocket at ``/ws``, JSON-RPC at ``/jsonrpc``, the Jupyter gateway API at ``/api`` and ``/kernelspecs``; or a front's page alone (``--front``)."""
 
 from autobahn.twisted.resource import WebSocketResource
 from twisted.web.resource import Resource
@@ -29,5 +29,22 @@ def make_site(websocket_factory, jsonrpc=None, reactor=None, realm="webkernel", 
     for name, resource in (children or {}).items():
         root.putChild(name, resource)
     site = GuardedSite(root, limits, body_allowed, reactor=reactor)   # timers on *reactor*
+    site.displayTracebacks = False
+    return site
+
+
+def make_front_site(router_url, reactor, realm="webkernel", limits=None):
+    """A front's site (``--front``): the page at ``/`` and ``/static/`` only.
+
+    The page joins *realm* at *router_url* (a Crossbar.io WebSocket) itself,
+    anonymously; the front runs no router and takes no request bodies.
+    """
+    if reactor is None:
+        raise TypeError("make_front_site needs the reactor its timers run on")
+    root = Resource()
+    root.putChild(b"", NotebookPage(realm, anonymous=True, router_url=router_url))
+    root.putChild(b"static", static_resource())
+    site = GuardedSite(root, limits or HttpLimits(), lambda credentials, peer: False,
+                       reactor=reactor)
     site.displayTracebacks = False
     return site

@@ -489,6 +489,15 @@ class NotebookPageTests(SynchronousTestCase):
         _, body = self.render(page.NotebookPage("webkernel", False, static_dir=self.built(), users=True))
         self.assertIn('name="webkernel-auth" content="wampcra"', body)
 
+    def test_a_fronts_page_joins_the_router_it_names(self):
+        """On a --front, the page is told the Crossbar.io WebSocket and its CSP lets it connect there only."""
+        url = "ws://10.0.0.7:8080/ws"
+        request, body = self.render(page.NotebookPage("webkernel", True, static_dir=self.built(),
+                                                      router_url=url))
+        self.assertIn(f'<meta name="webkernel-router" content="{url}">', body)
+        csp = request.responseHeaders.getRawHeaders(b"content-security-policy")[0].decode()
+        self.assertIn(f"connect-src 'self' {url};", csp)
+
 
 def _remove_tree(path):
     import shutil

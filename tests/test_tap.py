@@ -29,6 +29,14 @@ class OptionsTests(SynchronousTestCase):
         options.parseOptions(list(argv))
         return options
 
+    def test_front_takes_a_websocket_url_and_serves_the_page_only(self):
+        """--front needs a ws(s) URL fit for a CSP, and excludes running a router, users or the authorizer."""
+        self.assertEqual(self.parse("--front", "ws://10.0.0.7:8080/ws")["front"],
+                         "ws://10.0.0.7:8080/ws")
+        for argv in (["--front", "http://x/ws"], ["--front", "ws://x/ws; script-src *"],
+                     ["--front", "ws://x/ws", "--router", "ws://x/ws", "--token", "t"]):
+            self.assertRaises(usage.UsageError, self.parse, *argv)
+
     def test_defaults_are_secure(self):
         """By default: loopback only, a random token, realm webkernel, not anonymous."""
         options = self.parse()

@@ -2,7 +2,8 @@
 
 The page is a small HTML shell: the realm and the authentication the page
 should use (``ticket``, ``ticket anonymous``, or ``wampcra``: multi-user mode's
-sign-in form) are in ``<meta>`` tags, everything else is the bundle built from
+sign-in form) are in ``<meta>`` tags, and so is, on a front (``--front``), the
+Crossbar.io WebSocket the page joins instead of ``/ws``; everything else is the bundle built from
 ``web/`` into ``broker/static/`` (``npm ci && npm run build`` in ``web/``;
 see docs/notebook.md). The page is sent with a strict Content-Security-Policy:
 scripts only from this origin and no inline script, so output a kernel
@@ -43,7 +44,7 @@ _PAGE = """<!doctype html>
 <meta name="referrer" content="no-referrer">
 <meta name="webkernel-realm" content="{realm}">
 <meta name="webkernel-auth" content="{auth}">
-<title>webkernel</title>
+{router}<title>webkernel</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="static/{stylesheet}?v={version}">
 <script src="static/{script}?v={version}" defer></script>
@@ -62,6 +63,20 @@ page's assets are not built. From a checkout: <code>cd web &amp;&amp; npm ci &am
 npm run build</code> (or run <code>./serve</code>, which does it), then reinstall.
 See docs/notebook.md.</p></body></html>
 """
+
+
+def content_security_policy(router_url=None):
+    """The page's policy; a front's page may also connect to the router at *router_url*."""
+    if router_url is None:
+        return CONTENT_SECURITY_POLICY
+    return CONTENT_SECURITY_POLICY.replace("connect-src 'self'", f"connect-src 'self' {router_url}")
+
+
+def router_meta(router_url):
+    """The ``webkernel-router`` meta tag of a front's page (its WebSocket URL), else nothing."""
+    if router_url is None:
+        return ""
+    return f'<meta name="webkernel-router" content="{html.escape(router_url, quote=True)}">\n'
 
 
 def page_auth(anonymous, users):
@@ -85,16 +100,18 @@ class NotebookPage(Resource):
 
     isLeaf = True
 
-    def __init__(self, realm, anonymous, static_dir=STATIC_DIR, users=False):
+    def __init__(self, realm, anonymous, static_dir=STATIC_DIR, users=False, router_url=None):
         super().__init__()
         self.realm = realm
         self.auth = page_auth(anonymous, users)
         self.static_dir = static_dir
+        self.router_url = router_url
+        self.policy = content_security_policy(router_url)
 
     def render_GET(self, request):
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         request.setHeader(b"cache-control", b"no-store")
-        request.setHeader(b"content-security-policy", CONTENT_SECURITY_POLICY.encode())
+        request.setHeader(b"content-security-policy", self.policy.encode())
         request.setHeader(b"x-frame-options", b"DENY")
         _secure_headers(request)
         script = os.path.join(self.static_dir, SCRIPT)
@@ -102,7 +119,7 @@ class NotebookPage(Resource):
             request.setResponseCode(503)
             return _NOT_BUILT.encode()
         page = _PAGE.format(realm=html.escape(self.realm, quote=True), auth=self.auth,
-                            script=SCRIPT, stylesheet=STYLESHEET,
+                            script=SCRIPT, stylesheet=STYLESHEET, router=router_meta(self.router_url),
                             version=int(os.stat(script).st_mtime))
         return page.encode()
 

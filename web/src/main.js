@@ -37,7 +37,11 @@ function takeToken() {
   try { return sessionStorage.getItem(TOKEN_KEY); } catch { return null; }
 }
 
+// The router's WebSocket: the one a front names (meta webkernel-router: a Crossbar.io
+// realm's /ws, see docs/scaling.md), else this service's own /ws.
 function webSocketUrl() {
+  const router = meta('webkernel-router');
+  if (router) return router;
   const url = new URL('ws', window.location.href);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   url.search = '';
