@@ -5,17 +5,23 @@ kernel through JSON-RPC; their kernels run as test accounts ``wkt-alice`` and
 ``wkt-bob`` (uids 29900-29999, removed at the end). From alice's kernel:
 reading bob's files, bob's connection files, the users file, listing the
 kernel directory, signalling bob's kernel all fail with PermissionError;
-alice's memory hog gets MemoryError and bob's kernel still answers.
+alice's memory hog gets MemoryError, her fork loop stops at
+``--kernel-processes``, her file opening at ``--kernel-open-files`` (EMFILE),
+her large file at ``--kernel-file-size`` (EFBIG), she runs at ``--kernel-nice``
+and cannot take it back, and bob's kernel still answers.
 
 Needs root, and a Python with ipykernel that other accounts can run: the one
 ``./run-tests`` makes (``/var/tmp/webkernel-kernel-env``, or
 ``$WEBKERNEL_KERNEL_PYTHON``); the service's own may sit under ``/root``.
 """
 
+import ast
+import errno
 import json
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -31,6 +37,12 @@ KERNEL_PYTHON = os.environ.get("WEBKERNEL_KERNEL_PYTHON",
                                "/var/tmp/webkernel-kernel-env/bin/python")
 PREFIX = "wkt-"
 PASSWORDS = {"alice": "alice password", "bob": "bob password"}
+#: the classroom's limits: small, so attacks reach them quickly (a kernel has ~10 threads and
+#: ~40 open files of its own); the log cap must stay below the file size (a kernel writes its log)
+PROCESSES, OPEN_FILES, FILE_SIZE, NICE = 40, 128, 1024 ** 2, 7
+LIMITS = ("--kernel-processes", str(PROCESSES), "--kernel-open-files", str(OPEN_FILES),
+          "--kernel-file-size", str(FILE_SIZE), "--kernel-log-bytes", str(FILE_SIZE // 4),
+          "--kernel-nice", str(NICE))
 pytestmark = pytest.mark.integration
 
 
@@ -87,9 +99,15 @@ def classroom():
         pytest.skip(reason)
     remove_test_accounts()
     directory = make_directory()
-    service, proxies = start_service(directory)
-    for proxy in proxies.values():
-        assert proxy.eval_cell("1") == "1"  # each starts their default kernel
+    service, proxies = start_service(directory, *LIMITS)
+    try:
+        for proxy in proxies.values():
+            assert proxy.eval_cell("1") == "1"  # each starts their default kernel
+    except BaseException:
+        service.stop()
+        remove_test_accounts()
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
     yield {"service": service, "proxies": proxies,
            "users_file": os.path.join(directory, "users.json"),
            "kernel_dir": os.path.join(directory, "kernels"),
@@ -178,6 +196,88 @@ def test_a_memory_hog_gets_memory_error_and_hurts_no_one(classroom):
     assert alice.eval_cell("'still here'") == "'still here'"
     assert bob.eval_cell("6 * 7") == "42"
     assert kernel_of(classroom, "alice") == before
+
+
+FORK_LOOP = """\
+import subprocess
+_children, _error = [], None
+try:
+    for _ in range(200):
+        _children.append(subprocess.Popen(['sleep', '30']))
+except OSError as _e:
+    _error = (type(_e).__name__, _e.errno)
+finally:
+    for _child in _children:
+        _child.kill()
+        _child.wait()
+(len(_children), _error)"""
+
+
+def test_a_fork_loop_stops_at_the_process_limit_and_hurts_no_one(classroom):
+    """Alice spawning up to 200 children gets EAGAIN below --kernel-processes; both kernels still answer."""
+    alice, bob = classroom["proxies"]["alice"], classroom["proxies"]["bob"]
+    started, error = ast.literal_eval(alice.eval_cell(FORK_LOOP))
+    assert started < PROCESSES, started
+    assert error == ("BlockingIOError", errno.EAGAIN), (started, error)
+    assert alice.eval_cell("'still here'") == "'still here'"
+    assert bob.eval_cell("6 * 7") == "42"
+
+
+OPEN_LOOP = """\
+_files, _error = [], None
+try:
+    for _ in range(2000):
+        _files.append(open('/dev/null'))
+except OSError as _e:
+    _error = (type(_e).__name__, _e.errno)
+finally:
+    for _file in _files:
+        _file.close()
+(len(_files), _error)"""
+
+
+def test_opening_files_stops_at_the_open_files_limit(classroom):
+    """Alice opening up to 2000 files gets EMFILE below --kernel-open-files; her kernel still answers."""
+    alice = classroom["proxies"]["alice"]
+    opened, error = ast.literal_eval(alice.eval_cell(OPEN_LOOP))
+    assert opened < OPEN_FILES, opened
+    assert error == ("OSError", errno.EMFILE), (opened, error)
+    assert alice.eval_cell("'still here'") == "'still here'"
+
+
+def test_a_file_past_the_file_size_limit_is_efbig_not_a_killed_kernel(classroom):
+    """Writing past --kernel-file-size is OSError EFBIG (Python ignores SIGXFSZ), the file stops at the limit; a child command writing past it dies of SIGXFSZ."""
+    alice = classroom["proxies"]["alice"]
+    before = kernel_of(classroom, "alice")
+    code = (f"import errno, os, signal, subprocess\n"
+            f"try:\n"
+            f"    with open('big.bin', 'wb') as _f:\n"
+            f"        _f.write(bytes({2 * FILE_SIZE}))\n"
+            f"    _error = None\n"
+            f"except OSError as _e:\n"
+            f"    _error = _e.errno\n"
+            f"with open('child.bin', 'wb') as _f:\n"
+            f"    _child = subprocess.run(['head', '-c', '{2 * FILE_SIZE}', '/dev/zero'], stdout=_f)\n"
+            f"_sizes = (os.path.getsize('big.bin'), os.path.getsize('child.bin'))\n"
+            f"os.remove('big.bin'); os.remove('child.bin')\n"
+            f"(_error, _sizes, _child.returncode, signal.getsignal(signal.SIGXFSZ) == signal.SIG_IGN)")
+    error, sizes, returncode, ignored = ast.literal_eval(alice.eval_cell(code))
+    assert error == errno.EFBIG
+    assert sizes == (FILE_SIZE, FILE_SIZE)
+    assert returncode == -signal.SIGXFSZ
+    assert ignored
+    assert alice.eval_cell("'still here'") == "'still here'"
+    assert kernel_of(classroom, "alice") == before
+
+
+def test_kernels_run_at_the_configured_nice_value_and_cannot_lower_it(classroom):
+    """Both kernels run at --kernel-nice; alice trying to raise her priority again gets PermissionError."""
+    for proxy in classroom["proxies"].values():
+        assert proxy.eval_cell("import os; os.nice(0), os.getpriority(os.PRIO_PROCESS, 0)") \
+            == repr((NICE, NICE))
+    alice = classroom["proxies"]["alice"]
+    assert attempt(alice, "os.nice(-1)") == "PermissionError"
+    assert alice.eval_cell("os.nice(0)") == str(NICE)
 
 
 def test_start_up_probe_passes_for_the_shared_python(classroom):
