@@ -175,8 +175,8 @@ def test_a_student_cannot_read_anothers_files(classroom):
                  classroom["users_file"]):
         assert attempt(alice, f"open({path!r}).read()") == "PermissionError", path
     for directory in (bob_home, classroom["kernel_dir"]):
-        assert attempt(alice, f"os.listdir({directory!r})") == "PermissionError", directory
-    assert attempt(alice, f"os.listdir({classroom['home_root']!r})") == "PermissionError"
+        assert attempt(alice, f"import os; os.listdir({directory!r})") == "PermissionError", directory
+    assert attempt(alice, f"import os; os.listdir({classroom['home_root']!r})") == "PermissionError"
 
 
 def test_a_student_cannot_signal_anothers_kernel(classroom):
