@@ -9,6 +9,7 @@ per-user OS accounts (prefix ``wknb-``) when it can, so each folder is
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 
 import pytest
@@ -51,6 +52,9 @@ class NotebookFoldersServiceTests(ServiceTestCase):
     def tearDownClass(cls):
         cls.service.stop()
         shutil.rmtree(cls.directory, ignore_errors=True)
+        for user in PASSWORDS:  # the OS accounts the service made for its users
+            subprocess.run(["userdel", "wknb-" + user], capture_output=True)
+            subprocess.run(["groupdel", "wknb-" + user], capture_output=True)
 
     @defer.inlineCallbacks
     def refused_as(self, uris_allowed, action):
