@@ -37,6 +37,7 @@ from twisted.logger import Logger
 from twisted.web.http import HTTPChannel, combinedLogFormatter
 from twisted.web.server import Request, Site
 
+from broker.auth import KERNEL_HOST_ROLE
 from broker.hosts import HostAllowList
 
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
@@ -111,6 +112,23 @@ def request_credentials(path, headers):
         if basic is not None:
             return basic
     return request_token(path, headers)
+
+
+def sign_in(authenticate, credentials, peer, token_authid, anonymous_authid):
+    """Who an HTTP request with *credentials* (:func:`request_credentials`) from *peer* is, or None.
+
+    *authenticate* ``(authmethod, authid, secret, peer)`` is the router's, bound
+    to the realm: a user and password sign in as a ticket (never as the kernel
+    host, whatever its ticket: an HTTP client only calls), a token as
+    *token_authid*, no credentials as *anonymous_authid* (where the service
+    allows anonymous sessions).
+    """
+    if isinstance(credentials, BasicCredentials):
+        principal = authenticate("ticket", credentials.user, credentials.password, peer)
+        return None if principal is None or principal.authrole == KERNEL_HOST_ROLE else principal
+    if credentials is not None:
+        return authenticate("ticket", token_authid, credentials, peer)
+    return authenticate("anonymous", anonymous_authid, None, peer)
 
 
 _TOKEN_IN_URI = re.compile(rb"([?&;]token=)[^&;#\s]*", re.IGNORECASE)

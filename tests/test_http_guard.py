@@ -13,9 +13,10 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
+from broker.auth import KERNEL_HOST_ROLE, Principal
 from broker.hosts import HostAllowList, host_name, listening_interfaces
 from broker.http_guard import (
-    GuardedSite, HttpLimits, peer_name, redact_token, request_token,
+    BasicCredentials, GuardedSite, HttpLimits, peer_name, redact_token, request_token, sign_in,
 )
 from twisted.web.http_headers import Headers
 
@@ -285,3 +286,32 @@ class HostAllowListTests(SynchronousTestCase):
             listening_interfaces(["tcp:8080:interface=10.0.0.5", "tcp6:80:interface=\\:\\:1",
                                   "tcp:1", "unix:/tmp/s"]),
             {"10.0.0.5", "::1", ""})
+
+
+class SignInTests(SynchronousTestCase):
+    """sign_in: the one rule by which JSON-RPC and the gateway API turn HTTP credentials into a principal."""
+
+    def authenticate(self, authmethod, authid, secret, peer):
+        self.asked.append((authmethod, authid, secret, peer))
+        return self.answer
+
+    def setUp(self):
+        self.asked, self.answer = [], Principal("alice", "student", "ticket")
+
+    def sign_in(self, credentials):
+        return sign_in(self.authenticate, credentials, "tcp4:127.0.0.1:1", "svc", "svc-anonymous")
+
+    def test_each_kind_of_credentials(self):
+        """A user and password is a ticket of that user, a token the service's authid, none anonymous."""
+        self.sign_in(BasicCredentials("alice", "pw"))
+        self.sign_in("TOKEN")
+        self.sign_in(None)
+        self.assertEqual([a[:3] for a in self.asked], [("ticket", "alice", "pw"), ("ticket", "svc", "TOKEN"),
+                                                       ("anonymous", "svc-anonymous", None)])
+
+    def test_a_password_never_signs_in_as_the_kernel_host(self):
+        """Basic credentials that the authenticators accept for the kernel host's role are refused."""
+        self.answer = Principal("webkernel_host", KERNEL_HOST_ROLE, "ticket")
+        self.assertIsNone(self.sign_in(BasicCredentials("webkernel_host", "host secret")))
+        self.answer = None
+        self.assertIsNone(self.sign_in(BasicCredentials("alice", "wrong")))

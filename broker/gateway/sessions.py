@@ -15,10 +15,9 @@ told from the others' by the ``caller`` they carry.
 from autobahn.wamp import types
 from twisted.internet import defer
 
-from broker.auth import KERNEL_HOST_ROLE
 from broker.client.asynchronous import AsyncClient
 from broker.client.session import ClientSession
-from broker.http_guard import BasicCredentials, peer_name, request_credentials
+from broker.http_guard import peer_name, request_credentials, sign_in
 
 TOKEN_AUTHID = "jupyter"
 ANONYMOUS_AUTHID = "jupyter-anonymous"
@@ -37,12 +36,7 @@ class GatewaySessions:
 
     def principal_for(self, credentials, peer):
         """Who a request with *credentials* (Basic, a token or None) from *peer* is, or None."""
-        if isinstance(credentials, BasicCredentials):
-            principal = self.authenticate("ticket", credentials.user, credentials.password, peer)
-            return None if principal is None or principal.authrole == KERNEL_HOST_ROLE else principal
-        if credentials is not None:
-            return self.authenticate("ticket", TOKEN_AUTHID, credentials, peer)
-        return self.authenticate("anonymous", ANONYMOUS_AUTHID, None, peer)
+        return sign_in(self.authenticate, credentials, peer, TOKEN_AUTHID, ANONYMOUS_AUTHID)
 
     def principal(self, request):
         """Who *request* (a Twisted Web request) is from, or None."""

@@ -29,13 +29,12 @@ from twisted.web.server import NOT_DONE_YET
 
 from broker.client.asynchronous import AsyncClient
 from broker.client.session import ClientSession
-from broker.auth import KERNEL_HOST_ROLE
 from broker.http_guard import (
     DEFAULT_MAX_BODY,
     NOT_SIGNED_IN,
-    BasicCredentials,
     basic_credentials,
     peer_name,
+    sign_in,
 )
 from broker.jsonrpc import protocol
 from broker.jsonrpc.methods import (
@@ -115,13 +114,7 @@ class JsonRpcResource(Resource):
 
     def principal_for(self, credentials, peer):
         """Who a request with *credentials* (Basic, a token or None) from *peer* is, or None."""
-        if isinstance(credentials, BasicCredentials):
-            principal = self.authenticate("ticket", credentials.user, credentials.password, peer)
-            # never the kernel host's role, whatever its ticket: a workspace only calls
-            return None if principal is None or principal.authrole == KERNEL_HOST_ROLE else principal
-        if credentials is not None:
-            return self.authenticate("ticket", TOKEN_AUTHID, credentials, peer)
-        return self.authenticate("anonymous", ANONYMOUS_AUTHID, None, peer)
+        return sign_in(self.authenticate, credentials, peer, TOKEN_AUTHID, ANONYMOUS_AUTHID)
 
     def render_GET(self, request):
         request.setHeader(b"allow", b"POST")
