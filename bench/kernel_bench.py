@@ -87,7 +87,22 @@ def parse_options(argv=None):
                              " to profile mostly the stream); the stats go to"
                              " cprofile-webkernel-<pass>.pstats in the log dir, see"
                              " profile_summary.py")
+    parser.add_argument("--pin", metavar="KERNEL_CPUS:OTHER_CPUS",
+                        help="pin every system's kernel to KERNEL_CPUS and this driver, the"
+                             " servers and the clients to OTHER_CPUS (taskset lists, e.g. 1:0):"
+                             " an ipykernel's speed at printing depends on whether its own"
+                             " threads share a CPU with the reader (see docs/benchmarks.md),"
+                             " so pinning compares the output paths, not the scheduler's luck")
     options = parser.parse_args(argv)
+    if options.pin:
+        kernel_cpus, sep, other_cpus = options.pin.partition(":")
+        if not (sep and kernel_cpus and other_cpus):
+            parser.error("--pin takes KERNEL_CPUS:OTHER_CPUS, e.g. 1:0")
+        options.kernel_cpus = kernel_cpus
+        # everything this process starts from now on inherits its affinity
+        os.sched_setaffinity(0, _cpu_list(other_cpus))
+    else:
+        options.kernel_cpus = None
     options.systems = options.systems.split(",")
     unknown = set(options.systems) - set(SYSTEMS)
     if unknown:
@@ -275,7 +290,9 @@ def render(summaries, options, log_dir):
         f" stream: {options.stream_lines:,} lines x {options.stream_runs};"
         f" fan-out: {options.watchers} watchers in {options.watcher_processes} processes,"
         f" {options.fanout_lines:,} lines x {options.fanout_rounds};"
-        f" webkernel serializer={options.serializer}; passes={options.passes}; cpus={os.cpu_count()}",
+        f" webkernel serializer={options.serializer}; passes={options.passes}; cpus={os.cpu_count()}"
+        + (f"; pinned: kernels on CPU {options.kernel_cpus}, the rest on"
+           f" {','.join(map(str, sorted(os.sched_getaffinity(0))))}" if options.kernel_cpus else ""),
         "",
         kernel_report.latency_table(summaries),
         "",
@@ -292,10 +309,19 @@ def render(summaries, options, log_dir):
     return "\n".join(lines) + "\n", found
 
 
+def _cpu_list(text):
+    """The CPUs of a taskset-style list such as ``0``, ``0,2`` or ``0-3``."""
+    cpus = set()
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
 async def main(reactor, options):
     log_dir = os.path.abspath(options.log_dir or tempfile.mkdtemp(prefix="kernel-bench-"))
     os.makedirs(log_dir, exist_ok=True)
-    bench_env = BenchEnvironment(log_dir)
+    bench_env = BenchEnvironment(log_dir, kernel_cpus=options.kernel_cpus)
     results = [SystemResult(name) for name in options.systems]
     try:
         for pass_number in range(1, options.passes + 1):

@@ -45,8 +45,10 @@ NO_RATE_LIMITS = [
 class BenchEnvironment:
     """The run's work directory: the kernelspec, Jupyter's directories, the environment."""
 
-    def __init__(self, work_dir):
+    def __init__(self, work_dir, kernel_cpus=None):
         self.work_dir = os.path.abspath(work_dir)
+        #: CPUs every system's kernel is pinned to (``taskset -c``), or None: the scheduler's choice
+        self.kernel_cpus = kernel_cpus
         self.dirs = {name: os.path.join(self.work_dir, name) for name in (
             "jupyter-path", "jupyter-config", "jupyter-data", "jupyter-runtime", "ipython",
             "jupyter-root", "webkernel-kernels")}
@@ -76,7 +78,8 @@ class BenchEnvironment:
         except OSError:
             spec = {"display_name": "Python 3 (ipykernel)", "language": "python",
                     "metadata": {"debugger": True}}
-        spec["argv"] = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        pin = ["taskset", "-c", self.kernel_cpus] if self.kernel_cpus else []
+        spec["argv"] = [*pin, sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
         spec_dir = os.path.join(self.dirs["jupyter-path"], "kernels", KERNEL_NAME)
         os.makedirs(spec_dir, exist_ok=True)
         path = os.path.join(spec_dir, "kernel.json")

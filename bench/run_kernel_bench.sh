@@ -8,6 +8,8 @@
 # The stream through webkernel (one caller, the lines as progressive results of execute)
 # against Jupyter Server without rate limits, side by side, without the fan-out:
 #   bench/run_kernel_bench.sh --systems webkernel,jupyter-nolimit --watchers 0 --stream-runs 3 --passes 2
+# The same with every kernel on CPU 1 and everything else on CPU 0 (see docs/benchmarks.md):
+#   bench/run_kernel_bench.sh --systems direct,webkernel --watchers 0 --stream-runs 2 --passes 2 --pin 1:0
 set -euo pipefail
 
 # 2.21.1 is the newest release and installs and runs on CPython 3.11 here.
