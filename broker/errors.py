@@ -27,6 +27,7 @@ NOT_AUTHORIZED = ApplicationError.NOT_AUTHORIZED
 AUTHORIZATION_FAILED = ApplicationError.AUTHORIZATION_FAILED
 #: multi-user mode: the session's user was removed, or their password or role changed
 USER_CHANGED = "webkernel.close.user_changed"
+USER_CHANGED_MESSAGE = "your user was removed, or your password or role changed: sign in again"
 #: the session's unsent output passed the configured limit (the reason logged as
 #: its connection is aborted: nothing is sent to a peer that does not read)
 OUTPUT_LIMIT_EXCEEDED = "webkernel.error.output_limit_exceeded"

@@ -80,7 +80,7 @@ from broker.transport import (
     WampRawSocketFactory,
     WampWebSocketFactory,
 )
-from broker.web import make_front_site, make_site
+from broker.web import make_front_site, make_site, sends_in_clear
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 
@@ -128,6 +128,12 @@ def _nice(value):
     return number
 
 
+def _front_auth(value):
+    if value not in ("anonymous", "ticket"):
+        raise ValueError("--front-auth is anonymous or ticket")
+    return value
+
+
 def _log_format(value):
     if value not in ("text", "json"):
         raise ValueError("--log-format is text or json")
@@ -149,6 +155,7 @@ class Options(usage.Options):
         ["keep-kernels", None, "On a clean stop leave kernels running, to be re-attached by the next start with this --kernel-dir."],
         ["classroom", None, "With --router: this kernel host joins a router running --users, and applies its rules (listing, --max-kernels-per-user, event eligibility)."],
         ["crossbar-authorizer", None, "With --router (Crossbar.io): run the classroom rules as Crossbar.io's dynamic authorizer webkernel.authorize (joins as webkernel_classroom with --token) instead of a kernel host; with --users also its dynamic authenticator webkernel.authenticate (users sign in with the users file). See docs/scaling.md"],
+        ["front-allow-plain-ws", None, "With --front-auth ticket and a ws:// --front URL to a host that is not loopback: let the page send users' passwords unencrypted. Default: the page refuses to sign in and says why (use wss://)."],
         ["unsafe-shared-account", None, "With --users: run every kernel as the service's own OS account (no root needed; students' code can reach each other's kernels and files). Logged as a warning at every start."],
     ]
     optParameters = [
@@ -174,7 +181,8 @@ class Options(usage.Options):
         ["history-bytes", None, 32 * 1024 * 1024, "Bytes of output kept per kernel.", _positive_int],
         ["kernel-log-bytes", None, DEFAULT_LOG_BYTES, "Size at which a kernel's .log in the kernel directory is rotated (one older part, .log.1, is kept).", _positive_int],
         ["heartbeat-interval", None, 3.0, "Seconds between heartbeats to each kernel; three missed in a row and it is declared dead.", _positive_float],
-        ["front", None, None, "Serve only the notebook page (and its assets); the page joins the Crossbar.io realm at this WebSocket URL (ws:// or wss://) itself, anonymously. No router, no kernels. See docs/scaling.md"],
+        ["front", None, None, "Serve only the notebook page (and its assets); the page joins the Crossbar.io realm at this WebSocket URL (ws:// or wss://) itself (anonymously, or see --front-auth). No router, no kernels. See docs/scaling.md"],
+        ["front-auth", None, "anonymous", "With --front: how the page joins the router: anonymous, or ticket (a classroom Crossbar.io whose dynamic authenticator is --crossbar-authorizer --users: the page's sign-in form sends the user's name and password as a WAMP ticket). See docs/scaling.md", _front_auth],
         ["users", None, None, "Multi-user mode: the users file (made with webkernel-users); the service token admits no one. See docs/classroom.md"],
         ["max-body", None, DEFAULT_MAX_BODY, "Largest HTTP request body (JSON-RPC), in bytes; larger ones are refused (413) before they are read.", _positive_int],
         ["header-timeout", None, DEFAULT_HEADER_TIMEOUT, "Seconds an HTTP request's line and headers may take to arrive (from the connection's first byte, or the previous response); then 408 and closed.", _positive_float],
@@ -250,6 +258,7 @@ class Options(usage.Options):
                                    "kernels are not pooled: see docs/classroom.md)")
         if self["front"]:
             self._check_front()
+        self._check_front_auth()
         if self["crossbar-authorizer"] and not self["router"]:
             raise usage.UsageError("--crossbar-authorizer joins Crossbar.io: give --router too")
         if self["classroom"] and not self["router"]:
@@ -272,6 +281,12 @@ class Options(usage.Options):
         for flag in ("router", "users", "crossbar-authorizer"):
             if self[flag]:
                 raise usage.UsageError(f"--front serves the page only: not with --{flag}")
+
+    def _check_front_auth(self):
+        if self["front-auth"] != "anonymous" and not self["front"]:
+            raise usage.UsageError("--front-auth is for a front: give --front too")
+        if self["front-allow-plain-ws"] and self["front-auth"] != "ticket":
+            raise usage.UsageError("--front-allow-plain-ws is for --front-auth ticket")
 
     def _check_users(self):
         if self["pool"]:
@@ -369,8 +384,7 @@ def _announce_users(options, directory):
 def _users_changed(router, names):
     Logger(namespace="webkernel").info(
         "users removed or changed: {names}; their sessions end", names=", ".join(names))
-    router.end_sessions(names, errors.USER_CHANGED,
-                        "your user was removed, or your password or role changed: sign in again")
+    router.end_sessions(names, errors.USER_CHANGED, errors.USER_CHANGED_MESSAGE)
 
 
 class RouterService(service.Service):
@@ -529,6 +543,18 @@ def _with_class_page(children, realm, classroom):
     return {**children, b"class": ClassPage(realm), **({b"class-zip": zips} if zips else {})}
 
 
+def _announce_front(options, log):
+    log.info("front: the page joins realm {realm} at {url} ({auth})", realm=options["realm"],
+             url=options["front"], auth=options["front-auth"])
+    if options["front-auth"] == "ticket" and sends_in_clear(options["front"]):
+        if options["front-allow-plain-ws"]:
+            log.warn("--front-allow-plain-ws: the page sends users' passwords unencrypted "
+                     "to {url}; use wss://", url=options["front"])
+        else:
+            log.warn("the page will not sign in: it would send users' passwords unencrypted "
+                     "to {url} (use wss://, or --front-allow-plain-ws)", url=options["front"])
+
+
 def makeService(options, reactor=None):
     """Wire the router, the kernel host and the listening ports into one MultiService."""
     if reactor is None:
@@ -537,17 +563,21 @@ def makeService(options, reactor=None):
     kernel_dir = options["kernel-dir"] or default_kernel_dir()
     if options["front"]:
         top = service.MultiService()
-        site = make_front_site(options["front"], reactor, options["realm"], _http_limits(options))
+        site = make_front_site(options["front"], reactor, options["realm"], _http_limits(options),
+                               auth=options["front-auth"],
+                               plain_ws=options["front-allow-plain-ws"])
         for description in options["listen"]:
             ListeningService(reactor, description, site, "").setServiceParent(top)
-        Logger(namespace="webkernel").info("front: the page joins realm {realm} at {url}",
-                                           realm=options["realm"], url=options["front"])
+        _announce_front(options, Logger(namespace="webkernel"))
         return top
     if options["router"] and options["crossbar-authorizer"]:
         top = service.MultiService()
-        directory = UserDirectory(options["users"], reactor) if options["users"] else None
-        CrossbarAuthorizerService(options["router"], options["realm"], options["token"],
-                                  reactor, directory=directory).setServiceParent(top)
+        authorizer = CrossbarAuthorizerService(options["router"], options["realm"],
+                                               options["token"], reactor)
+        if options["users"]:  # users removed or changed are signed out through Crossbar.io
+            authorizer.directory = UserDirectory(options["users"], reactor,
+                                                 on_change=authorizer.sign_out)
+        authorizer.setServiceParent(top)
         return top
     if options["router"]:
         top = service.MultiService()

@@ -1,10 +1,13 @@
 """The HTTP side of the service: the notebook page at ``/`` (assets at ``/static/``), the WAMP WebSocket at ``/ws``, JSON-RPC at ``/jsonrpc``, the Jupyter gateway API at ``/api`` and ``/kernelspecs``; or a front's page alone (``--front``)."""
 
+import ipaddress
+from urllib.parse import urlsplit
+
 from autobahn.twisted.resource import WebSocketResource
 from twisted.web.resource import Resource
 
 from broker.http_guard import GuardedSite, HttpLimits
-from broker.notebook.page import NotebookPage, static_resource
+from broker.notebook.page import USERS_TICKET, NotebookPage, static_resource
 
 
 def make_site(websocket_factory, jsonrpc=None, reactor=None, realm="webkernel", anonymous=False,
@@ -33,18 +36,41 @@ def make_site(websocket_factory, jsonrpc=None, reactor=None, realm="webkernel", 
     return site
 
 
-def make_front_site(router_url, reactor, realm="webkernel", limits=None):
+def make_front_site(router_url, reactor, realm="webkernel", limits=None, auth="anonymous",
+                    plain_ws=False):
     """A front's site (``--front``): the page at ``/`` and ``/static/`` only.
 
-    The page joins *realm* at *router_url* (a Crossbar.io WebSocket) itself,
-    anonymously; the front runs no router and takes no request bodies.
+    The page joins *realm* at *router_url* (a Crossbar.io WebSocket) itself:
+    anonymously, or with *auth* ``"ticket"`` (a classroom Crossbar.io) after
+    its sign-in form, the user's password as the ticket (over plain ``ws://``
+    to a host that is not loopback only if *plain_ws*). The front runs no
+    router and takes no request bodies.
     """
     if reactor is None:
         raise TypeError("make_front_site needs the reactor its timers run on")
     root = Resource()
-    root.putChild(b"", NotebookPage(realm, anonymous=True, router_url=router_url))
+    users = USERS_TICKET if auth == "ticket" else False
+    root.putChild(b"", NotebookPage(realm, anonymous=not users, users=users,
+                                    router_url=router_url, plain_ws=plain_ws))
     root.putChild(b"static", static_resource())
     site = GuardedSite(root, limits or HttpLimits(), lambda credentials, peer: False,
                        reactor=reactor)
     site.displayTracebacks = False
     return site
+
+
+def sends_in_clear(url):
+    """True if *url* is plain ``ws://`` to a host that is not loopback (so a ticket would cross a network unencrypted).
+
+    The page makes the same check (``web/src/signin.js``) before it sends a password.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "ws":
+        return False
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True

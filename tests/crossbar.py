@@ -33,8 +33,8 @@ def missing():
     return None
 
 
-def _permission(uri, disclose=True, **allow):
-    return {"uri": uri, "match": "prefix", "allow": allow,
+def _permission(uri, disclose=True, match="prefix", **allow):
+    return {"uri": uri, "match": match, "allow": allow,
             "disclose": {"caller": disclose, "publisher": disclose}, "cache": True}
 
 
@@ -125,7 +125,8 @@ def write_users_file(path):
 
 def classroom_roles():
     """Hosts as above; the authorizer (webkernel_classroom) registers webkernel.authorize
-    and webkernel.authenticate; users' roles are judged by the authorizer."""
+    and webkernel.authenticate and calls wamp.session.kill_by_authid; users' roles are
+    judged by the authorizer."""
     host, _ = webkernel_roles()
     tracker = {"name": "webkernel_classroom", "permissions": [
         _permission("webkernel.authorize", call=False, register=True, publish=False,
@@ -133,7 +134,10 @@ def classroom_roles():
         _permission("webkernel.authenticate", call=False, register=True, publish=False,
                     subscribe=False),
         _permission("webkernel.kernels.", call=True, register=False, publish=False,
-                    subscribe=True)]}
+                    subscribe=True),
+        # sign out users removed or changed in the users file
+        _permission("wamp.session.kill_by_authid", match="exact", call=True, register=False,
+                    publish=False, subscribe=False)]}
     users = [{"name": role, "authorizer": "webkernel.authorize"}
              for role in ("student", "teacher", "observer")]
     return [host, tracker, *users]

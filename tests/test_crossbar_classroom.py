@@ -16,7 +16,9 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from broker import errors
 from broker.classroom.crossbar import crossbar_decision
 from broker.users.authenticators import REFUSED
-from broker.users.crossbar import crossbar_authenticate
+from broker.classroom.crossbar import CrossbarAuthorizerService
+from broker.users import store
+from broker.users.crossbar import KILL_BY_AUTHID, crossbar_authenticate
 from broker.users.directory import UserDirectory
 from tests import crossbar
 from tests.twisted_wamp import JoinRefused, joined, leave
@@ -63,6 +65,59 @@ class AuthenticateTests(SynchronousTestCase):
                          {(errors.NOT_AUTHORIZED, (REFUSED,))})
 
 
+class CallRecorder:
+    """A joined session's ``call``: records each call, answers with *answer* (a callable)."""
+
+    def __init__(self, answer=lambda *args, **kwargs: defer.succeed([1])):
+        self.calls, self.answer = [], answer
+
+    def call(self, procedure, *args, **kwargs):
+        self.calls.append((procedure, args, kwargs))
+        return self.answer(procedure, *args, **kwargs)
+
+
+class SignOutTests(SynchronousTestCase):
+    """Users removed or changed in the file are signed out through Crossbar.io's meta API."""
+
+    def service(self):
+        return CrossbarAuthorizerService("ws://127.0.0.1:1/ws", crossbar.REALM, "t", Clock())
+
+    def test_changed_users_are_killed_by_authid_with_the_user_changed_reason(self):
+        """Each name is one wamp.session.kill_by_authid, with the close reason webkernel's own router sends."""
+        service, session = self.service(), CallRecorder()
+        service.joined(session)
+        service.sign_out(["bob", "alice"])
+        self.assertEqual(session.calls, [
+            (KILL_BY_AUTHID, (name,), {"reason": errors.USER_CHANGED,
+                                       "message": errors.USER_CHANGED_MESSAGE})
+            for name in ("alice", "bob")])
+        self.assertEqual(service.to_sign_out, set())
+
+    def test_names_wait_for_the_session_to_join(self):
+        """A change noticed while not joined to Crossbar.io is acted on as soon as the session joins."""
+        service, session = self.service(), CallRecorder()
+        service.sign_out(["alice"])
+        service.joined(session)
+        self.assertEqual([args for _, args, _ in session.calls], [("alice",)])
+
+    def test_a_refused_call_is_logged_and_a_lost_one_tried_again(self):
+        """Refused (no permission): logged, not retried; the connection lost mid-call: kept for the next join."""
+        refused = CallRecorder(lambda *a, **k: defer.fail(
+            ApplicationError(errors.NOT_AUTHORIZED, "no")))
+        service = self.service()
+        service.joined(refused)
+        service.sign_out(["alice"])
+        self.assertEqual(len(self.flushLoggedErrors()), 0)
+        self.assertEqual(service.to_sign_out, set())
+        lost = CallRecorder(lambda *a, **k: defer.fail(ConnectionError("lost")))
+        service.joined(lost)
+        service.sign_out(["bob"])
+        self.assertEqual(service.to_sign_out, {"bob"})
+        service.left(lost)
+        service.joined(refused)
+        self.assertEqual([args for _, args, _ in refused.calls], [("alice",), ("bob",)])
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(crossbar.missing() is not None, reason=str(crossbar.missing()))
 class CrossbarClassroomTests(TestCase):
@@ -77,6 +132,7 @@ class CrossbarClassroomTests(TestCase):
         users = crossbar.write_users_file(os.path.join(work, "users.json"))
         authorizer = crossbar.classroom_authorizer(node, users)
         self.addCleanup(authorizer.stop)
+        node.users_file = users
         return node
 
     @defer.inlineCallbacks
@@ -116,3 +172,21 @@ class CrossbarClassroomTests(TestCase):
         self.assertEqual((yield bob.call("webkernel.kernels.list")), [])
         self.assertEqual([m["id"] for m in (yield alice.call("webkernel.kernels.list"))],
                          [model["id"]])
+
+    @defer.inlineCallbacks
+    def test_a_changed_user_is_signed_out_of_crossbar(self):
+        """A new password in the users file ends Alice's sessions (webkernel.close.user_changed); Bob stays."""
+        node = self.start_classroom()
+        alice = yield joined(node, realm=crossbar.REALM, ticket="alice-pass", authid="alice")
+        bob = yield joined(node, realm=crossbar.REALM, ticket="bob-pass", authid="bob")
+        self.addCleanup(leave, bob)
+        users = store.load(node.users_file)
+        users["alice"] = store.User.create("alice", "student", "new-pass", iterations=10)
+        store.save(node.users_file, users)
+        # the authorizer re-reads the file every 2 s; a bounded wait for the GOODBYE
+        details = yield alice.left.addTimeout(CALL, reactor)
+        self.assertEqual((details.reason, details.message),
+                         (errors.USER_CHANGED, errors.USER_CHANGED_MESSAGE))
+        self.assertTrue(bob.is_attached())
+        yield self.assertFailure(
+            joined(node, realm=crossbar.REALM, ticket="alice-pass", authid="alice"), JoinRefused)

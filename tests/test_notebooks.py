@@ -498,6 +498,31 @@ class NotebookPageTests(SynchronousTestCase):
         csp = request.responseHeaders.getRawHeaders(b"content-security-policy")[0].decode()
         self.assertIn(f"connect-src 'self' {url};", csp)
 
+    def test_a_classroom_fronts_page_signs_in_by_ticket(self):
+        """--front-auth ticket tells the page to sign users in by ticket; plain-ws only if the operator allowed it."""
+        from twisted.internet.task import Clock
+
+        from broker.web import make_front_site
+        for allowed, auth in ((False, "user-ticket"), (True, "user-ticket plain-ws")):
+            site = make_front_site("ws://10.0.0.7:8080/ws", Clock(), auth="ticket",
+                                   plain_ws=allowed)
+            resource = site.resource.getChildWithDefault(b"", None)
+            resource.static_dir = self.built()
+            _, body = self.render(resource)
+            self.assertIn(f'name="webkernel-auth" content="{auth}"', body)
+        resource = make_front_site("wss://x/ws", Clock()).resource.getChildWithDefault(b"", None)
+        self.assertEqual(resource.auth, "ticket anonymous")
+
+    def test_which_router_urls_would_send_a_ticket_in_clear(self):
+        """Plain ws:// to any host but loopback sends a password unencrypted; wss:// and loopback do not."""
+        from broker.web import sends_in_clear
+        for url in ("ws://10.0.0.7:8080/ws", "ws://crossbar.example/ws", "ws://[2001:db8::1]/ws",
+                    "ws://127.0.0.1.example/ws"):
+            self.assertTrue(sends_in_clear(url), url)
+        for url in ("wss://crossbar.example/ws", "ws://127.0.0.1:8080/ws", "ws://127.3.4.5/ws",
+                    "ws://localhost:8080/ws", "ws://[::1]:8080/ws", "ws://LOCALHOST/ws"):
+            self.assertFalse(sends_in_clear(url), url)
+
 
 def _remove_tree(path):
     import shutil

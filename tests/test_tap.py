@@ -37,6 +37,18 @@ class OptionsTests(SynchronousTestCase):
                      ["--front", "ws://x/ws", "--router", "ws://x/ws", "--token", "t"]):
             self.assertRaises(usage.UsageError, self.parse, *argv)
 
+    def test_front_auth_is_anonymous_or_ticket_and_for_a_front_only(self):
+        """--front-auth ticket (a classroom Crossbar.io) needs --front; --front-allow-plain-ws needs it."""
+        options = self.parse("--front", "ws://10.0.0.7:8080/ws")
+        self.assertEqual((options["front-auth"], options["front-allow-plain-ws"]), ("anonymous", 0))
+        options = self.parse("--front", "ws://x/ws", "--front-auth", "ticket",
+                             "--front-allow-plain-ws")
+        self.assertEqual((options["front-auth"], options["front-allow-plain-ws"]), ("ticket", 1))
+        for argv in (["--front", "ws://x/ws", "--front-auth", "wampcra"],
+                     ["--front-auth", "ticket"],
+                     ["--front", "ws://x/ws", "--front-allow-plain-ws"]):
+            self.assertRaises(usage.UsageError, self.parse, *argv)
+
     def test_defaults_are_secure(self):
         """By default: loopback only, a random token, realm webkernel, not anonymous."""
         options = self.parse()

@@ -16,7 +16,8 @@ decisions depend on their role alone and keep the classroom rules' ``cache``.
 Given the users file (``--users``), the same session also registers
 ``webkernel.authenticate``, Crossbar.io's dynamic ticket authenticator
 (:mod:`broker.users.crossbar`), so users sign in to Crossbar.io with the
-users file and get their role from it.
+users file and get their role from it; users removed from the file, or whose
+password or role changed, are signed out of Crossbar.io (``sign_out``).
 """
 
 from autobahn.twisted.wamp import Session
@@ -28,7 +29,7 @@ from broker.classroom import roles
 from broker.classroom.authorizer import ClassroomAuthorizer
 from broker.classroom.owners import KernelOwners
 from broker.kernel import uris
-from broker.users.crossbar import AUTHENTICATE, crossbar_authenticate
+from broker.users.crossbar import AUTHENTICATE, crossbar_authenticate, sign_out
 
 AUTHORIZE = "webkernel.authorize"
 
@@ -46,6 +47,8 @@ class CrossbarAuthorizer(Session):
 
     #: the users file (a UserDirectory), or None: then no authenticator is registered
     directory = None
+    #: told when this session has joined (``joined(session)``) and left (``left(session)``)
+    service = None
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -67,6 +70,13 @@ class CrossbarAuthorizer(Session):
             self.log.info("no kernel list yet ({why})", why=e)
         self.log.info("classroom authorizer {uri} registered on realm {realm}",
                       uri=AUTHORIZE, realm=details.realm)
+        if self.service is not None:
+            self.service.joined(self)
+
+    def onLeave(self, details):
+        if self.service is not None:
+            self.service.left(self)
+        return super().onLeave(details)
 
     def authorize(self, session, uri, action, options=None):
         decision = self.rules.authorize(session, uri, action, options or {})
@@ -88,6 +98,8 @@ class CrossbarAuthorizerService(service.Service):
         self.url, self.realm, self.token, self.reactor = url, realm, token, reactor
         self.directory = directory
         self.component = None
+        self.session = None      # the joined CrossbarAuthorizer, or None
+        self.to_sign_out = set()  # users to sign out once joined (names of the users file)
 
     def startService(self):
         super().startService()
@@ -105,7 +117,33 @@ class CrossbarAuthorizerService(service.Service):
     def _session(self, config):
         session = CrossbarAuthorizer(config)
         session.directory = self.directory
+        session.service = self
         return session
+
+    def joined(self, session):
+        self.session = session
+        self._sign_out_now()
+
+    def left(self, session):
+        if self.session is session:
+            self.session = None
+
+    def sign_out(self, names):
+        """Sign *names* out of Crossbar.io: now if joined, else as soon as the session joins."""
+        self.to_sign_out.update(names)
+        self._sign_out_now()
+
+    def _sign_out_now(self):
+        if self.session is None or not self.to_sign_out:
+            return
+        names, self.to_sign_out = sorted(self.to_sign_out), set()
+        sign_out(self.session, names).addErrback(self._sign_out_failed, names)
+
+    def _sign_out_failed(self, failure, names):
+        """The session went away mid-way: sign them out once it has joined again."""
+        self.log.warn("signing {names} out of Crossbar.io failed ({why}); again on rejoining",
+                      names=", ".join(names), why=failure.getErrorMessage())
+        self.to_sign_out.update(names)
 
     def stopService(self):
         super().stopService()

@@ -1,9 +1,11 @@
 """The notebook page at ``/`` and its assets at ``/static/``.
 
 The page is a small HTML shell: the realm and the authentication the page
-should use (``ticket``, ``ticket anonymous``, or ``wampcra``: multi-user mode's
-sign-in form) are in ``<meta>`` tags, and so is, on a front (``--front``), the
-Crossbar.io WebSocket the page joins instead of ``/ws``; everything else is the bundle built from
+should use (``ticket``, ``ticket anonymous``, ``wampcra``: multi-user mode's
+sign-in form, or ``user-ticket``: the same form signing in by WAMP-Ticket, on a
+front for a classroom Crossbar.io) are in ``<meta>`` tags, and so is, on a front
+(``--front``), the Crossbar.io WebSocket the page joins instead of ``/ws``;
+everything else is the bundle built from
 ``web/`` into ``broker/static/`` (``npm ci && npm run build`` in ``web/``;
 see docs/notebook.md). The page is sent with a strict Content-Security-Policy:
 scripts only from this origin and no inline script, so output a kernel
@@ -79,14 +81,28 @@ def router_meta(router_url):
     return f'<meta name="webkernel-router" content="{html.escape(router_url, quote=True)}">\n'
 
 
-def page_auth(anonymous, users):
+#: how users sign in: WAMP-CRA on webkernel's own router (``--users``), or their
+#: password as a WAMP ticket on a classroom Crossbar.io (``--front-auth ticket``)
+USERS_WAMPCRA = "wampcra"
+USERS_TICKET = "user-ticket"
+#: with USERS_TICKET: the operator let the page send passwords over plain ws://
+PLAIN_WS = "plain-ws"
+
+
+def page_auth(anonymous, users, plain_ws=False):
     """What the ``webkernel-auth`` meta tag tells the page (no secret: the mode only).
 
-    ``wampcra`` (``--users``): the page shows a sign-in form and signs in by
-    WAMP-CRA; ``ticket``: the service token; ``ticket anonymous``: no token needed.
+    *users* ``True`` or ``"wampcra"`` (``--users``): the page shows a sign-in
+    form and signs in by WAMP-CRA; ``"user-ticket"`` (a front's ``--front-auth
+    ticket``): the same form, the password sent as the WAMP ticket, followed by
+    ``plain-ws`` if *plain_ws* (``--front-allow-plain-ws``: the page may send it
+    over ``ws://`` to a host that is not loopback); ``ticket``: the service
+    token; ``ticket anonymous``: no token needed.
     """
+    if users == USERS_TICKET:
+        return f"{USERS_TICKET} {PLAIN_WS}" if plain_ws else USERS_TICKET
     if users:
-        return "wampcra"
+        return USERS_WAMPCRA
     return "ticket anonymous" if anonymous else "ticket"
 
 
@@ -100,10 +116,11 @@ class NotebookPage(Resource):
 
     isLeaf = True
 
-    def __init__(self, realm, anonymous, static_dir=STATIC_DIR, users=False, router_url=None):
+    def __init__(self, realm, anonymous, static_dir=STATIC_DIR, users=False, router_url=None,
+                 plain_ws=False):
         super().__init__()
         self.realm = realm
-        self.auth = page_auth(anonymous, users)
+        self.auth = page_auth(anonymous, users, plain_ws)
         self.static_dir = static_dir
         self.router_url = router_url
         self.policy = content_security_policy(router_url)
