@@ -5,7 +5,9 @@
 // kept in this tab's sessionStorage, so a reload still works); the realm and
 // whether anonymous access is allowed come from <meta> tags the server fills in.
 // In multi-user mode (meta webkernel-auth "wampcra") the page signs in as a user
-// instead: the sign-in form and the kept WAMP-CRA key are in signin.js.
+// instead: the sign-in form and the kept WAMP-CRA key are in signin.js. On a
+// front for a classroom Crossbar.io ("user-ticket") the same form signs in by
+// ticket and this App holds the password in memory only, to reconnect.
 import 'katex/dist/katex.css';
 import './style.css';
 import { h } from './dom.js';
@@ -14,7 +16,7 @@ import { KernelClient } from './kernel.js';
 import { Notebook } from './notebook.js';
 import { openDialog, saveAsDialog } from './dialogs.js';
 import { classroomParts } from './class/student.js';
-import { EXPIRED, SAVED_REFUSED, SIGNED_OUT, forgetSignIn, keptAuth, keptSignIn, showSignInForm } from './signin.js';
+import { EXPIRED, SAVED_REFUSED, SIGNED_OUT, forgetSignIn, keptAuth, keptSignIn, showSignInForm, ticketAuth } from './signin.js';
 
 const TOKEN_KEY = 'webkernel.token';
 const EVENTS = 'webkernel.kernels.events';
@@ -54,11 +56,16 @@ function stateLabel(state) {
 }
 
 class App {
-  constructor(root) {
+  // ticket: {user, password} a previous App of this page signed in with (by ticket)
+  constructor(root, ticket = null) {
     this.root = root;
     this.realm = meta('webkernel-realm') || 'webkernel';
-    this.anonymous = meta('webkernel-auth').split(/\s+/).includes('anonymous');
-    this.users = meta('webkernel-auth').split(/\s+/).includes('wampcra');
+    const auth = meta('webkernel-auth').split(/\s+/);
+    this.anonymous = auth.includes('anonymous');
+    this.byTicket = auth.includes('user-ticket');
+    this.plainWs = auth.includes('plain-ws');
+    this.users = auth.includes('wampcra') || this.byTicket;
+    this.ticket = ticket;
     this.staleSignIn = false;
     this.kernel = null;
     this.specs = { default: null, kernelspecs: {} };
@@ -152,7 +159,13 @@ class App {
   start() {
     let token = null;
     let auth = null;
-    if (this.users) {
+    if (this.byTicket) {
+      if (!this.ticket) {
+        this.askToSignIn();
+        return;
+      }
+      auth = ticketAuth(this.ticket.user, this.ticket.password);
+    } else if (this.users) {
       const kept = keptSignIn();
       if (!kept) {
         this.askToSignIn();
@@ -194,11 +207,20 @@ class App {
   }
 
   // Multi-user mode: the sign-in form; once signed in, the page loads again
-  // (without the previous user's kernel or notebook in its address).
+  // (without the previous user's kernel or notebook in its address). By ticket
+  // a new App takes over instead, holding the password (a reload would lose it).
   askToSignIn(message = null) {
+    this.ticket = null;
     showSignInForm(this.root, {
-      url: webSocketUrl(), realm: this.realm, message,
-      signedIn: () => window.location.replace(window.location.pathname),
+      url: webSocketUrl(), realm: this.realm, message, byTicket: this.byTicket, plainWs: this.plainWs,
+      signedIn: (ticket) => {
+        if (!this.byTicket) {
+          window.location.replace(window.location.pathname);
+          return;
+        }
+        window.history.replaceState(null, '', window.location.pathname);
+        new App(this.root, ticket).start();
+      },
     });
   }
 

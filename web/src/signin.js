@@ -1,5 +1,6 @@
 // Multi-user mode (twistd webkernel --users): the sign-in form, WAMP-CRA, and
-// staying signed in across reloads.
+// staying signed in across reloads. On a front for a classroom Crossbar.io
+// (--front-auth ticket) the same form signs in by WAMP-Ticket instead (below).
 //
 // The password never leaves the page: the service's CHALLENGE carries the
 // user's salt, iterations and key length; the page derives the PBKDF2 key
@@ -9,6 +10,12 @@
 // password gets a new salt in the users file: the next challenge's salt no
 // longer matches the kept one, so the page drops it and shows the form (and a
 // kept key would not sign for the new key anyway). See docs/notebook.md.
+//
+// By ticket (a classroom Crossbar.io cannot do WAMP-CRA with the users file, see
+// docs/scaling.md) the password itself is the ticket: the page sends it only over
+// wss:// or to loopback, unless the operator allowed plain ws:// (meta plain-ws),
+// and keeps it in memory only (the App holds it to reconnect), never in storage:
+// a reload or a new tab asks for it again.
 import autobahn from 'autobahn-browser';
 import { h } from './dom.js';
 
@@ -22,6 +29,34 @@ export const EXPIRED = 'Your saved sign-in is no longer valid (your password was
 export const SIGNED_OUT = 'You signed out.';
 export const SAVED_REFUSED = 'The service refused your saved sign-in: sign in again. (After repeated '
   + 'failed attempts with your name the service makes the next one wait, up to a minute.)';
+
+export const IN_CLEAR = 'This page will not send your password: the router it signs in at is '
+  + 'reached without encryption (ws://, not wss://). Ask whoever runs this service to use wss:// '
+  + '(or, on a trusted network, to allow it with --front-allow-plain-ws).';
+
+// True if *url* is plain ws:// to a host that is not loopback: a password sent
+// there would cross the network unencrypted (the front makes the same check,
+// broker/web.py sends_in_clear).
+export function sendsInClear(url) {
+  let parsed;
+  try { parsed = new URL(url); } catch { return true; }
+  if (parsed.protocol !== 'ws:') return false;
+  const host = parsed.hostname.toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost') || host === '[::1]') return false;
+  return !/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+// Connection options that sign in by ticket, the password as the ticket.
+export function ticketAuth(user, password) {
+  return {
+    authmethods: ['ticket'],
+    authid: user,
+    onchallenge: (session, method) => {
+      if (method !== 'ticket') throw new Error(`unexpected sign-in method ${method}`);
+      return password;
+    },
+  };
+}
 
 function storage() {
   try { return window.sessionStorage; } catch { return null; }
@@ -84,24 +119,27 @@ export function keptAuth(kept, onStale) {
 
 // Sign in with a name and password: resolves with {authid, authrole} once the
 // service welcomed the session (then closed: the page reloads and signs in with
-// the kept key), rejects with an Error whose .kind is 'refused' or 'unreachable'.
-export function signIn({ url, realm, user, password }) {
+// the kept key; *byTicket*, the caller signs in again with the password it holds),
+// rejects with an Error whose .kind is 'refused' or 'unreachable'.
+export function signIn({ url, realm, user, password, byTicket = false }) {
   return new Promise((resolve, reject) => {
     let derived = null;
     let welcomed = null;
-    const connection = new autobahn.Connection({
-      url, realm, authmethods: ['wampcra'], authid: user,
-      max_retries: 0, retry_if_unreachable: false, use_es6_promises: true,
+    const auth = byTicket ? ticketAuth(user, password) : {
+      authmethods: ['wampcra'], authid: user,
       onchallenge: (session, method, extra) => {
         if (method !== 'wampcra') throw new Error(`unexpected sign-in method ${method}`);
         const key = autobahn.auth_cra.derive_key(password, extra.salt, extra.iterations, extra.keylen);
         derived = { salt: extra.salt, iterations: extra.iterations, keylen: extra.keylen, key };
         return autobahn.auth_cra.sign(key, extra.challenge);
       },
+    };
+    const connection = new autobahn.Connection({
+      url, realm, ...auth, max_retries: 0, retry_if_unreachable: false, use_es6_promises: true,
     });
     connection.onopen = (session, details) => {
       welcomed = { authid: details?.authid || user, authrole: details?.authrole || '' };
-      keep({ user: welcomed.authid, ...derived });
+      if (derived) keep({ user: welcomed.authid, ...derived });
       connection.close();
     };
     connection.onclose = (reason, details) => {
@@ -120,10 +158,14 @@ export function signIn({ url, realm, user, password }) {
   });
 }
 
-// Show the sign-in form in *root*; a successful sign-in calls *signedIn*.
-// *message* (or a notice a previous page left) is shown above the fields.
-export function showSignInForm(root, { url, realm, message = null, signedIn }) {
-  const notice = message || takeNotice();
+// Show the sign-in form in *root*; a successful sign-in calls *signedIn*({user,
+// password}) (*byTicket*: the caller keeps the password in memory to connect).
+// *message* (or a notice a previous page left) is shown above the fields. By
+// ticket over plain ws:// to a host not on loopback, unless *plainWs*, the form
+// says why it will not sign in and sends nothing.
+export function showSignInForm(root, { url, realm, message = null, signedIn, byTicket = false, plainWs = false }) {
+  const inClear = byTicket && !plainWs && sendsInClear(url);
+  const notice = inClear ? IN_CLEAR : message || takeNotice();
   const problem = h('p', { class: 'signin-problem', id: 'signin-problem', role: 'alert' }, notice || '');
   problem.hidden = !notice;
   const name = h('input', { type: 'text', id: 'signin-name', name: 'username', autocomplete: 'username',
@@ -137,14 +179,17 @@ export function showSignInForm(root, { url, realm, message = null, signedIn }) {
     h('label', { for: 'signin-name' }, 'Name'), name,
     h('label', { for: 'signin-password' }, 'Password'), password,
     submit);
+  submit.disabled = inClear;
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
+    if (inClear) return;
     submit.disabled = true;
     submit.textContent = 'Signing in…';
     problem.hidden = true;
     try {
-      await signIn({ url, realm, user: name.value.trim(), password: password.value });
-      signedIn();
+      const user = name.value.trim();
+      await signIn({ url, realm, user, password: password.value, byTicket });
+      signedIn({ user, password: password.value });
     } catch (error) {
       problem.textContent = error.message;
       problem.hidden = false;
