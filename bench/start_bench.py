@@ -3,8 +3,11 @@ Kernel start-up and density: start -> first result, and memory per idle kernel.
 
 For each system: webkernel with the spawn launcher (``spawn``), with a warm pool
 (``pool``), with the fork server (``fork``), the fork server with ``--preload numpy``
-(``fork-numpy``), fork server and pool together (``fork-pool``), and Jupyter Server
-(``jupyter``, from ``bench/.venv-jupyter``), each a fresh server, one after another:
+(``fork-numpy``), fork server and pool together (``fork-pool``), Jupyter Server
+(``jupyter``, from ``bench/.venv-jupyter``), and Jupyter Kernel Gateway (from
+``bench/.venv-kg``) without (``kernel-gateway``) and with prespawned kernels
+(``kernel-gateway-prespawn``), each a fresh server, one after another
+(``bench/run_start_bench.sh`` makes both side virtualenvs, then runs this):
 
 * **latency**: ``--runs`` times, from a client already connected: start a kernel and
   run ``1+1`` until its result is in hand (webkernel: ``kernels.start`` then
@@ -16,6 +19,14 @@ For each system: webkernel with the spawn launcher (``spawn``), with a warm pool
 * **memory**: ``--idle`` kernels started and left idle after ``1+1``; per kernel
   process RSS, USS and PSS (psutil ``memory_full_info``), and the server's RSS
   growth per kernel. For the fork server the template's own memory is reported too.
+
+Kernel Gateway's prespawn (``--KernelGatewayApp.prespawn_count=N``) starts N kernels
+when the gateway starts and never again: ``POST /api/kernels`` always starts a new
+kernel, and the prespawned ones are only *listed* (``GET /api/kernels``, with
+``--JupyterWebsocketPersonality.list_kernels=True``). So a client uses one the only way
+it can: list the kernels, take one it has not used yet, open its WebSocket, run
+``1+1``; that is what is timed. As nothing refills it, each phase (latency, burst,
+memory) gets a fresh gateway with as many prespawned kernels as the phase takes.
 
 Prints one JSON object per system and a Markdown table; ``--json FILE`` saves them.
 Run it with the project's virtualenv: ``.venv/bin/python bench/start_bench.py``.
@@ -40,7 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kernel_clients import JupyterKernel, jupyter_rest  # noqa: E402
 from kernel_systems import JUPYTER_BIN, SERVING, BenchEnvironment  # noqa: E402
 from processes import LoggedProcess  # noqa: E402
-from routers import TWISTD_BIN, free_port  # noqa: E402
+from routers import BENCH_DIR, TWISTD_BIN, free_port  # noqa: E402
 from wamp_client import close_sessions, connect_session  # noqa: E402
 
 SYSTEMS = {
@@ -50,7 +61,10 @@ SYSTEMS = {
     "fork-numpy": ["--kernel-factory", "fork", "--preload", "numpy"],
     "fork-pool": ["--kernel-factory", "fork", "--pool", "python3={pool}"],
     "jupyter": None,
+    "kernel-gateway": None,
+    "kernel-gateway-prespawn": None,
 }
+KG_BIN = os.path.join(BENCH_DIR, ".venv-kg", "bin", "jupyter-kernelgateway")
 PID_CODE = "import os; os.getpid()"
 
 
@@ -77,6 +91,9 @@ class Webkernel:
         self.session = await connect_session(reactor, f"ws://127.0.0.1:{serving.group(1)}/ws",
                                              "webkernel")
         await self.settled(reactor)
+
+    async def prepare(self, reactor, count):
+        """Nothing to do: a pool refills itself before each sample (see settled)."""
 
     async def settled(self, reactor, timeout=300):
         """Wait until the pool is full (and the fork template ready), as the log says."""
@@ -153,6 +170,9 @@ class Jupyter:
                 await deferLater(reactor, 0.1, lambda: None)
         raise RuntimeError("jupyter server did not start")
 
+    async def prepare(self, reactor, count):
+        return
+
     async def settled(self, reactor):
         return
 
@@ -180,6 +200,91 @@ class Jupyter:
         for kernel_id in list(self.clients):
             await self.shutdown(kernel_id)
         await self.server.stop(reactor, timeout=60.0)
+
+
+class KernelGateway(Jupyter):
+    """Jupyter Kernel Gateway from bench/.venv-kg; ``-prespawn``: N kernels started with it."""
+
+    def __init__(self, name, env, options, log_dir):
+        super().__init__(name, env, options, log_dir)
+        self.name = name
+        self.prespawned = name.endswith("-prespawn")
+        self.pool = 0  # prespawned: as many as each phase takes (see prepare)
+        self.used = set()        # prespawned kernels this client has taken already
+        self.from_prespawn = 0   # samples that got a prespawned kernel
+        self.fresh = 0           # samples that found none left and had to POST
+        self.runs = 0
+
+    async def start(self, reactor, prespawn=0):
+        self.reactor = reactor
+        self.port = free_port()
+        self.token = os.urandom(16).hex()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        argv = [KG_BIN, "--KernelGatewayApp.ip=127.0.0.1", f"--KernelGatewayApp.port={self.port}",
+                f"--KernelGatewayApp.auth_token={self.token}",
+                "--KernelGatewayApp.port_retries=0",
+                f"--KernelGatewayApp.prespawn_count={prespawn}",
+                "--JupyterWebsocketPersonality.list_kernels=True"]
+        self.runs += 1
+        log = os.path.join(self.log_dir, f"{self.name}-{self.runs}.log")
+        self.server = LoggedProcess(self.name, log)
+        self.server.spawn(reactor, argv, cwd=self.env.work_dir, env=self.env.env)
+        await self._answering(reactor, prespawn)
+        self.used = set()
+
+    async def _answering(self, reactor, prespawn, timeout=300):
+        """Wait until the gateway lists its *prespawn* kernels, then prove each ready.
+
+        A prespawned kernel stays ``starting`` until something talks to it, so each is
+        proven as webkernel's pool proves its kernels: a ``kernel_info`` over its
+        WebSocket (then closed), before anything is timed.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                kernels = await jupyter_rest(reactor, "GET", f"{self.base_url}/api/kernels",
+                                             self.token, timeout=5.0)
+                if len(kernels) >= prespawn:
+                    break
+            except Exception:
+                pass  # not listening yet, or listing a kernel still being created
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name}: gateway not ready with {prespawn} kernels")
+            await deferLater(reactor, 0.1, lambda: None)
+        for model in kernels:
+            client = await JupyterKernel(self.base_url, self.token, model["id"]).connect(
+                reactor, timeout=120)
+            await client.close(reactor)
+
+    async def prepare(self, reactor, count):
+        """With prespawn: a fresh gateway with *count* prespawned kernels (nothing refills it)."""
+        if self.prespawned:
+            await self.stop(reactor)
+            await self.start(reactor, prespawn=count)
+
+    async def start_and_run(self):
+        if not self.prespawned:
+            return await super().start_and_run()
+        kernels = await jupyter_rest(self.reactor, "GET", f"{self.base_url}/api/kernels",
+                                     self.token, timeout=10.0)
+        unused = [k["id"] for k in kernels if k["id"] not in self.used]
+        if unused:
+            kernel_id = unused[0]
+            self.from_prespawn += 1
+        else:
+            kernel_id = await JupyterKernel.create(self.reactor, self.base_url, self.token)
+            self.fresh += 1
+        self.used.add(kernel_id)
+        client = await JupyterKernel(self.base_url, self.token, kernel_id).connect(
+            self.reactor, timeout=120)
+        reply, outputs = await client.execute("1+1")
+        assert reply["content"]["status"] == "ok", reply
+        self.clients[kernel_id] = client
+        return kernel_id
+
+    def counts(self):
+        """How many timed starts got a prespawned kernel, and how many had to POST."""
+        return {"prespawned_used": self.from_prespawn, "posted": self.fresh}
 
 
 async def latency(reactor, system, runs):
@@ -228,13 +333,20 @@ async def memory(reactor, system, count):
 
 
 async def bench(reactor, name, options, env, log_dir):
-    system = (Jupyter if name == "jupyter" else Webkernel)(name, env, options, log_dir)
+    kind = {"jupyter": Jupyter, "kernel-gateway": KernelGateway,
+            "kernel-gateway-prespawn": KernelGateway}.get(name, Webkernel)
+    system = kind(name, env, options, log_dir)
     await system.start(reactor)
     try:
+        await system.prepare(reactor, 2 + options.runs)
         await latency(reactor, system, 2)  # warm-up: imports, caches, the first connection
         samples = await latency(reactor, system, options.runs)
+        await system.prepare(reactor, options.burst)
         bursts = await burst(reactor, system, options.burst)
+        # the memory phase POSTs its kernels (the same processes a prespawn starts), so the
+        # gateway's own growth per kernel is seen
         used = await memory(reactor, system, options.idle)
+        counts = system.counts() if isinstance(system, KernelGateway) else {}
     finally:
         await system.stop(reactor)
     ms = lambda s: round(s * 1000, 1)  # noqa: E731
@@ -243,7 +355,8 @@ async def bench(reactor, name, options, env, log_dir):
                            "runs": len(samples)},
             "burst_ms": {"count": options.burst, "p50": ms(percentile(bursts, 0.5)),
                          "p90": ms(percentile(bursts, 0.9)), "max": ms(max(bursts))},
-            "memory_mib": {k: round(v, 1) for k, v in used.items()}, "idle_kernels": options.idle}
+            "memory_mib": {k: round(v, 1) for k, v in used.items()}, "idle_kernels": options.idle,
+            **counts}
 
 
 def table(results):
