@@ -244,7 +244,8 @@ class App {
     if (this.userEl && details?.authid) this.userEl.textContent = `${details.authid} (${details.authrole})`;
     try {
       await this.wamp.subscribe(EVENTS, (event) => this.kernelEvent(event));
-      if (this.users) await classroomParts(this, details);
+      // the live classroom runs in webkernel's own service, not on a front's Crossbar.io
+      if (this.users && !meta('webkernel-router')) await classroomParts(this, details);
       this.specs = await this.wamp.call('webkernel.kernelspecs');
       await this.refreshRunning();
       if (this.kernel) {
