@@ -13,10 +13,14 @@ from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from broker.kernel import fork_template
+from broker.kernel.adoption import POLL_INTERVAL, ProcessGone
 from broker.kernel.fork_launcher import ForkingLauncher
 from broker.kernel.forking import RESTART_DELAY, ForkFailed, ForkServer, fork_arguments
 from broker.kernel.launcher import KernelExit, LaunchedKernel
 from broker.kernel.testing import FakeProcessReactor
+
+#: a pid no process has (above Linux's largest pid_max, 2**22)
+GONE_PID = 2**22 + 12345
 
 
 def request(kernel_id="k1"):
@@ -69,6 +73,36 @@ class ForkServerTests(SynchronousTestCase):
         self.server.watch(kernel)
         self.say({"exited": 1234, "exit_code": None, "signal": 9})
         self.assertEqual(self.successResultOf(kernel.exited), KernelExit(None, 9))
+
+    def test_a_kernel_is_not_polled_while_its_template_reports(self):
+        """While the template runs, a forked kernel costs no timer: a vanished pid goes unnoticed by polling."""
+        from broker.kernel.forking import ForkedKernel
+        self.say({"ready": 77})
+        kernel = ForkedKernel("k1", "python3", {}, "/x.json", GONE_PID, None, self.reactor)
+        self.server.watch(kernel)
+        self.reactor.advance(60 * POLL_INTERVAL)
+        self.assertNoResult(kernel.exited)
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+
+    def test_template_death_makes_its_kernels_polled(self):
+        """Once the template that reaps them is gone, its kernels are polled and a gone one is noticed."""
+        from broker.kernel.forking import ForkedKernel
+        self.say({"ready": 77})
+        kernel = ForkedKernel("k1", "python3", {}, "/x.json", GONE_PID, None, self.reactor)
+        self.server.watch(kernel)
+        self.template.process.exit(signal=9)
+        self.reactor.advance(POLL_INTERVAL)
+        self.assertIsInstance(self.successResultOf(kernel.exited), ProcessGone)
+
+    def test_a_kernel_watched_after_its_template_died_is_polled(self):
+        """A fork answered just before the template died is polled from the start."""
+        from broker.kernel.forking import ForkedKernel
+        self.say({"ready": 77})
+        self.template.process.exit(signal=9)
+        kernel = ForkedKernel("k1", "python3", {}, "/x.json", GONE_PID, None, self.reactor)
+        self.server.watch(kernel)
+        self.reactor.advance(POLL_INTERVAL)
+        self.assertIsInstance(self.successResultOf(kernel.exited), ProcessGone)
 
     def test_template_death_fails_pending_and_restarts_it(self):
         """When the template dies, waiting forks fail at once and a new template starts RESTART_DELAY later."""

@@ -84,7 +84,7 @@ class AdoptedKernel:
 
     def __init__(self, kernel_id, kernel_name, connection_info, connection_file, pid, clock,
                  interrupt_mode="signal", poll_interval=POLL_INTERVAL,
-                 running=kernel_process_running, kill=os.kill, log_cap=None):
+                 running=kernel_process_running, kill=os.kill, log_cap=None, poll=True):
         self.kernel_id, self.kernel_name = kernel_id, kernel_name
         self.connection_info = connection_info
         self.connection_file = connection_file
@@ -96,7 +96,14 @@ class AdoptedKernel:
         self.log_cap = log_cap  # keeps its .log within its size while we watch it
         self._poll = task.LoopingCall(self._check)
         self._poll.clock = clock
-        self._poll.start(poll_interval, now=False)
+        self._poll_interval = poll_interval
+        if poll:
+            self.watch_by_polling()
+
+    def watch_by_polling(self):
+        """Check every *poll_interval* seconds that the process still exists (unless it exited)."""
+        if not self._poll.running and not self.exited.called:
+            self._poll.start(self._poll_interval, now=False)
 
     def _check(self):
         if not self._running(self.pid, self.connection_file):

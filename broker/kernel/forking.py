@@ -6,9 +6,13 @@ the ``--preload`` modules, and asks it over a pipe to fork a kernel for a
 connection file. :class:`ForkedKernel` is the launched kernel it gives back:
 an :class:`~broker.kernel.adoption.AdoptedKernel` (the kernel is the
 template's child, not ours), whose ``exited`` fires as soon as the template
-reports the exit, or, if the template is gone, when a poll finds the process
-gone (its pid and start time no longer name a live process). Signals go to the
-kernel's pid (``kill(2)``), so interrupt (SIGINT) works as for any kernel.
+reports the exit. While its template runs, nothing polls a forked kernel (a
+thousand kernels polled each second would be a thousand ``/proc`` reads a
+second for nothing: the template, their parent, reaps each and says so);
+once the template is gone, each of its kernels is polled until a poll finds
+the process gone (its pid and start time no longer name a live process).
+Signals go to the kernel's pid (``kill(2)``), so interrupt (SIGINT) works as
+for any kernel.
 
 If the template dies, forks waiting for it fail (the launch fails as a
 kernel that did not start) and it is started again after
@@ -68,9 +72,10 @@ class ForkedKernel(AdoptedKernel):
     def __init__(self, kernel_id, kernel_name, connection_info, connection_file, pid, start_time,
                  clock, interrupt_mode="signal", poll_interval=POLL_INTERVAL, log_cap=None):
         self.start_time = start_time
+        # not polled while its template reports its exit (ForkServer.watch)
         super().__init__(kernel_id, kernel_name, connection_info, connection_file, pid, clock,
                          interrupt_mode=interrupt_mode, poll_interval=poll_interval,
-                         running=self._same_process, log_cap=log_cap)
+                         running=self._same_process, log_cap=log_cap, poll=False)
 
     def _same_process(self, pid, connection_file):
         started = process_start_time(pid)
@@ -185,7 +190,10 @@ class ForkServer:
         return info
 
     def watch(self, kernel):
-        """Report *kernel*'s exit (a ForkedKernel) when the template says it ended."""
+        """Report *kernel*'s exit (a ForkedKernel) when the template says it ended; poll it if the template is gone."""
+        if self.template is None:
+            kernel.watch_by_polling()
+            return
         self.kernels[kernel.pid] = kernel
         kernel.exited.addBoth(lambda result: (self.kernels.pop(kernel.pid, None), result)[1])
 
@@ -218,6 +226,9 @@ class ForkServer:
         if template is not self.template:
             return
         self.template, self.info = None, None
+        orphans, self.kernels = self.kernels, {}
+        for kernel in orphans.values():  # no one reports their exits now: poll them
+            kernel.watch_by_polling()
         status = KernelExit.from_reason(reason)
         pending, self.pending = self.pending, {}
         for d in pending.values():
