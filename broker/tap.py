@@ -33,6 +33,7 @@ from broker.classroom.notebooks import UserFolders
 from broker.classroom.owners import KernelOwners, OwnerTracker
 from broker.classroom.policy import DEFAULT_MAX_KERNELS_PER_USER, ClassroomPolicy
 from broker.connection_limits import DEFAULT_PER_ADDRESS, LimitedFactory, default_max_connections
+from broker.kernel.capacity import TooFewDescriptors, raise_descriptor_limit
 from broker.hosts import HostAllowList, listening_interfaces
 from broker.http_guard import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY, HttpLimits
 from broker.gateway import GatewayApi, KernelspecFiles
@@ -273,6 +274,17 @@ class Options(usage.Options):
         elif self["token"] is None:
             self["token"] = secrets.token_urlsafe(24)
             self["token-generated"] = True
+        self._check_descriptors()
+
+    def _check_descriptors(self):
+        """A service that holds kernels: room for them in RLIMIT_NOFILE, or a clear refusal."""
+        self["descriptor-limit"] = None
+        if self["front"] or self["crossbar-authorizer"] or self["no-kernels"]:
+            return
+        try:
+            self["descriptor-limit"] = raise_descriptor_limit(_kernels_held(self))
+        except TooFewDescriptors as e:
+            raise usage.UsageError(str(e))
 
     def _check_front(self):
         url = self["front"]
@@ -491,9 +503,21 @@ def _user_folders(options, isolation, log):
                        ensure_home=accounts.account_for)
 
 
+def _kernels_held(options):
+    """The most kernels this service holds at once: ``--max-kernels`` and the pooled ones."""
+    return options["max-kernels"] + sum((options.get("pool-sizes") or {}).values())
+
+
+def _announce_descriptors(options, log):
+    before, after = options.get("descriptor-limit") or (None, None)
+    if before != after:
+        log.info("raised the soft RLIMIT_NOFILE from {before} to {after} for {kernels} kernels",
+                 before=before, after=after, kernels=_kernels_held(options))
+
+
 def _limited(factory, options, log):
     total = options["max-connections"] or default_max_connections(
-        0 if options["no-kernels"] else options["max-kernels"])
+        0 if options["no-kernels"] else _kernels_held(options))
     log.info("at most {total} connections at once, {per_address} from one address",
              total=total, per_address=options["max-connections-per-address"])
     return LimitedFactory(factory, options["max-connections-per-address"], total)
@@ -579,6 +603,7 @@ def makeService(options, reactor=None):
                                                  on_change=authorizer.sign_out)
         authorizer.setServiceParent(top)
         return top
+    _announce_descriptors(options, Logger(namespace="webkernel"))
     if options["router"]:
         top = service.MultiService()
         policy = ClassroomPolicy(options["max-kernels-per-user"]) if options["classroom"] else None

@@ -43,9 +43,9 @@ def kernel_environ():
     return {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
 
-def zmq_channels_factory(reactor):
-    """A factory of real ZeroMQ channels on *reactor* (one ZeroMQ context)."""
-    zmq_factory = make_zmq_factory(reactor)
+def zmq_channels_factory(reactor, kernels=None):
+    """A factory of real ZeroMQ channels on *reactor* (one ZeroMQ context, room for *kernels*)."""
+    zmq_factory = make_zmq_factory(reactor, kernels)
 
     def make(connection_info, on_message, kernel_id):
         return KernelChannels(zmq_factory, connection_info, session_for(connection_info),
@@ -86,7 +86,9 @@ class KernelHostService(service.Service):
         self.launcher = launcher or make_launcher(
             reactor, kernel_dir, kernel_factory, preload, environ=kernel_environ(),
             log_max_bytes=kernel_log_bytes, accounts=accounts, confinement=confinement)
-        self.channels_factory = channels_factory or zmq_channels_factory(reactor)
+        # every kernel the host may run plus every pooled one has its channels open at once
+        self.channels_factory = channels_factory or zmq_channels_factory(
+            reactor, max_kernels + sum((pool or {}).values()))
         self.keep_kernels = keep_kernels
         records = records or KernelRecords(kernel_dir)
         #: the warm pool (``--pool``): kernels started ahead of demand, or None

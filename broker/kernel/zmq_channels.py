@@ -54,11 +54,43 @@ _SOCKET_TYPES = {"shell": zmq.DEALER, "control": zmq.DEALER, "stdin": zmq.DEALER
                  "iopub": zmq.SUB, "hb": zmq.DEALER}
 
 
-def make_zmq_factory(reactor):
-    """A ``txzmq.ZmqFactory`` (one ZeroMQ context) whose connections use *reactor*."""
+#: ZeroMQ sockets the channels of one kernel open: shell, control, stdin, iopub,
+#: heartbeat, and the stdin monitor's pair (libzmq's end and ours)
+SOCKETS_PER_KERNEL = 7
+#: sockets of the context kept beyond the kernels' (a kernel being replaced, a restart)
+SOCKET_RESERVE = 64
+
+
+def sockets_needed(kernels):
+    """The ZeroMQ context's socket limit for *kernels* kernels' channels at once."""
+    return SOCKET_RESERVE + SOCKETS_PER_KERNEL * kernels
+
+
+def make_zmq_factory(reactor, kernels=None):
+    """A ``txzmq.ZmqFactory`` (one ZeroMQ context) whose connections use *reactor*.
+
+    With *kernels*, the context may open the sockets of that many kernels'
+    channels: ZeroMQ's default ``MAX_SOCKETS`` (1023) would refuse new sockets
+    ("Too many open files") past about 140 kernels. The limit is capped at
+    what this libzmq allows (``SOCKET_LIMIT``), and that is logged.
+    """
     factory = txzmq.ZmqFactory()
     factory.reactor = reactor
+    if kernels is not None:
+        wanted = sockets_needed(kernels)
+        ceiling = factory.context.get(zmq.SOCKET_LIMIT)
+        if wanted > ceiling:
+            _log.warn("{kernels} kernels need {wanted} ZeroMQ sockets but this libzmq allows "
+                      "{ceiling}: about {most} kernels fit", kernels=kernels, wanted=wanted,
+                      ceiling=ceiling, most=(ceiling - SOCKET_RESERVE) // SOCKETS_PER_KERNEL)
+        factory.context.set(zmq.MAX_SOCKETS, max(min(wanted, ceiling),
+                                                 factory.context.get(zmq.MAX_SOCKETS)))
     return factory
+
+
+def socket_limit(factory):
+    """The most sockets *factory*'s ZeroMQ context opens."""
+    return factory.context.get(zmq.MAX_SOCKETS)
 
 
 #: signatures of received kernel messages remembered per kernel, to refuse replays
