@@ -152,11 +152,24 @@ def test_a_changed_user_is_signed_out_of_the_page(tab, classroom):
     page.screenshot("signed-out")
 
 
+def plain_front(*allow):
+    front = ServiceProcess("--front", REMOTE_PLAIN, "--front-auth", "ticket", *allow)
+    front.url = f"http://127.0.0.1:{front.port}/"
+    return front
+
+
 @pytest.fixture(scope="module")
 def remote_plain_front():
     """A front whose router is plain ws:// to another host, the operator not having allowed it."""
-    front = ServiceProcess("--front", REMOTE_PLAIN, "--front-auth", "ticket")
-    front.url = f"http://127.0.0.1:{front.port}/"
+    front = plain_front()
+    yield front
+    front.stop()
+
+
+@pytest.fixture(scope="module")
+def allowed_plain_front():
+    """The same front, the operator having allowed it (--front-allow-plain-ws)."""
+    front = plain_front("--front-allow-plain-ws")
     yield front
     front.stop()
 
@@ -173,3 +186,13 @@ def test_no_password_goes_over_plain_ws_to_another_host(tab, remote_plain_front)
     expect(problem).to_contain_text("will not send your password")
     assert page.sockets == []
     page.screenshot("in-clear")
+
+
+def test_the_operator_may_allow_plain_ws(tab, allowed_plain_front):
+    """With --front-allow-plain-ws the form does sign in over ws:// to another host (no router there: it tries)."""
+    assert any("--front-allow-plain-ws: the page sends" in line for line in allowed_plain_front.lines)
+    page = tab(allowed_plain_front)
+    expect(page.page.get_by_role("button", name="Sign in")).to_be_enabled(timeout=OUTPUT)
+    with page.page.expect_websocket(timeout=OUTPUT) as socket:
+        sign_in(page, "alice", "alice-pass")
+    assert socket.value.url == REMOTE_PLAIN
