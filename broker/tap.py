@@ -301,11 +301,12 @@ class Options(usage.Options):
             raise usage.UsageError("--front-allow-plain-ws is for --front-auth ticket")
 
     def _check_users(self):
-        if self["pool"]:
+        if self["pool"] and self["kernel-factory"] != "fork":
             raise usage.UsageError(
-                "--pool is not available with --users: a pooled kernel starts before its "
-                "owner is known, so it could not run as its owner's OS account "
-                "(see docs/classroom.md)")
+                "--pool with --users needs --kernel-factory fork: a spawned kernel runs as "
+                "its owner's OS account from its first instruction, so it cannot start "
+                "before its owner is known; a forked pooled kernel waits unassigned and "
+                "takes its owner's account when handed out (see docs/classroom.md)")
         if self["crossbar-authorizer"]:  # the users file as Crossbar.io's authenticator
             self._check_users_file()
             return

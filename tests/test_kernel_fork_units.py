@@ -243,3 +243,81 @@ class TemplatePipeTests(SynchronousTestCase):
         self.assertEqual(answers, [{"ready": 5}])
         template.errReceived(b"y" * (MAX_LINE + 10))
         self.assertEqual(template._err, b"")
+
+
+class PoolRequestTests(SynchronousTestCase):
+    """The pool's requests of multi-user mode: ``prepare`` and ``assign`` are answered by kernel id."""
+
+    def setUp(self):
+        self.reactor = FakeProcessReactor()
+        self.server = ForkServer(self.reactor, "/usr/bin/python3", {"PATH": "/bin"})
+        self.server.start()
+        self.template = self.reactor.spawned[-1]
+        self.written = []
+        self.template.process.write = lambda data: self.written.append(json.loads(data))
+        self.say({"ready": 77})
+
+    def say(self, message):
+        self.template.protocol.outReceived(json.dumps(message).encode() + b"\n")
+
+    def test_prepare_and_assign_fire_with_their_answers(self):
+        """``prepared`` answers the prepare, ``assigned`` the assign of the same kernel id."""
+        prepared = self.server.fork({"prepare": "k1", "argv": []})
+        self.say({"prepared": "k1", "pid": 1234, "start_time": 5})
+        self.assertEqual(self.successResultOf(prepared)["pid"], 1234)
+        assigned = self.server.fork({"assign": "k1", "confine": [1, 1, 0, "/h", ""], "env": {}})
+        self.assertEqual([next(k for k in ("prepare", "assign") if k in m) for m in self.written],
+                         ["prepare", "assign"])
+        self.assertNoResult(assigned)
+        self.say({"assigned": "k1"})
+        self.assertEqual(self.successResultOf(assigned), {"assigned": "k1"})
+
+    def test_a_refused_assignment_fails(self):
+        """A ``failed`` answer to an assign (the child is gone) is a ForkFailed with its reason."""
+        assigned = self.server.fork({"assign": "k2", "confine": [], "env": {}})
+        self.say({"failed": "k2", "error": "no pooled kernel of that id waits here"})
+        self.assertIn("no pooled kernel", str(self.failureResultOf(assigned, ForkFailed).value))
+
+
+class TemplatePoolTests(SynchronousTestCase):
+    """The template's side of the pool, run in this process on real pipes (no fork)."""
+
+    def tearDown(self):
+        for fd in list(fork_template._initialising):
+            os.close(fd)
+        fork_template._initialising.clear()
+        for kernel_id in list(fork_template._unassigned):
+            fork_template._let_go(kernel_id)
+
+    def waiting_child(self, kernel_id, pid=4242):
+        """Pipes as a prepared child would have them; the child's ends, to play it."""
+        status_r, status_w = os.pipe()
+        assign_r, assign_w = os.pipe()
+        fork_template._initialising[status_r] = (kernel_id, pid)
+        fork_template._unassigned[kernel_id] = (pid, assign_w)
+        return status_r, status_w, assign_r
+
+    def test_ready_child_is_prepared_and_gets_its_owner_once(self):
+        """A child saying ready is answered ``prepared``; its assignment reaches it once, then the pipe closes."""
+        status_r, status_w, assign_r = self.waiting_child("k1")
+        os.write(status_w, b"ready\n")
+        os.close(status_w)
+        answer = fork_template._initialised(status_r)
+        self.assertEqual((answer["prepared"], answer["pid"]), ("k1", 4242))
+        owner = {"assign": "k1", "confine": [1000, 1000, 5, "/home/a", ""], "env": {"USER": "a"}}
+        self.assertEqual(fork_template._handle(owner), {"assigned": "k1"})
+        self.assertEqual(json.loads(fork_template._read_line(assign_r)),
+                         {"confine": owner["confine"], "env": owner["env"]})
+        self.assertEqual(os.read(assign_r, 1), b"")   # closed: no second owner can come
+        os.close(assign_r)
+        self.assertEqual(fork_template._handle(owner)["failed"], "k1")
+
+    def test_child_that_exits_while_initialising_fails_its_prepare(self):
+        """EOF on the status pipe before ``ready`` answers ``failed``, and its assignment pipe is let go."""
+        status_r, status_w, assign_r = self.waiting_child("k2")
+        os.close(status_w)
+        answer = fork_template._initialised(status_r)
+        self.assertEqual(answer["failed"], "k2")
+        self.assertNotIn("k2", fork_template._unassigned)
+        self.assertEqual(os.read(assign_r, 1), b"")   # the child, were it alive, would get EOF
+        os.close(assign_r)

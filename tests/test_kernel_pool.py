@@ -19,6 +19,7 @@ from broker.tap import Options
 from tests.test_kernel_host_units import (
     KERNEL_INFO,
     ChannelsFactory,
+    FakeLaunchedKernel,
     FakeLauncher,
     KernelHostTestCase,
     run_execute,
@@ -143,13 +144,17 @@ class PoolSizesTests(SynchronousTestCase):
         options.parseOptions(["--anonymous", "--pool", "python3=2", "--pool", "ir=1"])
         self.assertEqual(options["pool-sizes"], {"python3": 2, "ir": 1})
 
-    def test_refused_with_users(self):
-        """In multi-user mode a pool is refused: a pooled kernel cannot run as an owner not yet known."""
+    def test_refused_with_users_unless_forked(self):
+        """In multi-user mode a spawned pool is refused: a spawned kernel runs as its owner from its first instruction."""
         users = tempfile.NamedTemporaryFile(suffix=".users", delete=False)
         users.close()
         with self.assertRaises(usage.UsageError) as caught:
             Options().parseOptions(["--users", users.name, "--pool", "python3=2"])
-        self.assertIn("--pool is not available with --users", str(caught.exception))
+        self.assertIn("--pool with --users needs --kernel-factory fork", str(caught.exception))
+        with self.assertRaises(usage.UsageError) as caught:  # past the pool check: the empty file
+            Options().parseOptions(["--users", users.name, "--pool", "python3=2",
+                                    "--kernel-factory", "fork"])
+        self.assertNotIn("--pool", str(caught.exception))
 
 
 class PooledHostTests(KernelHostTestCase):
@@ -232,3 +237,118 @@ class PooledHostTests(KernelHostTestCase):
         self.assertEqual(len(self.launcher.launched), launches + 1)
         self.assertEqual(self.launcher.launched[-1].kernel_id,
                          self.host.list_kernels()[-1]["id"])
+
+
+class PreparingLauncher(FakeLauncher):
+    """FakeLauncher that also prepares unassigned kernels and records their assignments."""
+
+    def __init__(self):
+        super().__init__()
+        self.prepared = []
+        self.assignments = []   # (kernel, owner, Deferred)
+
+    def prepare(self, kernel_name, kernel_id):
+        kernel = FakeLaunchedKernel(kernel_id, kernel_name)
+        self.prepared.append(kernel)
+        return defer.succeed(kernel)
+
+    def assign(self, kernel, owner):
+        d = defer.Deferred()
+        self.assignments.append((kernel, owner, d))
+        return d
+
+
+class UnassignedPoolTests(SynchronousTestCase):
+    """Multi-user mode: the pool prepares kernels (no channels, no proof) and refills the same way."""
+
+    def setUp(self):
+        from twisted.internet import task
+        self.launcher = PreparingLauncher()
+        self.channels = ChannelsFactory()
+        self.pool = KernelPool(self.launcher, self.channels, task.Clock(), {"python3": 2},
+                               unassigned=True)
+
+    def test_fills_with_prepared_kernels_without_connecting(self):
+        """Prepared kernels count as pooled at once: nothing launched, no channels opened to them."""
+        self.pool.start()
+        self.assertEqual((len(self.launcher.prepared), self.launcher.launched), (2, []))
+        self.assertEqual((self.pool.count("python3"), self.channels.made), (2, []))
+
+    def test_take_gives_an_unconnected_kernel_and_refills(self):
+        """take() hands out a prepared kernel with no channels; a new one is prepared behind it."""
+        self.pool.start()
+        warm = self.pool.take("python3")
+        self.assertIs(warm.launched, self.launcher.prepared[0])
+        self.assertIsNone(warm.channels)
+        self.assertEqual((len(self.launcher.prepared), self.pool.count("python3")), (3, 2))
+
+    def test_a_prepared_kernel_that_exits_is_replaced(self):
+        """A prepared kernel exiting while it waits is forgotten (files removed) and replaced."""
+        self.pool.start()
+        first = self.launcher.prepared[0]
+        first.exit(1)
+        self.assertEqual(first.files_removed, 1)
+        self.assertEqual((len(self.launcher.prepared), self.pool.count("python3")), (3, 2))
+
+
+class UnassignedPooledHostTests(KernelHostTestCase):
+    """kernels.start with a multi-user pool: the caller becomes the owner, then the kernel is proven."""
+
+    max_kernels = 5
+
+    def setUp(self):
+        super().setUp()
+        self.launcher = self.host.launcher = PreparingLauncher()
+        self.pool = self.host.pool = KernelPool(self.launcher, self.channels, self.clock,
+                                                {"python3": 1}, unassigned=True)
+        self.pool.start()
+        self.settle()
+
+    def start(self):
+        self.requests += 1
+        self.client.send(message.Call(self.requests, uris.KERNELS_START))
+        self.settle()
+        return self.requests
+
+    def answer(self, request):
+        return [m for m in self.client.take() if getattr(m, "request", None) == request]
+
+    def test_start_assigns_the_caller_then_proves_the_kernel(self):
+        """The pooled kernel is given the caller as owner, connected and nudged; only then the RESULT."""
+        request = self.start()
+        ((kernel, owner, assigned),) = self.launcher.assignments
+        self.assertIs(kernel, self.launcher.prepared[0])
+        self.assertEqual(owner, self.client.session.authid)
+        self.assertEqual((self.channels.made, self.answer(request)), ([], []))
+        assigned.callback(kernel)
+        self.settle()
+        self.assertEqual(self.answer(request), [])   # connected, not yet proven
+        self.channels.last.nudges[-1].callback(KERNEL_INFO)
+        self.settle()
+        (result,) = self.answer(request)
+        self.assertEqual((result.args[0]["id"], result.args[0]["execution_state"]),
+                         (kernel.kernel_id, "idle"))
+        self.assertEqual(self.launcher.launched, [])   # nothing launched for it
+
+    def test_failed_assignment_fails_the_start_and_kills_the_kernel(self):
+        """If the owner cannot be given (e.g. no account), the start fails and the unassigned kernel is killed."""
+        request = self.start()
+        ((kernel, _owner, assigned),) = self.launcher.assignments
+        assigned.errback(RuntimeError("no account"))
+        self.settle()
+        (error,) = self.answer(request)
+        self.assertIsInstance(error, message.Error)
+        self.assertEqual(error.error, "webkernel.error.kernel_start_failed")
+        self.assertIn("KILL", kernel.signals)
+        self.assertEqual(self.host.list_kernels(), [])
+
+    def test_a_kernel_that_dies_before_its_assignment_fails_the_start(self):
+        """The pooled kernel exiting while being assigned fails the start; no channels are left open."""
+        request = self.start()
+        ((kernel, _owner, assigned),) = self.launcher.assignments
+        kernel.exit(1)
+        assigned.callback(kernel)
+        self.settle()
+        (error,) = self.answer(request)
+        self.assertIsInstance(error, message.Error)
+        self.assertEqual(self.channels.made, [])

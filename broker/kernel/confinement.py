@@ -56,8 +56,10 @@ def confine(uid, gid, nice, workdir, limits):
     for item in filter(None, limits.split(",")):
         name, value = item.split("=")
         resource.setrlimit(getattr(resource, name), (int(value), int(value)))
-    if nice:
-        os.nice(nice)
+    if nice:  # per thread on Linux: every thread of the process (a pooled kernel has several)
+        for task in os.listdir("/proc/self/task"):
+            now = os.getpriority(os.PRIO_PROCESS, int(task))
+            os.setpriority(os.PRIO_PROCESS, int(task), min(now + nice, 19))
     if uid >= 0:
         os.setgroups([])
         os.setresgid(gid, gid, gid)

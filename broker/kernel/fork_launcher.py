@@ -12,9 +12,17 @@ the kernel is forked too: the child runs the spawn launcher's own
 the switch to the owner's account, then its working directory) before any
 kernel code, and talks over ipc sockets in the account's home, as a spawned
 confined kernel does (see docs/kernels.md, "Fork server").
+
+For the warm pool of multi-user mode, :meth:`ForkingLauncher.prepare` forks
+a kernel that initialises as the service, owned by no one (its ipc sockets
+in the service's 0700 kernel directory, its IPython directory a private one
+there, history in memory), and :meth:`ForkingLauncher.assign` later gives
+it its owner: that account's confinement and environment, after which it
+serves (see docs/kernels.md, "Warm pool").
 """
 
 import os
+import shutil
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -25,6 +33,11 @@ from broker.kernel.forking import ForkedKernel, ForkServer, fork_arguments
 from broker.kernel.kernelspecs import find_spec, kernel_command, kernel_environment
 from broker.kernel.errors import InvalidKernelId
 from broker.kernel.launcher import _KERNEL_ID, KernelLauncher
+
+
+#: a pooled kernel's IPython history is kept in memory: no database is opened before its
+#: owner is known (and none after: its history is not saved, see docs/kernels.md)
+IN_MEMORY_HISTORY = "--HistoryManager.hist_file=:memory:"
 
 
 class ForkingLauncher(KernelLauncher):
@@ -72,17 +85,83 @@ class ForkingLauncher(KernelLauncher):
                        lambda failure: self._not_forked(failure, connection_file))
         return d
 
+    # -- the warm pool of multi-user mode ----------------------------------------
+
+    def prepare(self, kernel_name, kernel_id):
+        """A pooled kernel of multi-user mode: forked and initialised as the service, owned by no one.
+
+        A Deferred of its ForkedKernel, once it has initialised (sockets bound,
+        shell made); it does not serve until :meth:`assign` gives it an owner.
+        """
+        return defer.maybeDeferred(self._prepare, kernel_name, kernel_id)
+
+    def _prepare(self, kernel_name, kernel_id):
+        self._check_id(kernel_id)
+        spec = find_spec(self.spec_manager, kernel_name)
+        base = {name: self.environ[name] for name in KEPT_VARIABLES if name in self.environ}
+        connection_file = records.connection_path(self.kernel_dir, kernel_id)
+        ipc_prefix = records.ipc_prefix(self.kernel_dir, kernel_id)
+        private_dir = ipc_prefix + ".ipython"
+        env = kernel_environment(spec, {**base, "HOME": private_dir, "IPYTHONDIR": private_dir})
+        env.pop("JPY_PARENT_PID", None)
+        executable, argv = kernel_command(spec, connection_file, env.get("PATH", os.defpath))
+        arguments = fork_arguments(argv)
+        info = self._write_connection_file(connection_file, kernel_name, ipc_prefix)
+        os.mkdir(private_dir, 0o700)
+        request = {"prepare": kernel_id, "argv": [*arguments, IN_MEMORY_HISTORY],
+                   "connection_file": connection_file, "marker": connection_file,
+                   "log": records.log_path(self.kernel_dir, kernel_id), "cwd": private_dir,
+                   "env": env}
+        d = self.server_for(executable, spec, confined=True).fork(request)
+        d.addCallbacks(
+            lambda answer: self._forked(answer, kernel_id, kernel_name, spec, info,
+                                        connection_file, executable, private_dir),
+            lambda failure: self._not_prepared(failure, connection_file, private_dir))
+        return d
+
+    def _not_prepared(self, failure, connection_file, private_dir):
+        shutil.rmtree(private_dir, ignore_errors=True)
+        return self._not_forked(failure, connection_file)
+
+    def assign(self, kernel, owner):
+        """Give a prepared kernel (from :meth:`prepare`) its owner's account: it confines itself and serves.
+
+        A Deferred of the same kernel once the template has passed the owner on;
+        the caller proves it ready as any launched kernel.
+        """
+        d = self.accounts.account_for(owner)
+        d.addCallback(self._assign, kernel)
+        return d
+
+    def _assign(self, account, kernel):
+        spec = find_spec(self.spec_manager, kernel.kernel_name)
+        env = kernel_environment(spec, self.confinement.environment(self.environ, account))
+        env.pop("JPY_PARENT_PID", None)
+        request = {"assign": kernel.kernel_id, "confine": self.confinement.arguments(account),
+                   "env": env}
+        d = self.servers[kernel.executable].fork(request)
+        d.addCallback(lambda answer: self._assigned(kernel, account))
+        return d
+
+    def _assigned(self, kernel, account):
+        kernel.remove_private_dir()
+        self.log.info("pooled kernel {kernel_id} now runs as {account}", kernel_id=kernel.kernel_id,
+                      account=account.name)
+        return kernel
+
     def _say_why(self, kernel_name, why):
         if kernel_name not in self._told:
             self._told.add(kernel_name)
             self.log.info("kernelspec {kernel_name} is spawned, not forked: {why}",
                           kernel_name=kernel_name, why=why)
 
-    def _forked(self, answer, kernel_id, kernel_name, spec, info, connection_file, executable):
+    def _forked(self, answer, kernel_id, kernel_name, spec, info, connection_file, executable,
+                private_dir=None):
         kernel = ForkedKernel(kernel_id, kernel_name, info, connection_file, answer["pid"],
                               answer.get("start_time"), self.reactor,
                               interrupt_mode=getattr(spec, "interrupt_mode", None) or "signal",
-                              log_cap=self._log_cap(kernel_id))
+                              log_cap=self._log_cap(kernel_id), executable=executable,
+                              private_dir=private_dir)
         self.servers[executable].watch(kernel)
         self.log.info("forked kernel {kernel_id} ({kernel_name}), pid {pid}",
                       kernel_id=kernel_id, kernel_name=kernel_name, pid=kernel.pid)

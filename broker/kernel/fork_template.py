@@ -13,7 +13,20 @@ on stdin (requests) and stdout (answers), one JSON object per line:
   ``{"forked": kernel_id, "pid": pid, "start_time": ticks}`` or
   ``{"failed": kernel_id, "error": text}``;
 * whenever a forked kernel ends it says ``{"exited": pid, "exit_code": n,
-  "signal": n}`` (it is the kernels' parent, so it reaps them).
+  "signal": n}`` (it is the kernels' parent, so it reaps them);
+* for the warm pool of multi-user mode, ``{"prepare": kernel_id, "argv", "connection_file",
+  "marker", "log", "cwd", "env"}`` forks a *pooled child* that runs
+  ``IPKernelApp.initialize`` as the template's account (root) in a private
+  directory, with no user's anything, and does not serve; it is answered
+  ``{"prepared": kernel_id, "pid", "start_time"}`` once the child has
+  initialised (``{"failed": ...}`` if it exited first). ``{"assign": kernel_id,
+  "confine": [...], "env": {...}}`` passes the child its owner over a pipe of
+  its own (once: the pipe is then closed) and is answered ``{"assigned":
+  kernel_id}``. The child then confines itself (below), takes its owner's
+  environment and IPython paths (IPython directory, profile, ``%store``
+  database, home and directory history), runs the startup files of its
+  owner's profile and only then starts serving. A pooled child whose pipe
+  closes unassigned (the template went) exits.
 
 Before every fork it checks that nothing which must not be shared across a
 fork exists yet: no thread but its own (``threading.active_count() == 1``),
@@ -27,7 +40,10 @@ directory; the service's connection file (*marker*) opened and kept open, so
 the service can recognise the process as that kernel; the confinement
 (limits, then the OS account switch, then the account's directory: the same
 ``confine`` function the spawn launcher runs, given as source at start in
-``WEBKERNEL_CONFINE_SOURCE``);
+``WEBKERNEL_CONFINE_SOURCE``; glibc applies each set*id call to every thread
+of the process, and ``confine`` renices every thread, so a pooled child's
+threads are confined too; then ``PR_SET_DUMPABLE`` 1, for a uid switch without
+exec leaves the process undumpable and its ``/proc/self`` root's);
 random seeds drawn afresh (``random``, and ``numpy.random`` if loaded).
 Then ipykernel's ``IPKernelApp`` starts with the kernel's own connection file
 (own ports, own HMAC key); its ZeroMQ context, threads, event loop and
@@ -42,6 +58,7 @@ import importlib
 import json
 import os
 import random
+import select
 import signal
 import sys
 import threading
@@ -106,6 +123,9 @@ def _reap(signum=None, frame=None):
             return
         if pid == 0:
             return
+        for kernel_id, (child, _fd) in list(_unassigned.items()):
+            if child == pid:
+                _let_go(kernel_id)
         _say({"exited": pid,
               "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
               "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None})
@@ -120,43 +140,145 @@ def _start_time(pid):
         return None
 
 
-def _child(request):
-    """In the forked child: become the kernel. Never returns."""
-    try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        os.setsid()
-        null = os.open(os.devnull, os.O_RDONLY)
-        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
-        os.environ.clear()
-        os.environ.update(request["env"])
-        # recognisable as this kernel: the service's connection file stays open
-        # (opened before the account switch: the kernel directory is the service's)
-        os.open(request.get("marker") or request["connection_file"], os.O_RDONLY)
-        if request.get("confine"):
-            _confine(*request["confine"])
-        elif request.get("cwd"):
-            os.chdir(request["cwd"])
-        random.seed()
-        if "numpy" in sys.modules:
-            sys.modules["numpy"].random.seed()
-        sys.argv = [sys.executable, *request["argv"]]
-        from ipykernel import kernelapp
-        kernelapp.IPKernelApp.launch_instance(argv=request["argv"])
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    except BaseException:
-        traceback.print_exc()
-        code = 1
+def _detach(request, keep=()):
+    """The forked child's first steps: own session, stdio, no inherited descriptor but *keep*."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDONLY)
+    log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    top = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, top)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    # recognisable as this kernel: the service's connection file stays open
+    # (opened before the account switch: the kernel directory is the service's)
+    os.open(request.get("marker") or request["connection_file"], os.O_RDONLY)
+
+
+def _reseed():
+    random.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+
+
+def _make_dumpable():
+    """PR_SET_DUMPABLE 1: a uid switch without exec leaves the process undumpable (its
+    /proc/self root's); the kernel is wholly its account's now, so make it its own again."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(4, 1, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 1)")
+
+
+def _switch(confine):
+    """Confine this process (every thread: glibc applies set*id to all of them) as *confine* says."""
+    _confine(*confine)
+    if confine[0] >= 0:
+        _make_dumpable()
+
+
+def _exit_code(e):
+    return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+
+
+def _finish(code):
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
         os._exit(code)
+
+
+def _child(request):
+    """In the forked child: become the kernel. Never returns."""
+    try:
+        _detach(request)
+        if request.get("confine"):
+            _switch(request["confine"])
+        elif request.get("cwd"):
+            os.chdir(request["cwd"])
+        _reseed()
+        sys.argv = [sys.executable, *request["argv"]]
+        from ipykernel import kernelapp
+        kernelapp.IPKernelApp.launch_instance(argv=request["argv"])
+        code = 0
+    except SystemExit as e:
+        code = _exit_code(e)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    _finish(code)
+
+
+def _read_line(fd, most=1 << 20):
+    """One line from *fd* (b"" at EOF first), at most *most* bytes."""
+    data = b""
+    while not data.endswith(b"\n") and len(data) < most:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _pooled_child(request, status, assignment):
+    """In a pooled child (multi-user mode): initialise the kernel as the service, unassigned;
+    say so on *status*; wait on *assignment* for its owner; take the owner's confinement and
+    IPython paths; only then run startup code and serve. Never returns."""
+    try:
+        _detach(request, keep=(status, assignment))
+        os.chdir(request["cwd"])
+        sys.argv = [sys.executable, *request["argv"]]
+        from ipykernel import kernelapp
+        app = kernelapp.IPKernelApp.instance()
+        run_startup_code, app.init_code = app.init_code, lambda: None
+        app.initialize(request["argv"])
+        os.write(status, b"ready\n")
+        os.close(status)
+        line = _read_line(assignment)
+        os.close(assignment)
+        if not line.endswith(b"\n"):
+            _finish(0)  # the template went, or let it go: no owner, no kernel
+        owner = json.loads(line)
+        _switch(owner["confine"])
+        for name in request["env"]:
+            os.environ.pop(name, None)
+        os.environ.update(owner["env"])
+        _owners_ipython(app)
+        _reseed()
+        run_startup_code()
+        app.start()
+        code = 0
+    except SystemExit as e:
+        code = _exit_code(e)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    _finish(code)
+
+
+def _owners_ipython(app):
+    """What IPython took from HOME, IPYTHONDIR and the cwd while initialising: now the owner's."""
+    from pathlib import Path
+    from IPython.core.profiledir import ProfileDir
+    from IPython.paths import get_ipython_dir
+    from IPython.utils.path import get_home_dir
+    ipython_dir = get_ipython_dir()
+    profile = ProfileDir.create_profile_dir_by_name(ipython_dir, app.profile)
+    shell = app.shell
+    app.ipython_dir = shell.ipython_dir = ipython_dir
+    app.profile_dir = shell.profile_dir = app.kernel.profile_dir = profile
+    shell.db = None  # IPython's %store database: made again, in the owner's profile, when used
+    shell.home_dir = get_home_dir()
+    shell.starting_dir = os.getcwd()
+    shell.history_manager.dir_hist[:] = [Path.cwd()]
 
 
 def _fork(request):
@@ -167,6 +289,72 @@ def _fork(request):
     if pid == 0:
         _child(request)
     return {"forked": request["fork"], "pid": pid, "start_time": _start_time(pid)}
+
+
+#: pooled children initialising: their status pipe's read end -> (kernel id, pid)
+_initialising = {}
+#: pooled children waiting for an owner: kernel id -> (pid, their assignment pipe's write end)
+_unassigned = {}
+
+
+def _prepare(request):
+    """Fork a pooled child; it is answered ``prepared`` (or ``failed``) once it has initialised."""
+    kernel_id = request["prepare"]
+    why = fork_safe(checks())
+    if why is not None:
+        return {"failed": kernel_id, "error": f"cannot fork safely: {why}"}
+    status_r, status_w = os.pipe()
+    assign_r, assign_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        _pooled_child(request, status_w, assign_r)
+    os.close(status_w)
+    os.close(assign_r)
+    _initialising[status_r] = (kernel_id, pid)
+    _unassigned[kernel_id] = (pid, assign_w)
+    return None
+
+
+def _initialised(fd):
+    """A pooled child said it is ready, or closed its status pipe (it exited): tell the service."""
+    said = os.read(fd, 64)
+    os.close(fd)
+    kernel_id, pid = _initialising.pop(fd)
+    if said.startswith(b"ready"):
+        return {"prepared": kernel_id, "pid": pid, "start_time": _start_time(pid)}
+    _let_go(kernel_id)
+    return {"failed": kernel_id, "error": "the pooled kernel exited while it initialised "
+                                          "(its log says why)"}
+
+
+def _let_go(kernel_id):
+    entry = _unassigned.pop(kernel_id, None)
+    if entry is not None:
+        os.close(entry[1])
+
+
+def _assign(request):
+    """Send a pooled child its owner (confinement and environment): it then starts serving."""
+    kernel_id = request["assign"]
+    entry = _unassigned.pop(kernel_id, None)
+    if entry is None:
+        return {"failed": kernel_id, "error": "no pooled kernel of that id waits here"}
+    try:
+        os.write(entry[1], (json.dumps({"confine": request["confine"],
+                                        "env": request["env"]}) + "\n").encode("utf-8"))
+    except OSError as e:
+        return {"failed": kernel_id, "error": f"the pooled kernel is gone ({e})"}
+    finally:
+        os.close(entry[1])
+    return {"assigned": kernel_id}
+
+
+def _handle(request):
+    if "prepare" in request:
+        return _prepare(request)
+    if "assign" in request:
+        return _assign(request)
+    return _fork(request)
 
 
 def main(argv):
@@ -194,25 +382,31 @@ def main(argv):
     signal.signal(signal.SIGCHLD, _reap)
     _say({"ready": os.getpid(), "preloaded": [n for n in preload if n in loaded],
           "checks": checks()})
-    stdin = os.fdopen(0, "rb", buffering=0)
     buffered = b""
     while True:
-        try:
-            chunk = stdin.read(65536)
-        except InterruptedError:
-            continue
-        if not chunk:
-            return 0
-        buffered += chunk
-        *lines, buffered = buffered.split(b"\n")
-        for line in lines:
-            if line.strip():
-                request = json.loads(line)
-                try:
-                    answer = _fork(request)
-                except OSError as e:
-                    answer = {"failed": request.get("fork"), "error": str(e)}
-                _say(answer)
+        readable, _, _ = select.select([0, *_initialising], [], [])
+        for fd in readable:
+            if fd != 0:
+                _say(_initialised(fd))
+                continue
+            chunk = os.read(0, 65536)
+            if not chunk:
+                return 0
+            buffered += chunk
+            *lines, buffered = buffered.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    _answer(json.loads(line))
+
+
+def _answer(request):
+    try:
+        answer = _handle(request)
+    except OSError as e:
+        answer = {"failed": request.get("fork") or request.get("prepare")
+                  or request.get("assign"), "error": str(e)}
+    if answer is not None:
+        _say(answer)
 
 
 if __name__ == "__main__":

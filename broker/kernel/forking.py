@@ -14,6 +14,10 @@ the process gone (its pid and start time no longer name a live process).
 Signals go to the kernel's pid (``kill(2)``), so interrupt (SIGINT) works as
 for any kernel.
 
+The same pipe carries the warm pool's ``prepare`` and ``assign`` requests of
+multi-user mode (:meth:`ForkServer.fork` sends any request; each is answered
+by kernel id).
+
 If the template dies, forks waiting for it fail (the launch fails as a
 kernel that did not start) and it is started again after
 :data:`RESTART_DELAY` seconds; kernels it forked run on, watched by their poll.
@@ -21,6 +25,7 @@ kernel that did not start) and it is started again after
 
 import json
 import os
+import shutil
 
 from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
@@ -41,6 +46,16 @@ STOP_GRACE = 5.0
 MAX_LINE = 65536
 #: the module argv of the kernelspecs the fork server can start (``python -m MODULE``)
 IPYKERNEL_MODULES = ("ipykernel_launcher", "ipykernel")
+
+
+#: the requests to the template, and its answers to them (each names the kernel id it is about)
+REQUESTS = ("fork", "prepare", "assign")
+ANSWERS = ("forked", "prepared", "assigned", "failed")
+
+
+def _subject(message, keys=REQUESTS):
+    """The kernel id a template request (or, with *keys* ANSWERS, an answer) is about."""
+    return next((message[key] for key in keys if key in message), None)
 
 
 class ForkFailed(Condition):
@@ -70,9 +85,14 @@ class ForkedKernel(AdoptedKernel):
     """A kernel forked by the template: watched by the template's exit reports and by a poll."""
 
     def __init__(self, kernel_id, kernel_name, connection_info, connection_file, pid, start_time,
-                 clock, interrupt_mode="signal", poll_interval=POLL_INTERVAL, log_cap=None):
+                 clock, interrupt_mode="signal", poll_interval=POLL_INTERVAL, log_cap=None,
+                 executable=None, private_dir=None):
         self.start_time = start_time
         # not polled while its template reports its exit (ForkServer.watch)
+        #: the interpreter whose template forked it
+        self.executable = executable
+        #: a pooled kernel's IPython directory while it waited for its owner (the service's)
+        self.private_dir = private_dir
         super().__init__(kernel_id, kernel_name, connection_info, connection_file, pid, clock,
                          interrupt_mode=interrupt_mode, poll_interval=poll_interval,
                          running=self._same_process, log_cap=log_cap, poll=False)
@@ -86,6 +106,15 @@ class ForkedKernel(AdoptedKernel):
         if not self.exited.called:
             self.stop_watching()
             self.exited.callback(KernelExit(exit_code, signal))
+
+    def remove_files(self):
+        """Its launch files, and the directory it used while it waited in the pool."""
+        self.remove_private_dir()
+        super().remove_files()
+
+    def remove_private_dir(self):
+        if self.private_dir is not None:
+            shutil.rmtree(self.private_dir, ignore_errors=True)
 
     def output_tail(self):
         """The last lines the kernel printed (its ``.log``), for saying why it failed."""
@@ -173,19 +202,19 @@ class ForkServer:
         return self.info["ready"] if self.info else None
 
     def fork(self, request):
-        """Ask for a kernel (*request*: the fork message's fields); a Deferred of the answer."""
+        """Ask the template (*request*: a ``fork``, ``prepare`` or ``assign`` message); a Deferred of the answer."""
         if self.stopping:
             return defer.fail(ForkFailed("the fork server is stopping"))
         if self.template is None:
             self.start()
         d = defer.Deferred()
-        self.pending[request["fork"]] = d
+        self.pending[_subject(request)] = d
         self.ready.addCallback(self._send, request)
         self.ready.addErrback(lambda f: None)
         return d
 
     def _send(self, info, request):
-        if self.template is not None and request["fork"] in self.pending:
+        if self.template is not None and _subject(request) in self.pending:
             self.template.transport.write(json.dumps(request).encode("utf-8") + b"\n")
         return info
 
@@ -202,9 +231,9 @@ class ForkServer:
     def answer(self, message):
         if "ready" in message:
             self._became_ready(message)
-        elif "forked" in message or "failed" in message:
-            d = self.pending.pop(message.get("forked") or message.get("failed"), None)
-            if d is not None and "forked" in message:
+        elif any(key in message for key in ANSWERS):
+            d = self.pending.pop(_subject(message, ANSWERS), None)
+            if d is not None and "failed" not in message:
                 d.callback(message)
             elif d is not None:
                 d.errback(ForkFailed(f"the fork template refused: {message.get('error')}"))

@@ -17,8 +17,17 @@ kills every pooled kernel (they hold no one's work) and fires once each has
 exited and its files are gone.
 
 Pooled kernels are not the host's: they are not listed, not counted against
-``--max-kernels``, and carry no owner until handed out. They are never used
-in multi-user mode (see docs/kernels.md, "Warm pool").
+``--max-kernels``, and carry no owner until handed out.
+
+In multi-user mode (*unassigned*, with ``--kernel-factory fork`` only) a
+pooled kernel is *prepared*, not launched: a child of the fork template that
+has initialised ipykernel as the service (sockets bound in the service's
+kernel directory, no user's code, files or account) and waits, not serving,
+for its owner (:meth:`~broker.kernel.fork_launcher.ForkingLauncher.prepare`).
+It has no channels and no readiness proof; the supervisor gives it its
+owner (:meth:`~broker.kernel.fork_launcher.ForkingLauncher.assign`: that
+account's confinement, then it serves) and proves it ready as any launched
+kernel. See docs/kernels.md, "Warm pool".
 """
 
 import uuid
@@ -44,7 +53,10 @@ class Relay:
 
 @attr.s
 class WarmKernel:
-    """A pooled kernel: launched, its channels open and proven, its id's lock held."""
+    """A pooled kernel: launched, its channels open and proven, its id's lock held.
+
+    Or, prepared for multi-user mode: forked and initialised, no channels (``channels`` None).
+    """
 
     kernel_id = attr.ib()
     kernel_name = attr.ib()
@@ -76,7 +88,10 @@ class KernelPool:
     log = Logger()
 
     def __init__(self, launcher, channels_factory, clock, sizes, records=None,
-                 ready_timeout=60.0):
+                 ready_timeout=60.0, unassigned=False):
+        #: multi-user mode: kernels are prepared (``launcher.prepare``), not launched and proven;
+        #: their owner is given at hand-out (see the module's docstring)
+        self.unassigned = unassigned
         self.launcher = launcher
         self.channels_factory = channels_factory
         self.clock = clock
@@ -123,7 +138,8 @@ class KernelPool:
         kernel_id = uuid.uuid4().hex
         claim = self.records.claim(kernel_id) if self.records is not None else None
         warm = self.starting = WarmKernel(kernel_id, kernel_name, None, claim=claim)
-        d = self.launcher.launch(kernel_name, kernel_id)
+        start = self.launcher.prepare if self.unassigned else self.launcher.launch
+        d = start(kernel_name, kernel_id)
         d.addCallback(self._launched, warm)
         d.addErrback(self._failed, warm)
 
@@ -135,6 +151,8 @@ class KernelPool:
         launched.exited.addBoth(self._exited, warm)
         if launched.exited.called:  # it died already: _exited has dealt with it
             return None
+        if self.unassigned:  # it serves no one yet: proven once it has its owner
+            return self._ready(None, warm)
         warm.channels = self.channels_factory(launched.connection_info, warm.relay,
                                               warm.kernel_id)
         return warm.channels.nudge(timeout=self.ready_timeout).addCallback(self._ready, warm)

@@ -94,7 +94,7 @@ class KernelHostService(service.Service):
         #: the warm pool (``--pool``): kernels started ahead of demand, or None
         self.pool = None if not pool else KernelPool(
             self.launcher, self.channels_factory, reactor, pool, records=records,
-            ready_timeout=ready_timeout)
+            ready_timeout=ready_timeout, unassigned=self.launcher.accounts is not None)
         self.options = dict(max_kernels=max_kernels, ready_timeout=ready_timeout,
                             history_messages=history_messages, history_bytes=history_bytes,
                             heartbeat_interval=heartbeat_interval,

@@ -137,11 +137,17 @@ class KernelSupervisor:
 
         Its channels come with it (their messages now go to this kernel's
         conversation); its ``kernel_info_reply`` is the one of the pool's proof.
+        A kernel prepared for multi-user mode (no channels) is first given its
+        owner (``launcher.assign``), then connected to and proven as any launch.
         """
         self.change_state("starting")
         self._stopping = False
         self._ready = defer.Deferred()
         self._watch(warm.launched)
+        if warm.channels is None:  # prepared for multi-user mode: its owner first
+            d = self.launcher.assign(warm.launched, self.owner)
+            d.addCallbacks(self._open_channels, self._start_failed)
+            return self._ready
         warm.relay.target = self.conversation.message_received
         self.conversation.channels = warm.channels
         self._became_ready(warm.kernel_info)
@@ -154,6 +160,12 @@ class KernelSupervisor:
 
     def _launched(self, launched, nudge_channel="shell"):
         self._watch(launched)
+        self._open_channels(launched, nudge_channel)
+
+    def _open_channels(self, launched, nudge_channel="shell"):
+        """Connect to *launched* and prove it ready (its nudge)."""
+        if launched is not self.launched or self._ready is None or self._ready.called:
+            return  # given up meanwhile
         channels = self.channels_factory(
             launched.connection_info, self.conversation.message_received, self.kernel_id)
         self.conversation.channels = channels
