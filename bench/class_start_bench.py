@@ -2,7 +2,8 @@
 
 Starts ``twistd webkernel --users`` (students ``s000`` … with passwords, a
 real kernel each, ``--unsafe-shared-account``) once per kernel factory
-(``spawn``, ``fork``; the warm pool is refused in ``--users`` mode), then N
+(``spawn``, ``fork``, and ``fork-pool``: fork with ``--pool python3=P``,
+``--pool`` students by default, the pool full before the release), then N
 threads, released together (or spread evenly over ``--spread`` seconds),
 each: connect and sign in (WAMP-CRA, ``broker.client``), start a kernel, and
 evaluate ``1+1``. Per student, the time from its release to the ``'2'``
@@ -10,7 +11,8 @@ coming back; the summary gives p50, p90 and max of those, the burst's wall
 time, and the machine's load average before and after (the numbers are only
 as quiet as the machine).
 
-    .venv/bin/python bench/class_start_bench.py [--students 30] [--factories spawn,fork] [--spread 0]
+    .venv/bin/python bench/class_start_bench.py [--students 30] [--factories spawn,fork,fork-pool]
+        [--spread 0] [--pool P]
 
 Prints a JSON summary; the numbers of a run are in docs/benchmarks.md.
 """
@@ -38,16 +40,32 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else None
 
 
-def burst(factory, students, spread):
+#: the service's options of each factory (``{pool}``: the pool's size)
+FACTORIES = {"spawn": ["--kernel-factory", "spawn"], "fork": ["--kernel-factory", "fork"],
+             "fork-pool": ["--kernel-factory", "fork", "--pool", "python3={pool}"]}
+
+
+def wait_for_pool(service, size):
+    """Wait (bounded) until the service logs its pool full."""
+    deadline = time.monotonic() + TIMEOUT
+    while f"{size} in the pool" not in service.log():
+        if time.monotonic() > deadline or not service.alive():
+            raise RuntimeError(f"the pool of {size} never filled:\n{service.log()[-2000:]}")
+        time.sleep(0.1)  # polling the service's log
+
+
+def burst(factory, students, spread, pool=0):
     """One service with *factory*; every student's start-to-first-result, in seconds (None if it failed)."""
     base = tempfile.mkdtemp(prefix=f"class-start-{factory}-")
+    pool = pool or students
     passwords = {f"s{i:03d}": f"student password {i}" for i in range(students)}
     users_file = os.path.join(base, "users.json")
     store.save(users_file, {n: store.User.create(n, "student", p) for n, p in passwords.items()})
     service = ServiceProcess("--users", users_file, "--unsafe-shared-account",
                              "--home-root", os.path.join(base, "homes"),
                              "--kernel-dir", os.path.join(base, "kernels"),
-                             "--notebook-dir", base, "--kernel-factory", factory,
+                             "--notebook-dir", base,
+                             *(a.format(pool=pool) for a in FACTORIES[factory]),
                              "--max-kernels", str(students + 5),
                              "--max-connections-per-address", str(students + 50), timeout=120)
     times, errors, clients = {}, {}, []
@@ -66,6 +84,8 @@ def burst(factory, students, spread):
         except Exception as e:  # noqa: BLE001 -- a bench reports every failure and goes on
             errors[name] = f"{type(e).__name__}: {e}"
 
+    if "pool" in factory:
+        wait_for_pool(service, pool)
     threads = [threading.Thread(target=student, args=(i, n)) for i, n in enumerate(passwords)]
     for t in threads:
         t.start()
@@ -84,7 +104,8 @@ def burst(factory, students, spread):
     service.stop(timeout=60)
     values = list(times.values())
     return {
-        "factory": factory, "students": students, "spread_s": spread, "ok": len(values),
+        "factory": factory, "pool": pool if "pool" in factory else 0,
+        "students": students, "spread_s": spread, "ok": len(values),
         "failed": errors,
         "start_to_first_result_s": {
             "p50": round(percentile(values, 50), 2) if values else None,
@@ -100,11 +121,14 @@ def burst(factory, students, spread):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--students", type=int, default=30)
-    parser.add_argument("--factories", default="spawn,fork")
+    parser.add_argument("--factories", default="spawn,fork,fork-pool")
+    parser.add_argument("--pool", type=int, default=0,
+                        help="the pool's size with fork-pool (default: one per student)")
     parser.add_argument("--spread", type=float, default=0.0,
                         help="seconds over which the students' starts are spread (0: all at once)")
     args = parser.parse_args()
-    results = [burst(factory, args.students, args.spread) for factory in args.factories.split(",")]
+    results = [burst(factory, args.students, args.spread, args.pool)
+               for factory in args.factories.split(",")]
     print(json.dumps(results, indent=1))
 
 
