@@ -49,6 +49,8 @@ from broker.kernel.logs import DEFAULT_MAX_BYTES as DEFAULT_LOG_BYTES
 from broker.kernel.pool import parse_sizes as parse_pool_sizes
 from broker.kernel.records import KernelDirNotOurs, check_kernel_dir_owner
 from broker.kernel.service import (
+    DEFAULT_ROUTER_PING,
+    DEFAULT_ROUTER_PING_TIMEOUT,
     KernelHostService,
     RemoteKernelHostService,
     default_kernel_dir,
@@ -173,6 +175,8 @@ class Options(usage.Options):
         ["max-registrations", None, DEFAULT_MAX_REGISTRATIONS, "Registrations a session may hold.", _positive_int],
         ["max-wildcards", None, DEFAULT_MAX_WILDCARDS, "Wildcard subscriptions (and wildcard registrations) a session may hold.", _positive_int],
         ["router", None, None, "Join this external router (ws://HOST:PORT/ws) as a kernel host instead of running a router; --token is the router's --host-token."],
+        ["router-ping", None, DEFAULT_ROUTER_PING, "With --router: seconds between this kernel host's WebSocket pings to the router.", _positive_float],
+        ["router-ping-timeout", None, DEFAULT_ROUTER_PING_TIMEOUT, "With --router: seconds without the pong after which the host drops its connection to the router and makes a new one (a network partition leaves it half-open). See docs/scaling.md", _positive_float],
         ["host-token", None, None, "Let kernel hosts in other processes join (authid webkernel_host, this ticket)."],
         ["kernel-dir", None, None, "Directory for kernels' connection files (mode 0700, an existing one of ours is tightened to it, one of another user refused; files 0600). Default: <jupyter runtime dir>/webkernel"],
         ["max-kernels", None, 20, "Most kernels running at once.", _positive_int],
@@ -611,6 +615,8 @@ def makeService(options, reactor=None):
         metrics = _metrics(options, reactor, top)
         RemoteKernelHostService(options["router"], options["realm"], options["token"], reactor,
                                 kernel_dir, policy=policy, metrics=metrics,
+                                ping_interval=options["router-ping"],
+                                ping_timeout=options["router-ping-timeout"],
                                 **_kernel_options(options)).setServiceParent(top)
         return top
     txaio.set_global_log_level("info")  # Autobahn's debug logs cost time on every frame

@@ -25,6 +25,11 @@ from broker.kernel.pool import KernelPool
 from broker.kernel.records import KernelRecords
 from broker.kernel.zmq_channels import KernelChannels, make_zmq_factory, session_for
 
+#: seconds between the host's WebSocket pings to its router (``--router-ping``)
+DEFAULT_ROUTER_PING = 10.0
+#: seconds the host waits for the pong before it drops the connection (``--router-ping-timeout``)
+DEFAULT_ROUTER_PING_TIMEOUT = 5.0
+
 
 def default_kernel_dir():
     """``<jupyter runtime dir>/webkernel``: where connection files go by default."""
@@ -58,6 +63,20 @@ def make_launcher(reactor, kernel_dir, kernel_factory="spawn", preload=(), **opt
     if kernel_factory == "fork":
         return ForkingLauncher(reactor, kernel_dir, preload=preload, **options)
     return KernelLauncher(reactor, kernel_dir, **options)
+
+
+def router_transport(url, ping_interval=DEFAULT_ROUTER_PING,
+                     ping_timeout=DEFAULT_ROUTER_PING_TIMEOUT):
+    """The Autobahn ``Component`` transport of a kernel host joining *url*.
+
+    It retries for ever, and pings the router every *ping_interval* seconds: a
+    connection whose pong does not come within *ping_timeout* seconds is
+    dropped and made again. Without it a host behind a network partition keeps
+    a half-open connection the router has long closed, and its kernels stay
+    unreachable (reported dead) after the network heals (docs/scaling.md).
+    """
+    return {"url": url, "max_retries": -1,
+            "options": {"autoPingInterval": ping_interval, "autoPingTimeout": ping_timeout}}
 
 
 def _start_reattaching(host):
@@ -153,12 +172,16 @@ class RemoteKernelHostService(KernelHostService):
     reconnects (with Autobahn's back-off) if the router goes away. Its kernels
     outlive the connection: each new WAMP session takes over the previous
     one's kernels (:meth:`KernelHost.take_over`) and registers them again.
+    It pings the router (:func:`router_transport`), so it notices a connection
+    that died without a FIN (a network partition) and makes a new one.
     """
 
-    def __init__(self, url, realm, token, reactor, kernel_dir, **options):
+    def __init__(self, url, realm, token, reactor, kernel_dir, ping_interval=DEFAULT_ROUTER_PING,
+                 ping_timeout=DEFAULT_ROUTER_PING_TIMEOUT, **options):
         super().__init__(None, realm, reactor, kernel_dir, **options)
         self.options["cluster"] = True  # one host of several: list and start answer for all
         self.url = url
+        self.transport = router_transport(url, ping_interval, ping_timeout)
         self.token = token
         self.component = None
 
@@ -174,7 +197,7 @@ class RemoteKernelHostService(KernelHostService):
             return host
 
         self.component = Component(
-            transports=[{"url": self.url, "max_retries": -1}], realm=self.realm,
+            transports=[self.transport], realm=self.realm,
             authentication={"ticket": {"authid": HOST_AUTHID, "ticket": self.token}},
             session_factory=make_host)
         self.component.start(self.reactor)
