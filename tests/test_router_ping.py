@@ -18,6 +18,7 @@ from broker import tap
 from broker.kernel.service import (
     DEFAULT_ROUTER_PING,
     DEFAULT_ROUTER_PING_TIMEOUT,
+    RECONNECT_MAX_DELAY,
     RemoteKernelHostService,
     router_transport,
 )
@@ -39,6 +40,7 @@ class RouterPingTests(SynchronousTestCase):
         reactor.advance(0)
         [(address, port, wrapping, _, _)] = reactor.tcpClients
         self.assertEqual((address, port), ("10.231.0.1", 8080))
+        self.host = host
         return wrapping._wrappedFactory
 
     def test_host_pings_the_router(self):
@@ -53,6 +55,13 @@ class RouterPingTests(SynchronousTestCase):
         self.assertEqual(router_transport("ws://x/ws")["options"],
                          {"autoPingInterval": DEFAULT_ROUTER_PING,
                           "autoPingTimeout": DEFAULT_ROUTER_PING_TIMEOUT})
+
+    def test_reconnect_backoff_is_capped(self):
+        """A host whose router has been away for long tries again at least every 10 s, not Autobahn's 300 s."""
+        self.connecting_factory()
+        [transport] = self.host.component._transports
+        self.assertEqual((transport.max_retries, transport.max_retry_delay), (-1, RECONNECT_MAX_DELAY))
+        self.assertEqual(RECONNECT_MAX_DELAY, 10.0)
 
     def test_options(self):
         """--router-ping and --router-ping-timeout reach the host's transport; zero is refused."""

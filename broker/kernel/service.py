@@ -29,6 +29,9 @@ from broker.kernel.zmq_channels import KernelChannels, make_zmq_factory, session
 DEFAULT_ROUTER_PING = 10.0
 #: seconds the host waits for the pong before it drops the connection (``--router-ping-timeout``)
 DEFAULT_ROUTER_PING_TIMEOUT = 5.0
+#: longest wait, in seconds, between two attempts to reach the router again (Autobahn's is 300 s:
+#: a host back from an hour's partition would wait up to five minutes more)
+RECONNECT_MAX_DELAY = 10.0
 
 
 def default_kernel_dir():
@@ -69,13 +72,14 @@ def router_transport(url, ping_interval=DEFAULT_ROUTER_PING,
                      ping_timeout=DEFAULT_ROUTER_PING_TIMEOUT):
     """The Autobahn ``Component`` transport of a kernel host joining *url*.
 
-    It retries for ever, and pings the router every *ping_interval* seconds: a
+    It retries for ever (Autobahn's back-off, at most :data:`RECONNECT_MAX_DELAY`
+    between attempts), and pings the router every *ping_interval* seconds: a
     connection whose pong does not come within *ping_timeout* seconds is
     dropped and made again. Without it a host behind a network partition keeps
     a half-open connection the router has long closed, and its kernels stay
     unreachable (reported dead) after the network heals (docs/scaling.md).
     """
-    return {"url": url, "max_retries": -1,
+    return {"url": url, "max_retries": -1, "max_retry_delay": RECONNECT_MAX_DELAY,
             "options": {"autoPingInterval": ping_interval, "autoPingTimeout": ping_timeout}}
 
 
