@@ -292,9 +292,9 @@ class KernelHost(QuietRefusals, Session):
         ready.addCallbacks(lambda _: link[0]._ready(kernel), lambda f: link[0]._failed(kernel, f))
         if not wait:
             ready.addErrback(lambda f: None)
-            return kernel.model()
+            return link[0]._model(kernel)
         yield _uncancellable(ready)  # a canceled start call must not cancel the start itself
-        return kernel.model()
+        return link[0]._model(kernel)  # in a cluster with its host (the session serving it now)
 
     def _check_quota(self, owner, authrole):
         """Refuse a start past the caller's quota, counting kernels still starting."""
