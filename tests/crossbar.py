@@ -11,8 +11,10 @@ admits users on ``/ws`` through the users file (``webkernel.authenticate``,
 Crossbar.io's dynamic authenticator) and services on ``/ws-services``.
 """
 
+import json
 import os
 import sys
+import tempfile
 
 from tests.service import ROOT, ServiceProcess
 
@@ -57,21 +59,37 @@ def webkernel_auth():
 
 
 class CrossbarNode:
-    """One Crossbar.io node in *work_dir*: started, stopped and started again on one port."""
+    """One Crossbar.io node in *work_dir*: started, stopped and started again on one port.
 
-    def __init__(self, work_dir, classroom=False):
+    It listens on 127.0.0.1 and on each of *interfaces* (one transport each,
+    the same port). *auto_ping* is ``(interval, timeout)`` in milliseconds:
+    Crossbar.io then pings each WebSocket peer and drops one whose pong does
+    not come in time (its ``auto_ping_interval`` and ``auto_ping_timeout``
+    options); by default it does not ping.
+    """
+
+    def __init__(self, work_dir, classroom=False, interfaces=(), auto_ping=None):
         self.cbdir = os.path.join(work_dir, "crossbar-node")
         os.makedirs(self.cbdir, exist_ok=True)
         self.port = routers.free_port()
         roles, auth = ((classroom_roles(), classroom_auth()) if classroom
                        else (webkernel_roles(), webkernel_auth()))
         config = routers.crossbar_config(self.port, realm=REALM, roles=roles, auth=auth)
+        transports = config["workers"][0]["transports"]
+        paths = transports[0]["paths"]
         if classroom:  # services join on a path of their own; users on /ws, by the users file
-            paths = config["workers"][0]["transports"][0]["paths"]
             paths[SERVICES_PATH] = dict(paths["ws"], auth=services_auth())
+        if auto_ping is not None:
+            interval, timeout = auto_ping
+            for path in ("ws", SERVICES_PATH):
+                if path in paths:
+                    paths[path]["options"] = {"auto_ping_interval": interval,
+                                              "auto_ping_timeout": timeout}
+        for interface in interfaces:
+            transports.append(dict(transports[0], endpoint=dict(
+                transports[0]["endpoint"], interface=interface)))
         self.classroom = classroom
         with open(os.path.join(self.cbdir, "config.json"), "w") as out:
-            import json
             json.dump(config, out, indent=2)
         self.process = None
 
@@ -99,11 +117,30 @@ class CrossbarNode:
         return self.process.log() if self.process else ""
 
 
-def kernel_host(node, kernel_dir, *args, env=None):
-    """``twistd webkernel --router`` joined to *node* as a kernel host, once it has joined."""
-    return ServiceProcess("--router", node.services_url, "--token", HOST_TOKEN, "--realm", REALM,
-                          "--kernel-dir", kernel_dir, *args,
-                          ready="kernel host joined realm", timeout=60, env=env)
+def kernelspec_dir(name):
+    """A Jupyter data dir (for JUPYTER_PATH) with one extra kernelspec *name* (a copy of python3's)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    source = KernelSpecManager().get_kernel_spec("python3")
+    data = tempfile.mkdtemp(prefix="webkernel-specs-")
+    target = os.path.join(data, "kernels", name)
+    os.makedirs(target)
+    with open(os.path.join(target, "kernel.json"), "w") as out:
+        json.dump({**source.to_dict(), "display_name": name,
+                   "argv": [sys.executable, *source.argv[1:]]}, out)
+    return data
+
+
+def payload(result):
+    """A call's result as plain data (a CallResult's args and kwargs)."""
+    return (list(result.results), result.kwresults) if hasattr(result, "results") else result
+
+
+def kernel_host(node, kernel_dir, *args, env=None, url=None, wrapper=()):
+    """``twistd webkernel --router`` joined to *node* (at *url*, default its services URL)
+    as a kernel host, once it has joined; *wrapper* as for :class:`ServiceProcess`."""
+    return ServiceProcess("--router", url or node.services_url, "--token", HOST_TOKEN,
+                          "--realm", REALM, "--kernel-dir", kernel_dir, *args,
+                          ready="kernel host joined realm", timeout=60, env=env, wrapper=wrapper)
 
 
 CLASSROOM_TOKEN = "crossbar-classroom-secret-for-tests"

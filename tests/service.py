@@ -20,18 +20,19 @@ class ServiceProcess:
     """A running ``twistd -n webkernel`` and what it logged."""
 
     def __init__(self, *args, timeout=30, module=None, ready=None, nofile=None, command=None,
-                 env=None, cwd=ROOT):
+                 env=None, cwd=ROOT, wrapper=()):
         """``twistd webkernel *args``, or ``python -m module *args`` (a test service that logs the same line).
 
         *nofile* sets its RLIMIT_NOFILE (soft and hard). *command* runs that
         instead (another program: *ready* says when it is up); *env* adds to
-        its environment.
+        its environment. *wrapper* goes before the command (``ip netns exec
+        NAME``: a program that execs it, so the process is the service's own).
         """
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **(env or {}))
-        command = command or [
+        command = [*wrapper, *(command or [
             sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
             "-n", "--pidfile=", "webkernel", "--listen", "tcp:0:interface=127.0.0.1", *args,
-        ] if module is None else [sys.executable, "-m", module, *args]
+        ] if module is None else [sys.executable, "-m", module, *args])]
         self.process = subprocess.Popen(
             command, cwd=str(cwd), env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True,

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import urllib.request
 
@@ -37,19 +36,6 @@ def _process_gone(pid):
         return True
 
 
-def _kernelspec_dir(name):
-    """A Jupyter data dir with one extra kernelspec *name* (a copy of python3's)."""
-    from jupyter_client.kernelspec import KernelSpecManager
-    source = KernelSpecManager().get_kernel_spec("python3")
-    data = tempfile.mkdtemp(prefix="webkernel-specs-")
-    target = os.path.join(data, "kernels", name)
-    os.makedirs(target)
-    with open(os.path.join(target, "kernel.json"), "w") as out:
-        json.dump({**source.to_dict(), "display_name": name,
-                   "argv": [sys.executable, *source.argv[1:]]}, out)
-    return data
-
-
 def _kill_kernels(kernel_dir):
     """SIGKILL the kernels a killed host left running (their pids are in its kernel directory)."""
     for name in os.listdir(kernel_dir):
@@ -61,11 +47,6 @@ def _kill_kernels(kernel_dir):
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-
-
-def _payload(result):
-    """A call's result as plain data (a CallResult's args and kwargs)."""
-    return (list(result.results), result.kwresults) if hasattr(result, "results") else result
 
 
 class ClusterTestCase(TestCase):
@@ -123,7 +104,7 @@ class RouterRestartTests(ClusterTestCase):
             proc = f"webkernel.kernel.{kernel_id}."
             yield self.call(client, proc + "execute", f"x = {n + 40}; print('before', x)")
             pids[kernel_id] = int((yield self.call(client, proc + "eval_cell", "import os; os.getpid()")))
-            histories[kernel_id] = _payload((yield self.call(client, proc + "outputs", since=0)))
+            histories[kernel_id] = crossbar.payload((yield self.call(client, proc + "outputs", since=0)))
         yield leave(client)
         scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=CALL)
         text = scraped.read().decode()
@@ -142,7 +123,7 @@ class RouterRestartTests(ClusterTestCase):
         for n, kernel_id in enumerate(ids):
             proc = f"webkernel.kernel.{kernel_id}."
             history = yield self.call(client, proc + "outputs", since=0)
-            self.assertEqual(_payload(history), histories[kernel_id])
+            self.assertEqual(crossbar.payload(history), histories[kernel_id])
             self.assertIn("before", json.dumps(histories[kernel_id]))
             self.assertEqual((yield self.call(client, proc + "eval_cell", "x")), str(n + 40))
 
@@ -162,7 +143,7 @@ class RoutingAndPlacementTests(ClusterTestCase):
         """A kernel still starting answers kernel_not_ready from its own host; placement honours load, kernelspecs and the cluster's limit; a host killed has its kernels reported dead, the other's go on."""
         self.start_node()
         a = self.start_host("--max-kernels", "2")
-        b = self.start_host("--max-kernels", "2", env={"JUPYTER_PATH": _kernelspec_dir("onlyb")})
+        b = self.start_host("--max-kernels", "2", env={"JUPYTER_PATH": crossbar.kernelspec_dir("onlyb")})
         client = yield self.client()
         events = {}  # (kernel id, event) -> Deferred of the model
 
