@@ -6,9 +6,11 @@ And the template's own pre-fork checks, run in this process.
 import json
 import os
 import tempfile
+import signal
 import threading
 
 from jupyter_client.kernelspec import KernelSpecManager
+from twisted.internet import defer
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -246,7 +248,8 @@ class TemplatePipeTests(SynchronousTestCase):
 
 
 class PoolRequestTests(SynchronousTestCase):
-    """The pool's requests of multi-user mode: ``prepare`` and ``assign`` are answered by kernel id."""
+    """The pool's requests of multi-user mode: ``prepare`` and ``assign`` are answered by kernel id;
+    a prepare given up (canceled) is forgotten, and its child, should it still say prepared, killed."""
 
     def setUp(self):
         self.reactor = FakeProcessReactor()
@@ -277,6 +280,18 @@ class PoolRequestTests(SynchronousTestCase):
         assigned = self.server.fork({"assign": "k2", "confine": [], "env": {}})
         self.say({"failed": "k2", "error": "no pooled kernel of that id waits here"})
         self.assertIn("no pooled kernel", str(self.failureResultOf(assigned, ForkFailed).value))
+
+    def test_late_prepared_child_is_killed(self):
+        """After the cancel, a ``prepared`` answer kills that pid and fires nothing."""
+        from broker.kernel import forking
+        killed = []
+        self.patch(forking.os, "kill", lambda pid, sig: killed.append((pid, sig)))
+        prepared = self.server.fork({"prepare": "k3", "argv": []})
+        prepared.cancel()
+        self.failureResultOf(prepared, defer.CancelledError)
+        self.assertNotIn("k3", self.server.pending)
+        self.say({"prepared": "k3", "pid": 5555, "start_time": 1})
+        self.assertEqual(killed, [(5555, signal.SIGKILL)])
 
 
 class TemplatePoolTests(SynchronousTestCase):
@@ -321,3 +336,4 @@ class TemplatePoolTests(SynchronousTestCase):
         self.assertNotIn("k2", fork_template._unassigned)
         self.assertEqual(os.read(assign_r, 1), b"")   # the child, were it alive, would get EOF
         os.close(assign_r)
+

@@ -352,3 +352,23 @@ class UnassignedPooledHostTests(KernelHostTestCase):
         (error,) = self.answer(request)
         self.assertIsInstance(error, message.Error)
         self.assertEqual(self.channels.made, [])
+
+
+class HangingPrepareTests(SynchronousTestCase):
+    """A prepared kernel that never finishes initialising does not hold the pool's one start."""
+
+    def test_prepare_times_out_and_is_retried(self):
+        """Past --kernel-ready-timeout the prepare is given up; the pool tries again RETRY_DELAY later."""
+        from twisted.internet import task
+        clock = task.Clock()
+        launcher = PreparingLauncher()
+        hanging = []
+        launcher.prepare = lambda name, kernel_id: hanging.append(defer.Deferred()) or hanging[-1]
+        pool = KernelPool(launcher, ChannelsFactory(), clock, {"python3": 1}, ready_timeout=30,
+                          unassigned=True)
+        pool.start()
+        clock.advance(30)
+        self.assertIsNone(pool.starting)
+        self.assertEqual(len(hanging), 1)
+        clock.advance(RETRY_DELAY)
+        self.assertEqual(len(hanging), 2)

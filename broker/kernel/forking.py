@@ -26,6 +26,7 @@ kernel that did not start) and it is started again after
 import json
 import os
 import shutil
+import signal
 
 from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
@@ -207,8 +208,9 @@ class ForkServer:
             return defer.fail(ForkFailed("the fork server is stopping"))
         if self.template is None:
             self.start()
-        d = defer.Deferred()
-        self.pending[_subject(request)] = d
+        key = _subject(request)
+        d = defer.Deferred(lambda d: self.pending.pop(key, None))  # canceled: forgotten
+        self.pending[key] = d
         self.ready.addCallback(self._send, request)
         self.ready.addErrback(lambda f: None)
         return d
@@ -233,7 +235,9 @@ class ForkServer:
             self._became_ready(message)
         elif any(key in message for key in ANSWERS):
             d = self.pending.pop(_subject(message, ANSWERS), None)
-            if d is not None and "failed" not in message:
+            if d is None and "prepared" in message:
+                self._abandoned(message)
+            elif d is not None and "failed" not in message:
                 d.callback(message)
             elif d is not None:
                 d.errback(ForkFailed(f"the fork template refused: {message.get('error')}"))
@@ -241,6 +245,15 @@ class ForkServer:
             kernel = self.kernels.pop(message["exited"], None)
             if kernel is not None:
                 kernel.reported_exit(message.get("exit_code"), message.get("signal"))
+
+    def _abandoned(self, message):
+        """A pooled child prepared after its request was given up (timed out): it must not wait on."""
+        self.log.warn("pooled kernel {kernel_id} initialised after it was given up: killed",
+                      kernel_id=message["prepared"])
+        try:
+            os.kill(message["pid"], signal.SIGKILL)  # the template's unreaped child: its pid is its own
+        except OSError:
+            pass
 
     def _became_ready(self, message):
         self.info = message

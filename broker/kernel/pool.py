@@ -138,8 +138,11 @@ class KernelPool:
         kernel_id = uuid.uuid4().hex
         claim = self.records.claim(kernel_id) if self.records is not None else None
         warm = self.starting = WarmKernel(kernel_id, kernel_name, None, claim=claim)
-        start = self.launcher.prepare if self.unassigned else self.launcher.launch
-        d = start(kernel_name, kernel_id)
+        if self.unassigned:  # an initialisation that never ends must not hold the pool's start
+            d = self.launcher.prepare(kernel_name, kernel_id)
+            d.addTimeout(self.ready_timeout, self.clock)
+        else:
+            d = self.launcher.launch(kernel_name, kernel_id)
         d.addCallback(self._launched, warm)
         d.addErrback(self._failed, warm)
 
