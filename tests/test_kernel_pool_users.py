@@ -334,6 +334,31 @@ def test_a_pooled_kernel_that_dies_is_restarted_as_its_owner(classroom, pooled):
     assert ev(classroom, "bob", kernel_id, "os.getuid()") == str(pwd.getpwnam(PREFIX + "bob").pw_uid)
 
 
+def test_a_kept_pooled_kernel_is_found_again_by_the_next_service(classroom):
+    """--keep-kernels: a handed-out pooled kernel outlives its service (and template); the next re-attaches it, still alice's."""
+    directory = make_directory()
+    try:
+        service, proxies = start_service(directory, "--keep-kernels", *POOL)
+        try:
+            wait_for_line(service, "2 in the pool")
+            assert proxies["alice"].eval_cell("x = 41; x") == "41"
+            (model,) = proxies["alice"].kernels()
+            assert f"handed out pooled kernel {model['id']}" in service.log()
+        finally:
+            service.stop()
+        service, proxies = start_service(directory, "--kernel-factory", "fork")
+        try:
+            wait_for_line(service, f"re-attached kernel {model['id']}")
+            assert proxies["alice"].eval_cell("x + 1", model["id"]) == "42", service.log()
+            assert proxies["alice"].eval_cell("import os; os.getuid()", model["id"]) \
+                == str(pwd.getpwnam(PREFIX + "alice").pw_uid)
+            assert len(proxies["alice"].kernels()) == 1  # the pooled ones of the first did not last
+        finally:
+            service.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 # The attacks of test_kernel_isolation, on the students' first kernels (pooled ones;
 # test_a_restarted_kernel_is_confined_again replaces alice's by a fresh fork).
 from tests.test_kernel_isolation import (  # noqa: E402,F401
