@@ -282,17 +282,23 @@ def _bind(function, kernel, name, host=None):
     return arguments.checked(function, uri, kernel, host=host)
 
 
-@defer.inlineCallbacks
 def register_all(host, kernel):
-    """Register every procedure of *kernel* on *host*'s session; return the registrations."""
+    """Register every procedure of *kernel* on *host*'s session; a Deferred of the registrations.
+
+    The REGISTERs are all sent at once, not one after another's answer: a kernel
+    becomes callable after one round trip to the router, not fifteen (each of
+    them a network round trip when the router is Crossbar.io). It fails with the
+    first refusal, once every answer is in.
+    """
     options = RegisterOptions(details_arg="details")
-    registrations = []
-    for name, function in PROCEDURES.items():
-        registrations.append((yield host.register(
-            _bind(function, kernel, name), uris.kernel_procedure(kernel.id, name),
-            options=options)))
-    for name, function in LIFECYCLE.items():
-        registrations.append((yield host.register(
-            _bind(function, kernel, name, host), uris.kernel_procedure(kernel.id, name),
-            options=options)))
-    return registrations
+    pending = [host.register(_bind(function, kernel, name), uris.kernel_procedure(kernel.id, name),
+                             options=options) for name, function in PROCEDURES.items()]
+    pending += [host.register(_bind(function, kernel, name, host),
+                              uris.kernel_procedure(kernel.id, name), options=options)
+                for name, function in LIFECYCLE.items()]
+    return defer.gatherResults(pending, consumeErrors=True).addErrback(_first_error)
+
+
+def _first_error(failure):
+    failure.trap(defer.FirstError)
+    return failure.value.subFailure
