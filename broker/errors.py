@@ -25,6 +25,8 @@ PROTOCOL_VIOLATION = "wamp.error.protocol_violation"
 NO_SUCH_REALM = ApplicationError.NO_SUCH_REALM
 NOT_AUTHORIZED = ApplicationError.NOT_AUTHORIZED
 AUTHORIZATION_FAILED = ApplicationError.AUTHORIZATION_FAILED
+#: the ABORT a client sends when its own onChallenge refuses (Autobahn's, not a router's)
+CANNOT_AUTHENTICATE = "wamp.error.cannot_authenticate"
 #: multi-user mode: the session's user was removed, or their password or role changed
 USER_CHANGED = "webkernel.close.user_changed"
 USER_CHANGED_MESSAGE = "your user was removed, or your password or role changed: sign in again"

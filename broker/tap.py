@@ -83,7 +83,8 @@ from broker.transport import (
     WampRawSocketFactory,
     WampWebSocketFactory,
 )
-from broker.web import make_front_site, make_site, sends_in_clear
+from broker.cleartext import sends_in_clear
+from broker.web import make_front_site, make_site
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 

@@ -1,8 +1,5 @@
 """The HTTP side of the service: the notebook page at ``/`` (assets at ``/static/``), the WAMP WebSocket at ``/ws``, JSON-RPC at ``/jsonrpc``, the Jupyter gateway API at ``/api`` and ``/kernelspecs``; or a front's page alone (``--front``)."""
 
-import ipaddress
-from urllib.parse import urlsplit
-
 from autobahn.twisted.resource import WebSocketResource
 from twisted.web.resource import Resource
 
@@ -57,20 +54,3 @@ def make_front_site(router_url, reactor, realm="webkernel", limits=None, auth="a
                        reactor=reactor)
     site.displayTracebacks = False
     return site
-
-
-def sends_in_clear(url):
-    """True if *url* is plain ``ws://`` to a host that is not loopback (so a ticket would cross a network unencrypted).
-
-    The page makes the same check (``web/src/signin.js``) before it sends a password.
-    """
-    parts = urlsplit(url)
-    if parts.scheme != "ws":
-        return False
-    host = (parts.hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return True

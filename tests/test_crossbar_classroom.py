@@ -17,6 +17,7 @@ from broker import errors
 from broker.classroom.crossbar import crossbar_decision
 from broker.users.authenticators import REFUSED
 from broker.classroom.crossbar import CrossbarAuthorizerService
+from broker.client import NotAuthorized, connect_async
 from broker.users import store
 from broker.users.crossbar import KILL_BY_AUTHID, crossbar_authenticate
 from broker.users.directory import UserDirectory
@@ -172,6 +173,24 @@ class CrossbarClassroomTests(TestCase):
         self.assertEqual((yield bob.call("webkernel.kernels.list")), [])
         self.assertEqual([m["id"] for m in (yield alice.call("webkernel.kernels.list"))],
                          [model["id"]])
+
+    @defer.inlineCallbacks
+    def test_broker_client_signs_in_to_crossbar_with_a_password(self):
+        """connect_async(user=, password=) signs in by ticket where Crossbar.io asks for one, and runs Alice's code; a wrong password is NotAuthorized."""
+        node = self.start_classroom()
+        host = crossbar.kernel_host(node, tempfile.mkdtemp(prefix="webkernel-host-"), "--classroom")
+        self.addCleanup(host.stop)
+        client = yield connect_async(node.ws_url, realm=crossbar.REALM, user="alice",
+                                     password="alice-pass", reconnect=False, timeout=CALL)
+        self.addCleanup(client.close)
+        self.assertEqual(client.authid, "alice")
+        kernel = yield client.start_kernel()
+        self.assertEqual(kernel.model["owner"], "alice")
+        self.assertEqual((yield kernel.eval_cell("6*7")), "42")
+        yield kernel.shutdown()
+        yield self.assertFailure(connect_async(node.ws_url, realm=crossbar.REALM, user="alice",
+                                               password="wrong-password", reconnect=False,
+                                               timeout=CALL), NotAuthorized)
 
     @defer.inlineCallbacks
     def test_a_changed_user_is_signed_out_of_crossbar(self):

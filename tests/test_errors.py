@@ -37,6 +37,7 @@ NOT_SENT = {
     "broker.client.errors.KernelError": "the client's base; a URI it does not know keeps its own",
     "broker.client.errors.ConnectionFailed": "found by the client, not sent (docs/clients.md)",
     "broker.client.errors.ConnectionLost": "found by the client, not sent (docs/clients.md)",
+    "broker.kernel.capacity.TooFewDescriptors": "a start-up check: twistd stops with a usage error",
     "broker.kernel.errors.InvalidKernelId": "the host makes every id itself",
     "broker.kernel.errors.KernelCommandNotFound": "a start that fails: kernel_start_failed",
     "broker.kernel.errors.UnknownChannel": "the host's own requests name their channel",

@@ -515,7 +515,7 @@ class NotebookPageTests(SynchronousTestCase):
 
     def test_which_router_urls_would_send_a_ticket_in_clear(self):
         """Plain ws:// to any host but loopback sends a password unencrypted; wss:// and loopback do not."""
-        from broker.web import sends_in_clear
+        from broker.cleartext import sends_in_clear
         for url in ("ws://10.0.0.7:8080/ws", "ws://crossbar.example/ws", "ws://[2001:db8::1]/ws",
                     "ws://127.0.0.1.example/ws"):
             self.assertTrue(sends_in_clear(url), url)

@@ -18,14 +18,26 @@ from twisted.internet import defer, endpoints, error, ssl
 from twisted.logger import Logger
 
 from broker import errors
+from broker.cleartext import sends_in_clear
 from broker.client.errors import ConnectionFailed, NotAuthorized
 
 _SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+#: why a password is not sent as a ticket over plain ws:// to another machine
+PASSWORD_IN_CLEAR = ("the router asks for the password as a ticket, and this connection is plain "
+                     "ws:// to another machine: the password would cross the network unencrypted; "
+                     "connect with wss://")
 
 
 class ClientSession(ApplicationSession):
-    """Joins with the token as WAMP ticket, as *authid* with *password* by
-    WAMP-CRA, or anonymously without either.
+    """Joins with the token as WAMP ticket, as *authid* with *password*, or
+    anonymously without either.
+
+    A password signs in by WAMP-CRA (webkernel's own router, ``--users``: the
+    password is never sent) or, where the router signs users in by ticket (a
+    classroom Crossbar.io, ``docs/scaling.md``), as the ticket, but only if
+    *ticket_in_clear* is false: over ``wss://`` or to this machine. Otherwise
+    the join fails with :class:`NotAuthorized` saying so, before the password
+    leaves.
 
     ``joined`` fires with the session once welcomed, or fails with
     :class:`NotAuthorized` or :class:`ConnectionFailed`; each
@@ -34,8 +46,9 @@ class ClientSession(ApplicationSession):
 
     log = Logger()
 
-    def __init__(self, config, token=None, authid=None, password=None):
+    def __init__(self, config, token=None, authid=None, password=None, ticket_in_clear=False):
         super().__init__(config)
+        self._ticket_in_clear = ticket_in_clear
         self._token = token
         self._password = password
         self._requested_authid = authid
@@ -45,7 +58,7 @@ class ClientSession(ApplicationSession):
 
     def onConnect(self):
         if self._password is not None:
-            methods = ["wampcra"]
+            methods = ["wampcra", "ticket"]
         else:
             methods = ["anonymous"] if self._token is None else ["ticket"]
         self.join(self.config.realm, authmethods=methods, authid=self._requested_authid)
@@ -53,10 +66,19 @@ class ClientSession(ApplicationSession):
     def onChallenge(self, challenge):
         if challenge.method == "wampcra" and self._password is not None:
             return wampcra_signature(self._password, challenge.extra)
+        if challenge.method == "ticket" and self._password is not None:
+            if self._ticket_in_clear:
+                raise NotAuthorized(PASSWORD_IN_CLEAR, errors.NOT_AUTHORIZED)
+            return self._password
         if challenge.method != "ticket" or self._token is None:
             raise NotAuthorized(f"the service asks for {challenge.method!r}; give the token "
                                 f"(or, on a multi-user service, user= and password=)")
         return self._token
+
+    def onUserError(self, fail, msg):
+        """A sign-in this side refused (:class:`NotAuthorized` from onChallenge) is the join's error, not a crash."""
+        if fail.check(NotAuthorized) is None:
+            super().onUserError(fail, msg)
 
     def onJoin(self, details):
         if not self.joined.called:
@@ -64,7 +86,7 @@ class ClientSession(ApplicationSession):
 
     def onLeave(self, details):
         if not self.joined.called:
-            refused = details.reason == errors.NOT_AUTHORIZED
+            refused = details.reason in (errors.NOT_AUTHORIZED, errors.CANNOT_AUTHENTICATE)
             cls = NotAuthorized if refused else ConnectionFailed
             self.joined.errback(cls(details.message or details.reason, details.reason))
         if details.reason == errors.GOODBYE_AND_OUT:  # our own leave(): nothing to warn about
@@ -136,7 +158,7 @@ def open_websocket_session(reactor, url, token, realm, authid, timeout, password
     """A joined :class:`ClientSession` over a WebSocket to *url* (bounded by *timeout*)."""
     ws_url, token = service_address(url, token)
     session = ClientSession(types.ComponentConfig(realm=realm), token=token, authid=authid,
-                            password=password)
+                            password=password, ticket_in_clear=sends_in_clear(ws_url))
     factory = WampWebSocketClientFactory(lambda: session, url=ws_url, reactor=reactor)
     try:
         protocol = yield _endpoint(reactor, ws_url, timeout).connect(factory)
