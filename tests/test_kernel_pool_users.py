@@ -258,6 +258,27 @@ def test_waiting_pooled_kernels_are_the_services_and_serve_no_one(classroom):
             classroom["kernel_dir"], kernel_id) + ".ipython"
 
 
+def test_a_student_cannot_reach_the_template_or_a_waiting_kernel(classroom, pooled):
+    """From alice's pooled kernel: signalling or reading the template or a kernel still in the pool (someone's next kernel) is PermissionError."""
+    service = classroom["service"]
+    deadline = time.monotonic() + 120
+    while not waiting_ids(service):
+        assert time.monotonic() < deadline and service.alive(), service.log()
+        time.sleep(0.1)  # polling the log the reader thread fills
+    waiting = waiting_ids(service)[0]
+    targets = [int(re.findall(r"fork template ready, pid (\d+)", service.log())[-1]),
+               int(re.search(rf"forked kernel {waiting} \(python3\), pid (\d+)",
+                             service.log()).group(1))]
+    for pid in targets:
+        for what in (f"import os, signal; os.kill({pid}, signal.SIGKILL)",
+                     f"open('/proc/{pid}/mem', 'rb').read(1)",
+                     f"open('/proc/{pid}/environ', 'rb').read(1)",
+                     f"import os; os.listdir('/proc/{pid}/fd')",
+                     f"import os; os.readlink('/proc/{pid}/cwd')"):
+            assert run(classroom, "alice", pooled["alice"], what) == "PermissionError", (pid, what)
+    assert waiting in waiting_ids(service)  # still waiting, untouched
+
+
 def test_after_shutdown_nothing_of_a_kernel_returns_to_the_pool(classroom, pooled):
     """Alice's pooled kernel shut down is gone, files and process; her next kernel is another pooled one, fresh."""
     kernel_id = pooled["alice"]
