@@ -150,8 +150,9 @@ THREADS_SEEN = """\
 import os, re
 _tasks = os.listdir('/proc/self/task')
 _status = [open(f'/proc/self/task/{t}/status').read() for t in _tasks]
-(len(_tasks), sorted({re.search(r'^Uid:(.*)$', s, re.M).group(1).split()[0] for s in _status}),
- sorted({re.search(r'^Gid:(.*)$', s, re.M).group(1).split()[0] for s in _status}),
+(len(_tasks), sorted({' '.join(re.search(r'^Uid:(.*)$', s, re.M).group(1).split()) for s in _status}),
+ sorted({' '.join(re.search(r'^Gid:(.*)$', s, re.M).group(1).split()) for s in _status}),
+ sorted({re.search(r'^Groups:(.*)$', s, re.M).group(1).strip() for s in _status}),
  sorted({os.getpriority(os.PRIO_PROCESS, int(t)) for t in _tasks}))"""
 
 
@@ -171,9 +172,12 @@ def test_every_thread_of_a_pooled_kernel_switched(classroom, pooled):
     """The threads ipykernel made before the hand-out (iopub, heartbeat, control...) run as the owner too, at the nice value."""
     for user, kernel_id in pooled.items():
         account = pwd.getpwnam(PREFIX + user)
-        count, uids, gids, nices = ast.literal_eval(ev(classroom, user, kernel_id, THREADS_SEEN))
+        count, uids, gids, groups, nices = ast.literal_eval(
+            ev(classroom, user, kernel_id, THREADS_SEEN))
         assert count > 1  # initialised before the switch: it has threads
-        assert (uids, gids, nices) == ([str(account.pw_uid)], [str(account.pw_gid)], [NICE])
+        assert (uids, gids, groups, nices) \
+            == ([" ".join([str(account.pw_uid)] * 4)], [" ".join([str(account.pw_gid)] * 4)],
+                [""], [NICE])  # real, effective, saved and filesystem ids, on every thread
 
 
 def test_ipython_paths_are_the_owners(classroom, pooled):
