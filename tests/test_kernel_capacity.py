@@ -115,3 +115,15 @@ class ZmqSocketLimitTests(TestCase):
             for channels in opened:
                 channels.close()
         self.assertEqual(len(opened), count)
+
+
+class KernelsHeldTests(SynchronousTestCase):
+    """What the service makes room for: --max-kernels and every pooled kernel."""
+
+    def test_pool_sizes_add_to_max_kernels(self):
+        """--max-kernels 20 with pools of 5 and 3 holds 28 kernels' descriptors and connections' share."""
+        from broker import tap
+        options = Options()
+        options.parseOptions(["--anonymous", "--max-kernels", "20", "--pool", "python3=5",
+                              "--pool", "other=3"])
+        self.assertEqual(tap._kernels_held(options), 28)
