@@ -23,7 +23,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from broker import tap
 from broker.auth import KERNEL_HOST_ROLE, Principal
-from broker.kernel import uris
+from broker.kernel import records, uris
 from broker.kernel.adoption import AdoptedKernel, kernel_process_running
 from broker.kernel.errors import KernelGone
 from broker.kernel.history import OutputHistory
@@ -124,6 +124,19 @@ class KernelRecordsTests(KernelDirTestCase):
         holder.kill()
         holder.wait(10)
         self.assertIsNotNone(self.records.claim(KERNEL_ID))
+
+    def test_remove_takes_a_pooled_kernels_sockets_and_private_directory(self):
+        """A multi-user pooled kernel's ipc sockets and IPython directory in the kernel directory go with it."""
+        prefix = records.ipc_prefix(self.kernel_dir, KERNEL_ID)
+        self.leave_kernel(KERNEL_ID)
+        with open(self.path(KERNEL_ID, ".json"), "w") as f:
+            json.dump({"key": "k", "transport": "ipc", "ip": prefix, "shell_port": 1,
+                       "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}, f)
+        for n in range(1, 6):
+            open(f"{prefix}-{n}", "w").close()
+        os.makedirs(os.path.join(prefix + ".ipython", "profile_default"))
+        self.records.remove(KERNEL_ID)
+        self.assertEqual(os.listdir(self.kernel_dir), [])
 
     def test_kernel_ids_and_remove(self):
         """Every id with a file is listed; remove takes all four of its files and nothing else."""

@@ -20,10 +20,12 @@ that restarts after a crash numbers the kernel's output after every seq the
 old service may have used, without writing the file on every message.
 """
 
+import contextlib
 import fcntl
 import json
 import os
 import re
+import shutil
 
 import attr
 from twisted.logger import Logger
@@ -198,12 +200,27 @@ class KernelRecords:
 
     def remove(self, kernel_id):
         """Remove every file of the kernel (the caller's claim, if any, is released separately)."""
+        self._remove_pooled_files(kernel_id)
         logs.remove_logs(log_path(self.kernel_dir, kernel_id))
         for path in (record_path, connection_path, lock_path):
             try:
                 os.remove(path(self.kernel_dir, kernel_id))
             except FileNotFoundError:
                 pass
+
+    def _remove_pooled_files(self, kernel_id):
+        """A multi-user pooled kernel's files in the kernel directory (its sockets, its private
+        IPython directory), which a crashed service leaves there."""
+        prefix = ipc_prefix(self.kernel_dir, kernel_id)
+        try:
+            info = self.connection_info(kernel_id)
+        except (OSError, ValueError):
+            info = {}
+        if isinstance(info, dict) and info.get("ip") == prefix:
+            for path in ipc_files(info):
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    os.remove(path)
+        shutil.rmtree(prefix + ".ipython", ignore_errors=True)
 
 
 class Claim:
