@@ -275,10 +275,14 @@ def _owners_ipython(app):
     shell = app.shell
     app.ipython_dir = shell.ipython_dir = ipython_dir
     app.profile_dir = shell.profile_dir = app.kernel.profile_dir = profile
-    shell.db = None  # IPython's %store database: made again, in the owner's profile, when used
+    if isinstance(getattr(type(shell), "db", None), property):
+        shell.db = None  # IPython's %store database: made again, in the owner's profile, when used
+    elif getattr(shell, "db", None) is not None:  # older IPython: made at start, so make it again
+        shell.db = type(shell.db)(os.path.join(profile.location, "db"))
     shell.home_dir = get_home_dir()
     shell.starting_dir = os.getcwd()
-    shell.history_manager.dir_hist[:] = [Path.cwd()]
+    history = shell.history_manager.dir_hist
+    history[:] = [Path.cwd() if not history or isinstance(history[0], Path) else os.getcwd()]
 
 
 def _fork(request):
