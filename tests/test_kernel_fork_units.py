@@ -170,6 +170,22 @@ class ForkingLauncherTests(SynchronousTestCase):
         self.assertIn("ipykernel_launcher", reasons[0]["why"])
 
 
+    def test_confined_template_runs_in_the_root_directory(self):
+        """Multi-user mode's (root) template runs in / with -s: its sys.path[0] ('' for -c) is no directory a student can write to."""
+        root = tempfile.mkdtemp(prefix="webkernel-specs-")
+        spec_dir = os.path.join(root, "kernels", "python3")
+        os.makedirs(spec_dir)
+        with open(os.path.join(spec_dir, "kernel.json"), "w") as f:
+            json.dump({"argv": ["/usr/bin/python3", "-m", "ipykernel_launcher", "-f",
+                                "{connection_file}"], "display_name": "py", "language": "python"}, f)
+        manager = KernelSpecManager(kernel_dirs=[os.path.join(root, "kernels")])
+        for confined, path, flags in ((True, "/", ["-s"]), (False, None, [])):
+            reactor = FakeProcessReactor()
+            launcher = ForkingLauncher(reactor, tempfile.mkdtemp(), spec_manager=manager)
+            launcher.server_for("/usr/bin/python3", manager.get_kernel_spec("python3"), confined)
+            template = reactor.spawned[-1]
+            self.assertEqual((template.path, template.args[1:1 + len(flags)]), (path, flags))
+
 class TemplateChecksTests(SynchronousTestCase):
     """The template refuses to fork when something unshareable exists."""
 

@@ -180,7 +180,9 @@ class ForkingLauncher(KernelLauncher):
 
         Confined (multi-user mode), the template runs as the service's account
         with the kept variables only (no user's HOME), without the user site
-        directory (``-s``), and gets the source of ``confine`` to run in each child.
+        directory (``-s``), in ``/`` (``python -c`` puts its working directory
+        first on sys.path: the service's could be one a student can write to),
+        and gets the source of ``confine`` to run in each child.
         """
         server = self.servers.get(executable)
         if server is None:
@@ -190,7 +192,7 @@ class ForkingLauncher(KernelLauncher):
             server = self.servers[executable] = ForkServer(
                 self.reactor, executable, env, self.preload,
                 confine_source=CONFINE_FUNCTION if confined else None,
-                python_flags=("-s",) if confined else ())
+                python_flags=("-s",) if confined else (), cwd="/" if confined else None)
             server.start().addErrback(lambda f: None)
         return server
 

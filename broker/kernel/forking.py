@@ -165,8 +165,11 @@ class ForkServer:
     log = Logger()
 
     def __init__(self, reactor, executable, env, preload=(), confine_source=None,
-                 python_flags=()):
+                 python_flags=(), cwd=None):
         self.reactor = reactor
+        #: the template's working directory (None: the service's); ``python -c`` puts it
+        #: first on the template's sys.path
+        self.cwd = cwd
         self.python_flags = tuple(python_flags)
         self.executable = executable
         self.env = dict(env)
@@ -192,7 +195,7 @@ class ForkServer:
             args += ["--preload", name]
         self.template = TemplateProtocol(self)
         self.ready = defer.Deferred()
-        self.reactor.spawnProcess(self.template, self.executable, args, env=env,
+        self.reactor.spawnProcess(self.template, self.executable, args, env=env, path=self.cwd,
                                   childFDs={0: "w", 1: "r", 2: "r"})
         self.log.info("fork template starting ({executable}, preload: {preload})",
                       executable=self.executable, preload=", ".join(self.preload) or "nothing")
