@@ -7,6 +7,7 @@ code, so every attack of test_kernel_isolation must fail the same way. Plus:
 the kernels are really forked, and the template is out of a student's reach.
 """
 
+import ast
 import os
 import re
 import shutil
@@ -91,3 +92,14 @@ def test_kept_forked_kernels_are_found_again(classroom):
             service.stop()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+CACHES_SEEN = "import jedi, parso.cache; (jedi.settings.cache_directory, str(parso.cache._default_cache_path))"
+
+
+def test_completion_caches_are_in_the_owners_home(classroom):
+    """jedi's and parso's cache folders, set when the root template imported them, are the student's own."""
+    home = os.path.join(classroom["home_root"], "alice")
+    seen = classroom["proxies"]["alice"].eval_cell(CACHES_SEEN)
+    assert ast.literal_eval(seen) == (os.path.join(home, ".cache", "jedi"),
+                                      os.path.join(home, ".cache", "parso"))

@@ -193,6 +193,16 @@ def test_ipython_paths_are_the_owners(classroom, pooled):
     assert os.stat(profile).st_uid == pwd.getpwnam(PREFIX + "alice").pw_uid
 
 
+def test_completion_caches_are_the_owners(classroom, pooled):
+    """jedi's and parso's cache folders, set when the root template imported them, are in the owner's home."""
+    home = os.path.join(classroom["home_root"], "alice")
+    seen = ev(classroom, "alice", pooled["alice"],
+              "import jedi, parso.cache; (jedi.settings.cache_directory, "
+              "str(parso.cache._default_cache_path))")
+    assert ast.literal_eval(seen) == (os.path.join(home, ".cache", "jedi"),
+                                      os.path.join(home, ".cache", "parso"))
+
+
 def test_startup_files_run_as_the_owner_from_the_owners_profile(classroom):
     """A startup file in alice's own IPython profile runs in her pooled kernel, as her, after the switch."""
     account = pwd.getpwnam(PREFIX + "alice")

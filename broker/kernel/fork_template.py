@@ -184,6 +184,18 @@ def _switch(confine):
         _make_dumpable()
 
 
+def _owners_caches():
+    """jedi's and parso's cache folders, which they work out from HOME when imported (in the
+    template, from the service's HOME): the kernel's own now (Linux's defaults, as theirs)."""
+    settings = sys.modules.get("jedi.settings")
+    if settings is not None:
+        settings.cache_directory = os.path.expanduser(
+            os.path.join(os.getenv("XDG_CACHE_HOME") or "~/.cache", "jedi"))
+    cache = sys.modules.get("parso.cache")
+    if cache is not None and hasattr(cache, "_get_default_cache_path"):
+        cache._default_cache_path = cache._get_default_cache_path()
+
+
 def _exit_code(e):
     return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
 
@@ -204,6 +216,7 @@ def _child(request):
             _switch(request["confine"])
         elif request.get("cwd"):
             os.chdir(request["cwd"])
+        _owners_caches()
         _reseed()
         sys.argv = [sys.executable, *request["argv"]]
         from ipykernel import kernelapp
@@ -252,6 +265,7 @@ def _pooled_child(request, status, assignment):
             os.environ.pop(name, None)
         os.environ.update(owner["env"])
         _owners_ipython(app)
+        _owners_caches()
         _reseed()
         run_startup_code()
         app.start()
