@@ -36,6 +36,7 @@ from broker.errors import ProtocolViolation
 from broker.rawsocket_frames import MESSAGE, PING, FrameReader, FrameRefused, PongAnswers, frame
 from broker.router.backpressure import DEFAULT_COALESCE_ABOVE, DEFAULT_GAP_ABOVE, OutboundQueue
 from broker.router.wire import InvalidRequestUri, decode, encode
+from broker.timers import ReactorTimers
 
 _log = Logger()  # not a class attribute: Autobahn's protocols have their own `log`
 
@@ -238,30 +239,6 @@ class WampWebSocketProtocol(_Channel, WebSocketServerProtocol):
     def close(self):
         self.session = None
         self.sendClose(1000)
-
-
-class ReactorTimers:
-    """Autobahn's WebSocket timers (opening handshake, auto-ping, closing) on *reactor*.
-
-    Autobahn keeps them in a txaio batched timer of the global reactor,
-    whatever reactor its factory is given; it uses ``call_later`` and
-    ``cancel`` only.
-    """
-
-    def __init__(self, reactor):
-        self.reactor = reactor
-
-    def call_later(self, delay, function, *args, **kwargs):
-        return _Timer(self.reactor.callLater(delay, function, *args, **kwargs))
-
-
-class _Timer:
-    def __init__(self, call):
-        self.call = call
-
-    def cancel(self):
-        if self.call.active():
-            self.call.cancel()
 
 
 class WampWebSocketFactory(WebSocketServerFactory):

@@ -24,7 +24,12 @@ from broker.client.execution import GRACE, Execution
 from broker.client.feed import OutputFeed
 from broker.kernel.results import seq_range
 from broker.client.reconnect import DEFAULT_RECONNECT_TIMEOUT, SessionKeeper
-from broker.client.session import open_websocket_session
+from broker.client.session import (
+    DEFAULT_PING_INTERVAL,
+    DEFAULT_PING_TIMEOUT,
+    check_ping,
+    open_websocket_session,
+)
 from broker.kernel import uris
 
 #: seconds a call may take unless told otherwise
@@ -251,7 +256,8 @@ class Watch:
 
 def connect_async(url, token=None, realm="webkernel", authid=None, timeout=DEFAULT_TIMEOUT,
                   reactor=None, reconnect=True, reconnect_timeout=DEFAULT_RECONNECT_TIMEOUT,
-                  user=None, password=None):
+                  user=None, password=None, ping_interval=DEFAULT_PING_INTERVAL,
+                  ping_timeout=DEFAULT_PING_TIMEOUT):
     """Connect to the service at *url*; a Deferred of a joined :class:`AsyncClient`.
 
     *url* is the URL the service logs (``http://host:port/?token=…``) or a
@@ -261,8 +267,12 @@ def connect_async(url, token=None, realm="webkernel", authid=None, timeout=DEFAU
     (WAMP-CRA: the password is not sent). *timeout*
     (seconds) bounds connecting and is every call's default (``0``: calls
     have none). With *reconnect* a dropped connection is opened again, under
-    the same authid, for at most *reconnect_timeout* seconds.
+    the same authid, for at most *reconnect_timeout* seconds. The client
+    pings the service every *ping_interval* seconds and drops a connection
+    that sends no pong within *ping_timeout* seconds (a network partition),
+    which then reconnects; ``ping_interval=None``: no pings.
     """
+    check_ping(ping_interval, ping_timeout)
     if reactor is None:
         from twisted.internet import reactor
     connect_timeout = timeout or DEFAULT_TIMEOUT
@@ -272,10 +282,12 @@ def connect_async(url, token=None, realm="webkernel", authid=None, timeout=DEFAU
 
     def reopen(joined_as, seconds_left):
         return open_websocket_session(reactor, url, token, realm, joined_as,
-                                      min(connect_timeout, seconds_left), password)
+                                      min(connect_timeout, seconds_left), password,
+                                      ping_interval, ping_timeout)
 
     def joined(session):
         keeper = SessionKeeper(session, reactor, reopen if reconnect else None, reconnect_timeout)
         return AsyncClient(session, reactor, timeout, keeper)
-    d = open_websocket_session(reactor, url, token, realm, authid, connect_timeout, password)
+    d = open_websocket_session(reactor, url, token, realm, authid, connect_timeout, password,
+                               ping_interval, ping_timeout)
     return d.addCallback(joined)

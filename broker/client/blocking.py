@@ -18,6 +18,7 @@ from broker.client import asynchronous
 from broker.client.asynchronous import DEFAULT_TIMEOUT, GRACE
 from broker.client.errors import NoSuchKernel, Timeout
 from broker.client.reconnect import DEFAULT_RECONNECT_TIMEOUT
+from broker.client.session import DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT
 
 
 @crochet.run_in_reactor
@@ -48,7 +49,8 @@ def _wait(eventual, seconds):
 
 
 def connect(url, token=None, realm="webkernel", authid=None, timeout=DEFAULT_TIMEOUT,
-            reconnect=True, reconnect_timeout=DEFAULT_RECONNECT_TIMEOUT, user=None, password=None):
+            reconnect=True, reconnect_timeout=DEFAULT_RECONNECT_TIMEOUT, user=None, password=None,
+            ping_interval=DEFAULT_PING_INTERVAL, ping_timeout=DEFAULT_PING_TIMEOUT):
     """Connect to the service at *url*; a :class:`Client`.
 
     *url* is the URL the service logs (``http://127.0.0.1:8080/?token=…``,
@@ -56,12 +58,16 @@ def connect(url, token=None, realm="webkernel", authid=None, timeout=DEFAULT_TIM
     multi-user service (``--users``), *user* and *password* (WAMP-CRA).
     *timeout* (seconds) bounds connecting and is every call's default. With
     *reconnect* a dropped connection is opened again, under the same authid,
-    for at most *reconnect_timeout* seconds.
+    for at most *reconnect_timeout* seconds. The client pings the service
+    every *ping_interval* seconds and drops a connection that sends no pong
+    within *ping_timeout* seconds (then reconnects); ``ping_interval=None``:
+    no pings.
     """
     crochet.setup()
     eventual = _in_reactor(asynchronous.connect_async, url, token=token, realm=realm,
                            authid=authid, timeout=timeout, reconnect=reconnect,
-                           reconnect_timeout=reconnect_timeout, user=user, password=password)
+                           reconnect_timeout=reconnect_timeout, user=user, password=password,
+                           ping_interval=ping_interval, ping_timeout=ping_timeout)
     return Client(_wait(eventual, 2 * (timeout or DEFAULT_TIMEOUT) + GRACE))  # connect, then join
 
 

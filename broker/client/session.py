@@ -6,6 +6,12 @@ joins with the service token (WAMP-Ticket), as a user with a password
 anonymously, and says when it has joined and when it is gone. The same class runs over a WebSocket
 (:func:`open_websocket_session`) or attached in-process to the embedded
 router (the JSON-RPC endpoint does that).
+
+Over a WebSocket the client pings the router (Autobahn's auto-ping): every
+*ping_interval* seconds, and if no pong comes within *ping_timeout* seconds
+the connection is dropped. Behind a network partition (no FIN) the
+connection would otherwise stay open for ever, half of it dead: calls would
+hang until their timeout and a reconnecting client would never reconnect.
 """
 
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -20,7 +26,11 @@ from twisted.logger import Logger
 from broker import errors
 from broker.cleartext import sends_in_clear
 from broker.client.errors import ConnectionFailed, NotAuthorized
+from broker.timers import ReactorTimers
 
+#: seconds between the client's WebSocket pings, and how long it waits for the pong
+DEFAULT_PING_INTERVAL = 10.0
+DEFAULT_PING_TIMEOUT = 5.0
 _SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 #: why a password is not sent as a ticket over plain ws:// to another machine
 PASSWORD_IN_CLEAR = ("the router asks for the password as a ticket, and this connection is plain "
@@ -153,13 +163,36 @@ def _endpoint(reactor, ws_url, timeout):
     return endpoint
 
 
+def check_ping(ping_interval, ping_timeout):
+    """Refuse a ping setting that is not a positive number of seconds (None: no pings)."""
+    for name, value in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
+        if value is not None and not (isinstance(value, (int, float)) and value > 0):
+            raise ValueError(f"{name} must be a positive number of seconds or None, not {value!r}")
+
+
+def websocket_factory(session, ws_url, reactor, ping_interval=DEFAULT_PING_INTERVAL,
+                      ping_timeout=DEFAULT_PING_TIMEOUT):
+    """The WebSocket factory for *session*: its timers on *reactor*, auto-ping as asked.
+
+    *ping_interval* None sends no pings; *ping_timeout* None never drops the
+    connection for a missing pong.
+    """
+    check_ping(ping_interval, ping_timeout)
+    factory = WampWebSocketClientFactory(lambda: session, url=ws_url, reactor=reactor)
+    factory._batched_timer = ReactorTimers(reactor)
+    factory.setProtocolOptions(autoPingInterval=ping_interval or 0,
+                               autoPingTimeout=ping_timeout or 0)
+    return factory
+
+
 @defer.inlineCallbacks
-def open_websocket_session(reactor, url, token, realm, authid, timeout, password=None):
+def open_websocket_session(reactor, url, token, realm, authid, timeout, password=None,
+                           ping_interval=DEFAULT_PING_INTERVAL, ping_timeout=DEFAULT_PING_TIMEOUT):
     """A joined :class:`ClientSession` over a WebSocket to *url* (bounded by *timeout*)."""
     ws_url, token = service_address(url, token)
     session = ClientSession(types.ComponentConfig(realm=realm), token=token, authid=authid,
                             password=password, ticket_in_clear=sends_in_clear(ws_url))
-    factory = WampWebSocketClientFactory(lambda: session, url=ws_url, reactor=reactor)
+    factory = websocket_factory(session, ws_url, reactor, ping_interval, ping_timeout)
     try:
         protocol = yield _endpoint(reactor, ws_url, timeout).connect(factory)
     except error.ConnectError as e:
