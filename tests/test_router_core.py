@@ -484,6 +484,45 @@ class MetaApiTests(SynchronousTestCase):
         self.assertEqual(self.call("wamp.registration.count_callees", reg), 1)
         self.assertEqual(self.call("wamp.registration.list")["prefix"], [reg])
 
+    def removal_events(self, kind, observe, remove, removed, not_found):
+        """``(refusals, meta events)`` as a stranger, then both observers, remove one shared observation."""
+        watcher = self.router.joined(authid="watcher")
+        watcher.send(message.Subscribe(1, f"wamp.{kind}.", match="prefix"))
+        watcher.take()
+        first, second, stranger = (self.router.joined(authid=n) for n in ("a", "b", "c"))
+        for session in (first, second):
+            session.send(observe(1))
+            observation_id = getattr(session.take()[-1], kind)
+        watcher.take()
+        stranger.send(remove(2, observation_id))
+        refused = [only(stranger.take(), message.Error).error]
+        events = []
+        for session in (first, second):
+            session.send(remove(3, observation_id))
+            only(session.take(), removed)
+            events.append([(e.topic, e.args[1] == observation_id) for e in watcher.take()])
+        return refused + [self.call(f"wamp.{kind}.get", observation_id) == not_found], events
+
+    def test_unsubscribe_events(self):
+        """Only a subscriber may unsubscribe; each is announced, the last one out deletes the subscription."""
+        refused, events = self.removal_events(
+            "subscription", lambda r: message.Subscribe(r, "com.t"), message.Unsubscribe,
+            message.Unsubscribed, errors.NO_SUCH_SUBSCRIPTION)
+        self.assertEqual(refused, [errors.NO_SUCH_SUBSCRIPTION, True])
+        self.assertEqual(events, [[("wamp.subscription.on_unsubscribe", True)],
+                                  [("wamp.subscription.on_unsubscribe", True),
+                                   ("wamp.subscription.on_delete", True)]])
+
+    def test_unregister_events(self):
+        """Only a callee may unregister; each is announced, the last one out deletes the registration."""
+        refused, events = self.removal_events(
+            "registration", lambda r: message.Register(r, "com.p", invoke="roundrobin"),
+            message.Unregister, message.Unregistered, errors.NO_SUCH_REGISTRATION)
+        self.assertEqual(refused, [errors.NO_SUCH_REGISTRATION, True])
+        self.assertEqual(events, [[("wamp.registration.on_unregister", True)],
+                                  [("wamp.registration.on_unregister", True),
+                                   ("wamp.registration.on_delete", True)]])
+
     def test_bad_arguments(self):
         """A meta procedure called with the wrong arguments says invalid_argument."""
         self.assertEqual(self.call("wamp.session.get"), errors.INVALID_ARGUMENT)

@@ -52,8 +52,8 @@ class Broker:
             self.realm.meta.subscribed(session, observation)
 
     def unsubscribe(self, session, msg):
-        observation = self.index.get(msg.subscription)
-        if observation is None or session not in observation.observers:
+        observation = self.index.observed(msg.subscription, session)
+        if observation is None:
             raise errors.NoSuchSubscription(
                 f"session {session.id} has no subscription {msg.subscription}"
             )
@@ -71,11 +71,8 @@ class Broker:
             self._remove(session, observation)
 
     def _remove(self, session, observation):
-        empty = self.index.remove_observer(observation, session)
-        self.realm.meta.unsubscribed(session, observation)
-        if empty:
-            self.index.delete(observation)
-            self.realm.meta.subscription_deleted(session, observation)
+        meta = self.realm.meta
+        self.index.withdraw(observation, session, meta.unsubscribed, meta.subscription_deleted)
 
     # -- publish ------------------------------------------------------------
 

@@ -150,8 +150,8 @@ class Dealer:
             )
 
     def unregister(self, session, msg):
-        observation = self.index.get(msg.registration)
-        if observation is None or session not in observation.observers:
+        observation = self.index.observed(msg.registration, session)
+        if observation is None:
             raise errors.NoSuchRegistration(
                 f"session {session.id} has no registration {msg.registration}"
             )
@@ -159,11 +159,8 @@ class Dealer:
         session.send(message.Unregistered(msg.request))
 
     def _remove(self, session, observation):
-        empty = self.index.remove_observer(observation, session)
-        self.realm.meta.unregistered(session, observation)
-        if empty:
-            self.index.delete(observation)
-            self.realm.meta.registration_deleted(session, observation)
+        meta = self.realm.meta
+        self.index.withdraw(observation, session, meta.unregistered, meta.registration_deleted)
 
     # -- call -----------------------------------------------------------------
 

@@ -202,6 +202,26 @@ class ObservationIndex:
         if observation.match == MATCH_WILDCARD:
             self._wildcards_of[session] = self._wildcards_of.get(session, 0) + 1
 
+    def observed(self, observation_id, session):
+        """The observation with this id if *session* observes it, else None."""
+        observation = self._by_id.get(observation_id)
+        if observation is None or session not in observation.observers:
+            return None
+        return observation
+
+    def withdraw(self, observation, session, removed, deleted):
+        """Remove *session* from *observation*; the last observer out deletes it.
+
+        ``removed(session, observation)`` is called once the session is off
+        it, then, if none is left, ``deleted(session, observation)`` once it
+        is out of the index (the role's meta events).
+        """
+        empty = self.remove_observer(observation, session)
+        removed(session, observation)
+        if empty:
+            self.delete(observation)
+            deleted(session, observation)
+
     def remove_observer(self, observation, session):
         """Remove *session* from *observation*; True if none is left."""
         del observation.observers[session]
