@@ -254,6 +254,15 @@ class ClassPageTests(TemporaryFolders, SynchronousTestCase):
         csp = request.responseHeaders.getRawHeaders(b"content-security-policy")[0]
         self.assertIn(b"script-src 'self'", csp)
 
+    def test_page_headers_are_the_notebook_pages(self):
+        """The class page is never cached, framed, sniffed or sent with a referrer, like the notebook page."""
+        request, _ = self.render(self.temporary())
+        headers = {name: request.responseHeaders.getRawHeaders(name)[0] for name in (
+            b"cache-control", b"x-frame-options", b"x-content-type-options", b"referrer-policy")}
+        self.assertEqual(headers, {b"cache-control": b"no-store", b"x-frame-options": b"DENY",
+                                   b"x-content-type-options": b"nosniff",
+                                   b"referrer-policy": b"no-referrer"})
+
     def test_not_built(self):
         """Without the bundle the page says how to build it (503)."""
         request, body = self.render(self.temporary() + "/none")

@@ -38,7 +38,8 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "object-src 'none'",
 ])
 
-_PAGE = """<!doctype html>
+#: the HTML shell of a page that is a bundle built from ``web/`` (this one, the class page)
+SHELL = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -46,18 +47,18 @@ _PAGE = """<!doctype html>
 <meta name="referrer" content="no-referrer">
 <meta name="webkernel-realm" content="{realm}">
 <meta name="webkernel-auth" content="{auth}">
-{router}<title>webkernel</title>
+{router}<title>{title}</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="static/{stylesheet}?v={version}">
 <script src="static/{script}?v={version}" defer></script>
 </head>
 <body>
-<div id="app"><p class="boot">Loading the notebook…</p></div>
+<div id="app"><p class="boot">Loading the {loading}…</p></div>
 </body>
 </html>
 """
 
-_NOT_BUILT = """<!doctype html>
+_NOT_BUILT = b"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>webkernel</title></head>
 <body><h1>webkernel</h1>
 <p>The WAMP router is running (WebSocket at <code>/ws</code>), but the notebook
@@ -111,6 +112,26 @@ def _secure_headers(request):
     request.setHeader(b"referrer-policy", b"no-referrer")
 
 
+def render_shell(request, policy, static_dir, script, stylesheet, not_built, **fields):
+    """A :data:`SHELL` page's body and headers, sent under *policy*, never cached or framed.
+
+    *fields* fill the shell (``realm``, already escaped, ``auth``, ``router``,
+    ``title``, ``loading``); the assets' version is *script*'s time in
+    *static_dir*. Without *script* there, *not_built* with status 503.
+    """
+    request.setHeader(b"content-type", b"text/html; charset=utf-8")
+    request.setHeader(b"cache-control", b"no-store")
+    request.setHeader(b"content-security-policy", policy.encode())
+    request.setHeader(b"x-frame-options", b"DENY")
+    _secure_headers(request)
+    path = os.path.join(static_dir, script)
+    if not os.path.exists(path):
+        request.setResponseCode(503)
+        return not_built
+    return SHELL.format(script=script, stylesheet=stylesheet, version=int(os.stat(path).st_mtime),
+                        **fields).encode()
+
+
 class NotebookPage(Resource):
     """``/``: the notebook page, with the realm and authentication filled in."""
 
@@ -126,19 +147,10 @@ class NotebookPage(Resource):
         self.policy = content_security_policy(router_url)
 
     def render_GET(self, request):
-        request.setHeader(b"content-type", b"text/html; charset=utf-8")
-        request.setHeader(b"cache-control", b"no-store")
-        request.setHeader(b"content-security-policy", self.policy.encode())
-        request.setHeader(b"x-frame-options", b"DENY")
-        _secure_headers(request)
-        script = os.path.join(self.static_dir, SCRIPT)
-        if not os.path.exists(script):
-            request.setResponseCode(503)
-            return _NOT_BUILT.encode()
-        page = _PAGE.format(realm=html.escape(self.realm, quote=True), auth=self.auth,
-                            script=SCRIPT, stylesheet=STYLESHEET, router=router_meta(self.router_url),
-                            version=int(os.stat(script).st_mtime))
-        return page.encode()
+        return render_shell(request, self.policy, self.static_dir, SCRIPT, STYLESHEET, _NOT_BUILT,
+                            realm=html.escape(self.realm, quote=True), auth=self.auth,
+                            router=router_meta(self.router_url), title="webkernel",
+                            loading="notebook")
 
 
 class StaticFiles(File):
