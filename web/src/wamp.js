@@ -1,6 +1,12 @@
 // The page's one WAMP connection (autobahn-js): ticket, anonymous or (multi-user
 // mode, signin.js) WAMP-CRA authentication, automatic reconnection, and calls that return plain values.
+// A connection that goes silent and does not answer the heartbeat (src/heartbeat.js: a
+// network partition leaves it half-open) is dropped and a new one opened at once.
 import autobahn from 'autobahn-browser';
+import { HEARTBEAT_PROCEDURE, Heartbeat } from './heartbeat.js';
+
+// why a connection was dropped by the page, as the closed handler's details.message
+export const NO_ANSWER = 'the service did not answer the heartbeat: connecting again';
 
 // What a call returns: its single positional result, or its keyword results.
 export function resultOf(result) {
@@ -25,28 +31,63 @@ export function callError(error) {
 export class Wamp {
   // handlers: {opened(session), closed(reason, details) -> bool stopRetrying}
   // auth: the connection's own authmethods/authid/onchallenge (multi-user sign-in), else token/anonymous
-  constructor({ url, realm, token, anonymous, auth: given, handlers }) {
+  // heartbeat: {interval, timeout} in ms (src/heartbeat.js); Connection: autobahn's, or a test's fake
+  constructor({ url, realm, token, anonymous, auth: given, handlers, heartbeat = {}, Connection = autobahn.Connection }) {
     this.handlers = handlers;
     this.session = null;
     this.sessionIds = new Set();
     const auth = given || (token
       ? { authmethods: ['ticket'], onchallenge: () => token }
       : { authmethods: anonymous ? ['anonymous'] : ['ticket'], onchallenge: () => '' });
-    this.connection = new autobahn.Connection({
+    this.options = {
       url, realm, ...auth,
       max_retries: -1, initial_retry_delay: 0.3, max_retry_delay: 5,
       retry_delay_growth: 1.5, retry_delay_jitter: 0.1,
       use_es6_promises: true,
+    };
+    this.Connection = Connection;
+    this.heartbeat = new Heartbeat({
+      ...heartbeat,
+      // a WAMP error (a refusal) is the router's answer too; any other failure is not
+      probe: () => this.session.call(HEARTBEAT_PROCEDURE).catch((error) => {
+        if (!error?.error) throw error;
+      }),
+      dead: () => this.dropDead(),
     });
-    this.connection.onopen = (session, details) => {
+    this.connection = this.connect();
+  }
+
+  connect() {
+    const connection = new this.Connection(this.options);
+    connection.onopen = (session, details) => {
       this.session = session;
       this.sessionIds.add(session.id);
+      this.heartbeat.start();
       this.handlers.opened(session, details);
     };
-    this.connection.onclose = (reason, details) => {
+    connection.onclose = (reason, details) => {
+      this.heartbeat.stop();
       this.session = null;
       return this.handlers.closed(reason, details);
     };
+    return connection;
+  }
+
+  // No answer to the heartbeat: the connection is half-open. The browser would take
+  // long to close it (its closing handshake waits for the dead peer), so it is left
+  // to close when it may (a GOODBYE is sent, no retry, nobody listens) and a new
+  // connection opens at once, with autobahn-js's own retries while the network is down.
+  dropDead() {
+    const dead = this.connection;
+    dead.onopen = () => {};
+    dead.onclose = () => true;
+    try { dead.close('wamp.close.normal', NO_ANSWER); } catch { /* closing already */ }
+    this.session = null;
+    this.connection = this.connect();
+    const stop = this.handlers.closed('lost', {
+      reason: null, message: NO_ANSWER, will_retry: true, retry_delay: 0, retry_count: 0,
+    });
+    if (!stop) this.connection.open();
   }
 
   open() {
@@ -60,15 +101,21 @@ export class Wamp {
   async call(procedure, kwargs = {}, options = {}) {
     if (!this.isOpen) throw new Error('not connected to the service (reconnecting…)');
     try {
-      return resultOf(await this.session.call(procedure, [], kwargs, { disclose_me: true, ...options }));
+      const result = await this.session.call(procedure, [], kwargs, { disclose_me: true, ...options });
+      this.heartbeat.heard();
+      return resultOf(result);
     } catch (error) {
+      if (error?.error) this.heartbeat.heard(); // a WAMP error: the router answered
       throw callError(error);
     }
   }
 
   async subscribe(topic, handler, options = {}) {
     if (!this.isOpen) throw new Error('not connected');
-    return this.session.subscribe(topic, (args, kwargs, details) => handler(kwargs || {}, args, details), options);
+    return this.session.subscribe(topic, (args, kwargs, details) => {
+      this.heartbeat.heard();
+      return handler(kwargs || {}, args, details);
+    }, options);
   }
 
   async unsubscribe(subscription) {
