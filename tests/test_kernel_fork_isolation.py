@@ -17,10 +17,9 @@ import pytest
 from tests.test_kernel_isolation import (  # noqa: F401 - the attacks, collected here again
     PASSWORDS,
     PREFIX,
-    _skip_reason,
     attempt,
     make_directory,
-    remove_test_accounts,
+    open_classroom,
     start_service,
     wait_for_line,
     test_a_memory_hog_gets_memory_error_and_hurts_no_one,
@@ -37,21 +36,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def classroom():
     """The multi-user service of test_kernel_isolation, forking its kernels from a template."""
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
-    remove_test_accounts()
-    directory = make_directory()
-    service, proxies = start_service(directory, "--kernel-factory", "fork")
-    for proxy in proxies.values():
-        assert proxy.eval_cell("import os; 1") == "1"  # the attacks take os as imported
-    yield {"service": service, "proxies": proxies,
-           "users_file": os.path.join(directory, "users.json"),
-           "kernel_dir": os.path.join(directory, "kernels"),
-           "home_root": os.path.join(directory, "homes")}
-    service.stop()
-    remove_test_accounts()
-    shutil.rmtree(directory, ignore_errors=True)
+    # the attacks take os as imported
+    yield from open_classroom("--kernel-factory", "fork", first_cell="import os; 1")
 
 
 def template_pid(classroom):

@@ -91,30 +91,36 @@ def start_service(directory, *extra):
     return service, proxies
 
 
-@pytest.fixture(scope="module")
-def classroom():
-    """A service in multi-user mode with real OS isolation; two students' JSON-RPC proxies."""
+def open_classroom(*extra, first_cell="1"):
+    """A multi-user service with real OS isolation (*extra*: more options), for a fixture to yield from.
+
+    Yields ``{service, proxies, users_file, kernel_dir, home_root}`` once each
+    student's default kernel answered ``1`` to *first_cell*; stops the service
+    and removes the test accounts and the directory after (or if that fails).
+    """
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
     remove_test_accounts()
     directory = make_directory()
-    service, proxies = start_service(directory, *LIMITS)
+    service, proxies = start_service(directory, *extra)
     try:
         for proxy in proxies.values():
-            assert proxy.eval_cell("1") == "1"  # each starts their default kernel
-    except BaseException:
+            assert proxy.eval_cell(first_cell) == "1"  # each starts their default kernel
+        yield {"service": service, "proxies": proxies,
+               "users_file": os.path.join(directory, "users.json"),
+               "kernel_dir": os.path.join(directory, "kernels"),
+               "home_root": os.path.join(directory, "homes")}
+    finally:
         service.stop()
         remove_test_accounts()
         shutil.rmtree(directory, ignore_errors=True)
-        raise
-    yield {"service": service, "proxies": proxies,
-           "users_file": os.path.join(directory, "users.json"),
-           "kernel_dir": os.path.join(directory, "kernels"),
-           "home_root": os.path.join(directory, "homes")}
-    service.stop()
-    remove_test_accounts()
-    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def classroom():
+    """A service in multi-user mode with real OS isolation; two students' JSON-RPC proxies."""
+    yield from open_classroom(*LIMITS)
 
 
 def wait_for_line(service, text, timeout=120):
