@@ -10,17 +10,13 @@ every refusal of the classroom authorizer holds. Waits are bounded.
 
 import io
 import os
-import shutil
 import zipfile
-import tempfile
 
 import pytest
 from autobahn.wamp.types import SubscribeOptions
 from twisted.internet import defer, reactor
 
-from broker.users import store
-from tests.test_classroom_service import PASSWORDS, ROLES, TIMEOUT, ServiceTestCase
-from tests.service import ServiceProcess
+from tests.test_classroom_service import TIMEOUT, ServiceTestCase
 
 #: seconds after which an unwatched kernel is culled in this service
 CULL_IDLE = 3
@@ -56,18 +52,7 @@ def tile_of(user, test=lambda tile: True):
 class ClassLiveTests(ServiceTestCase):
     """Teacher, observer and students using the live classroom API."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.directory = tempfile.mkdtemp(prefix="webkernel-class-live-")
-        cls.users_file = os.path.join(cls.directory, "users.json")
-        store.save(cls.users_file, {n: store.User.create(n, ROLES[n], p)
-                                    for n, p in PASSWORDS.items()})
-        cls.service = ServiceProcess("--users", cls.users_file, "--kernel-dir",
-                                     os.path.join(cls.directory, "kernels"),
-                                     "--unsafe-shared-account", "--home-root",
-                                     os.path.join(cls.directory, "homes"),
-                                     "--max-kernels", "8", "--max-kernels-per-user", "2",
-                                     "--cull-idle", str(CULL_IDLE))
+    service_options = ("--cull-idle", str(CULL_IDLE))
 
     @defer.inlineCallbacks
     def listen(self, session):

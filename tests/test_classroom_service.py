@@ -74,6 +74,8 @@ class ServiceTestCase(TestCase):
     """A real service in multi-user mode, and signing in to it."""
 
     timeout = 240
+    #: more options of the service (a subclass's)
+    service_options = ()
 
     @classmethod
     def setUpClass(cls):
@@ -87,7 +89,8 @@ class ServiceTestCase(TestCase):
                                      os.path.join(cls.directory, "kernels"),
                                      "--unsafe-shared-account", "--home-root",
                                      os.path.join(cls.directory, "homes"),
-                                     "--max-kernels", "8", "--max-kernels-per-user", "2")
+                                     "--max-kernels", "8", "--max-kernels-per-user", "2",
+                                     *cls.service_options)
 
     @classmethod
     def tearDownClass(cls):
