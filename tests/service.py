@@ -7,8 +7,10 @@ from that line, so there is no race for a free port. Waits are bounded.
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -102,3 +104,25 @@ class ServiceProcess:
                 self.process.kill()
                 self.process.wait(timeout)
         return self.process.returncode
+
+
+class ServicePerClass:
+    """A TestCase mixin: one service (``cls.service``) for the class, with its own kernel directory.
+
+    The service runs with ``--kernel-dir`` a new temporary ``cls.kernel_dir``
+    (named after ``kernel_dir_prefix``) and ``service_options``; both go when
+    the class is done.
+    """
+
+    kernel_dir_prefix = "webkernel-test-"
+    service_options = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.kernel_dir = tempfile.mkdtemp(prefix=cls.kernel_dir_prefix)
+        cls.service = ServiceProcess("--kernel-dir", cls.kernel_dir, *cls.service_options)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.service.stop()
+        shutil.rmtree(cls.kernel_dir, ignore_errors=True)

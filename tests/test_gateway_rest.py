@@ -20,7 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from broker.gateway import wire
 
 from broker.users import store
-from tests.service import ServiceProcess
+from tests.service import ServicePerClass, ServiceProcess
 
 pytestmark = pytest.mark.integration
 WAIT = 60
@@ -28,19 +28,16 @@ DASHED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 LAST_ACTIVITY = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
-class GatewayRestTests(SynchronousTestCase):
+class GatewayRestTests(ServicePerClass, SynchronousTestCase):
     """Kernel Gateway's REST contract, as jupyter_server's GatewayClient uses it."""
+
+    kernel_dir_prefix = "webkernel-gateway-"
+    service_options = ("--max-kernels", "4")
 
     @classmethod
     def setUpClass(cls):
-        cls.kernel_dir = tempfile.mkdtemp(prefix="webkernel-gateway-")
-        cls.service = ServiceProcess("--kernel-dir", cls.kernel_dir, "--max-kernels", "4")
+        super().setUpClass()
         cls.base = f"http://127.0.0.1:{cls.service.port}"
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.service.stop()
-        shutil.rmtree(cls.kernel_dir, ignore_errors=True)
 
     def request(self, method, path, body=None, token=True, content_type="application/json"):
         """``(status, decoded JSON or raw bytes, headers)`` of one request."""

@@ -5,34 +5,28 @@ test uses the token's default kernel or one it starts. Waits are bounded:
 HTTP timeouts and the ``wait`` method, no sleeps.
 """
 
-import shutil
-import tempfile
-
 import pytest
 from jsonrpclib import ServerProxy
 from jsonrpclib.jsonrpc import ProtocolError
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.service import ServiceProcess
+from tests.service import ServicePerClass
 
 pytestmark = pytest.mark.integration   # real processes and sockets (tests/README.md)
 
 WAIT = 60
 
 
-class JsonRpcKernelTests(SynchronousTestCase):
+class JsonRpcKernelTests(ServicePerClass, SynchronousTestCase):
     """What the 2010 thread asked for, with ServerProxy and real kernels."""
+
+    kernel_dir_prefix = "webkernel-jsonrpc-"
+    service_options = ("--max-kernels", "4")
 
     @classmethod
     def setUpClass(cls):
-        cls.kernel_dir = tempfile.mkdtemp(prefix="webkernel-jsonrpc-")
-        cls.service = ServiceProcess("--kernel-dir", cls.kernel_dir, "--max-kernels", "4")
+        super().setUpClass()
         cls.url = f"http://127.0.0.1:{cls.service.port}/jsonrpc?token={cls.service.token}"
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.service.stop()
-        shutil.rmtree(cls.kernel_dir, ignore_errors=True)
 
     def setUp(self):
         self.proxy = ServerProxy(self.url)
