@@ -24,14 +24,13 @@ from broker.kernel.logs import DEFAULT_MAX_BYTES as DEFAULT_LOG_BYTES
 from broker.kernel.pool import KernelPool
 from broker.kernel.records import KernelRecords
 from broker.kernel.zmq_channels import KernelChannels, make_zmq_factory, session_for
-
-#: seconds between the host's WebSocket pings to its router (``--router-ping``)
-DEFAULT_ROUTER_PING = 10.0
-#: seconds the host waits for the pong before it drops the connection (``--router-ping-timeout``)
-DEFAULT_ROUTER_PING_TIMEOUT = 5.0
-#: longest wait, in seconds, between two attempts to reach the router again (Autobahn's is 300 s:
-#: a host back from an hour's partition would wait up to five minutes more)
-RECONNECT_MAX_DELAY = 10.0
+from broker.realm_member import (  # noqa: F401  (DEFAULT_*, RECONNECT_MAX_DELAY: the host's too)
+    DEFAULT_ROUTER_PING,
+    DEFAULT_ROUTER_PING_TIMEOUT,
+    RECONNECT_MAX_DELAY,
+    joining_component,
+    router_transport,
+)
 
 
 def default_kernel_dir():
@@ -66,21 +65,6 @@ def make_launcher(reactor, kernel_dir, kernel_factory="spawn", preload=(), **opt
     if kernel_factory == "fork":
         return ForkingLauncher(reactor, kernel_dir, preload=preload, **options)
     return KernelLauncher(reactor, kernel_dir, **options)
-
-
-def router_transport(url, ping_interval=DEFAULT_ROUTER_PING,
-                     ping_timeout=DEFAULT_ROUTER_PING_TIMEOUT):
-    """The Autobahn ``Component`` transport of a kernel host joining *url*.
-
-    It retries for ever (Autobahn's back-off, at most :data:`RECONNECT_MAX_DELAY`
-    between attempts), and pings the router every *ping_interval* seconds: a
-    connection whose pong does not come within *ping_timeout* seconds is
-    dropped and made again. Without it a host behind a network partition keeps
-    a half-open connection the router has long closed, and its kernels stay
-    unreachable (reported dead) after the network heals (docs/scaling.md).
-    """
-    return {"url": url, "max_retries": -1, "max_retry_delay": RECONNECT_MAX_DELAY,
-            "options": {"autoPingInterval": ping_interval, "autoPingTimeout": ping_timeout}}
 
 
 def _start_reattaching(host):
@@ -191,7 +175,6 @@ class RemoteKernelHostService(KernelHostService):
 
     def startService(self):
         service.Service.startService(self)
-        from autobahn.twisted.component import Component
 
         def make_host(config):
             host = self._make_host(config)
@@ -200,10 +183,8 @@ class RemoteKernelHostService(KernelHostService):
             self.host = host
             return host
 
-        self.component = Component(
-            transports=[self.transport], realm=self.realm,
-            authentication={"ticket": {"authid": HOST_AUTHID, "ticket": self.token}},
-            session_factory=make_host)
+        self.component = joining_component(self.transport, self.realm, HOST_AUTHID, self.token,
+                                           make_host)
         self.component.start(self.reactor)
         self._start_warm()
         self.log.info("kernel host joining {url} (realm {realm})", url=self.url, realm=self.realm)
