@@ -35,6 +35,8 @@ TEACHING_ROLE = "webkernel_teaching"
 NOTEBOOKS_NAMESPACE = "webkernel.notebooks"
 #: the authid a kernel host in another process joins with (ticket: --host-token)
 HOST_AUTHID = "webkernel_host"
+#: the authid a notebook service in another process joins Crossbar.io with (``--notebooks-only``)
+NOTEBOOKS_AUTHID = "webkernel_notebooks"
 
 ACTIONS = ("register", "call", "subscribe", "publish")
 

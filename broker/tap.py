@@ -55,7 +55,7 @@ from broker.kernel.service import (
     RemoteKernelHostService,
     default_kernel_dir,
 )
-from broker.notebook.service import NotebookService
+from broker.notebook.service import NotebookService, RemoteNotebookService
 from broker.teaching.page import ClassPage
 from broker.teaching.service import ClassService
 from broker.classroom.crossbar import CrossbarAuthorizerService
@@ -157,8 +157,9 @@ class Options(usage.Options):
         ["anonymous", None, "Open realm: anyone may join without the token (development and tests)."],
         ["no-kernels", None, "Run the router only: kernels come from hosts joining with --host-token."],
         ["keep-kernels", None, "On a clean stop leave kernels running, to be re-attached by the next start with this --kernel-dir."],
-        ["classroom", None, "With --router: this kernel host joins a router running --users, and applies its rules (listing, --max-kernels-per-user, event eligibility)."],
+        ["classroom", None, "With --router: this kernel host joins a router running --users, and applies its rules (listing, --max-kernels-per-user, event eligibility); with --notebooks-only, each user's notebooks are in --home-root/<user>, by the caller the router discloses."],
         ["crossbar-authorizer", None, "With --router (Crossbar.io): run the classroom rules as Crossbar.io's dynamic authorizer webkernel.authorize (joins as webkernel_classroom with --token) instead of a kernel host; with --users also its dynamic authenticator webkernel.authenticate (users sign in with the users file). See docs/scaling.md"],
+        ["notebooks-only", None, "With --router (Crossbar.io): serve only the notebook procedures webkernel.notebooks.* (joins as webkernel_notebooks with --token; --notebook-dir, or with --classroom each user's folder under --home-root) instead of a kernel host. See docs/scaling.md"],
         ["front-allow-plain-ws", None, "With --front-auth ticket and a ws:// --front URL to a host that is not loopback: let the page send users' passwords unencrypted. Default: the page refuses to sign in and says why (use wss://)."],
         ["unsafe-shared-account", None, "With --users: run every kernel as the service's own OS account (no root needed; students' code can reach each other's kernels and files). Logged as a warning at every start."],
     ]
@@ -196,7 +197,7 @@ class Options(usage.Options):
         ["max-connections-per-address", None, DEFAULT_PER_ADDRESS, "Connections one remote address (IPv6: one /64) may have open at once; past it its new ones are closed at once.", _positive_int],
         ["cull-idle", None, None, "With --users: shut down kernels no cell ran in and no one watched for this many seconds (docs/classroom.md). Default: never.", _positive_float],
         ["max-kernels-per-user", None, DEFAULT_MAX_KERNELS_PER_USER, "With --users: most kernels one student may have at once.", _positive_int],
-        ["home-root", None, "/var/lib/webkernel/home", "With --users: each user's kernels run in <home-root>/<user> (0700, the user's account); the root is made 0711."],
+        ["home-root", None, "/var/lib/webkernel/home", "With --users (or --notebooks-only --classroom): each user's kernels run in <home-root>/<user> (0700, the user's account); the root is made 0711."],
         ["user-prefix", None, kernel_accounts.DEFAULT_PREFIX, "With --users: OS accounts made for users are named <prefix><user>."],
         ["uid-range", None, "%d-%d" % kernel_accounts.DEFAULT_UID_RANGE, "With --users: uids (and gids) of the OS accounts made for users, LOW-HIGH.", kernel_accounts.parse_uid_range],
         ["kernel-memory", None, kernel_confinement.DEFAULT_MEMORY, "With --users: each kernel's address space (RLIMIT_AS), e.g. 2GiB; past it allocations raise MemoryError.", _size],
@@ -265,6 +266,8 @@ class Options(usage.Options):
         if self["front"]:
             self._check_front()
         self._check_front_auth()
+        if self["notebooks-only"]:
+            self._check_notebooks_only()
         if self["crossbar-authorizer"] and not self["router"]:
             raise usage.UsageError("--crossbar-authorizer joins Crossbar.io: give --router too")
         if self["classroom"] and not self["router"]:
@@ -284,7 +287,8 @@ class Options(usage.Options):
     def _check_descriptors(self):
         """A service that holds kernels: room for them in RLIMIT_NOFILE, or a clear refusal."""
         self["descriptor-limit"] = None
-        if self["front"] or self["crossbar-authorizer"] or self["no-kernels"]:
+        if self["front"] or self["crossbar-authorizer"] or self["no-kernels"] \
+                or self["notebooks-only"]:
             return
         try:
             self["descriptor-limit"] = raise_descriptor_limit(_kernels_held(self))
@@ -298,6 +302,16 @@ class Options(usage.Options):
         for flag in ("router", "users", "crossbar-authorizer"):
             if self[flag]:
                 raise usage.UsageError(f"--front serves the page only: not with --{flag}")
+
+    def _check_notebooks_only(self):
+        if not self["router"]:
+            raise usage.UsageError("--notebooks-only joins Crossbar.io: give --router too")
+        for flag in ("crossbar-authorizer", "users", "pool"):
+            if self[flag]:
+                raise usage.UsageError(f"--notebooks-only serves notebooks only: not with --{flag}")
+        if self["classroom"] and self["notebook-dir"]:
+            raise usage.UsageError("--notebook-dir is not used with --classroom: each user's "
+                                   "notebooks are in --home-root/<user>")
 
     def _check_front_auth(self):
         if self["front-auth"] != "anonymous" and not self["front"]:
@@ -509,6 +523,23 @@ def _user_folders(options, isolation, log):
                        ensure_home=accounts.account_for)
 
 
+def _remote_notebooks(options, reactor):
+    """``--router … --notebooks-only``: the notebook procedures served on Crossbar.io's realm.
+
+    With ``--classroom`` each caller has their own folder under ``--home-root``
+    (the folder of the caller's disclosed authid and authrole); else everyone
+    has ``--notebook-dir``.
+    """
+    folders = None
+    if options["classroom"]:
+        folders = UserFolders(options["home-root"], options["max-notebook-size"])
+    return RemoteNotebookService(
+        options["router"], options["realm"], options["token"], reactor,
+        options["notebook-dir"] or os.getcwd(), max_size=options["max-notebook-size"],
+        threads=options["notebook-threads"], limit=options["notebook-queue"], folders=folders,
+        ping_interval=options["router-ping"], ping_timeout=options["router-ping-timeout"])
+
+
 def _kernels_held(options):
     """The most kernels this service holds at once: ``--max-kernels`` and the pooled ones."""
     return options["max-kernels"] + sum((options.get("pool-sizes") or {}).values())
@@ -608,6 +639,10 @@ def makeService(options, reactor=None):
             authorizer.directory = UserDirectory(options["users"], reactor,
                                                  on_change=authorizer.sign_out)
         authorizer.setServiceParent(top)
+        return top
+    if options["router"] and options["notebooks-only"]:
+        top = service.MultiService()
+        _remote_notebooks(options, reactor).setServiceParent(top)
         return top
     _announce_descriptors(options, Logger(namespace="webkernel"))
     if options["router"]:

@@ -4,9 +4,11 @@ Crossbar.io lives in a virtualenv of its own, ``bench/.venv-crossbar``, made
 by ``bench/side_venv.sh`` (``./run-tests`` makes it; so does
 ``bench/run_router_bench.sh``). Its node configuration is written by the
 router benchmark's :func:`routers.crossbar_config`, given here the realm
-``webkernel`` and two roles: ``webkernel_host`` (ticket principal, may do
-everything, callers disclosed to it) for kernel hosts, and ``anonymous`` for
-clients (call and subscribe under ``webkernel.``). The classroom node instead
+``webkernel`` and three roles: ``webkernel_host`` (ticket principal, may do
+everything, callers disclosed to it) for kernel hosts, ``webkernel_notebooks``
+(ticket principal, registers ``webkernel.notebooks.*`` only) for notebook
+services, and ``anonymous`` for clients (call and subscribe under
+``webkernel.``, disclosed to the callee). The classroom node instead
 admits users on ``/ws`` through the users file (``webkernel.authenticate``,
 Crossbar.io's dynamic authenticator) and services on ``/ws-services``.
 """
@@ -24,6 +26,7 @@ import routers  # noqa: E402  (bench/routers.py: the one place a Crossbar.io con
 CROSSBAR_BIN = os.environ.get("CROSSBAR_BIN", str(ROOT / "bench" / ".venv-crossbar" / "bin" / "crossbar"))
 REALM = "webkernel"
 HOST_TOKEN = "crossbar-host-secret-for-tests"
+NOTEBOOKS_TOKEN = "crossbar-notebooks-secret-for-tests"
 _READY = r"Ok, local node configuration ran successfully"
 
 
@@ -49,12 +52,24 @@ def webkernel_roles():
         _permission("webkernel.", call=True, register=False, publish=False, subscribe=True),
         _permission("webkernel.host.", call=False, register=False, publish=False,
                     subscribe=False)]}
-    return [host, client]
+    return [host, notebooks_role(), client]
+
+
+def notebooks_role():
+    """The notebook service (``--notebooks-only``) may register the notebook procedures, nothing else."""
+    return {"name": "webkernel_notebooks", "permissions": [
+        _permission("webkernel.notebooks.", call=False, register=True, publish=False,
+                    subscribe=False)]}
+
+
+def service_principals():
+    """The static ticket principals of webkernel's own services (kernel hosts, notebook services)."""
+    return {"webkernel_host": {"ticket": HOST_TOKEN, "role": "webkernel_host"},
+            "webkernel_notebooks": {"ticket": NOTEBOOKS_TOKEN, "role": "webkernel_notebooks"}}
 
 
 def webkernel_auth():
-    return {"ticket": {"type": "static", "principals": {
-                "webkernel_host": {"ticket": HOST_TOKEN, "role": "webkernel_host"}}},
+    return {"ticket": {"type": "static", "principals": service_principals()},
             "anonymous": {"type": "static", "role": "anonymous"}}
 
 
@@ -164,7 +179,7 @@ def classroom_roles():
     """Hosts as above; the authorizer (webkernel_classroom) registers webkernel.authorize
     and webkernel.authenticate and calls wamp.session.kill_by_authid; users' roles are
     judged by the authorizer."""
-    host, _ = webkernel_roles()
+    host, _, _ = webkernel_roles()
     tracker = {"name": "webkernel_classroom", "permissions": [
         _permission("webkernel.authorize", call=False, register=True, publish=False,
                     subscribe=False),
@@ -177,7 +192,7 @@ def classroom_roles():
                     publish=False, subscribe=False)]}
     users = [{"name": role, "authorizer": "webkernel.authorize"}
              for role in ("student", "teacher", "observer")]
-    return [host, tracker, *users]
+    return [host, notebooks_role(), tracker, *users]
 
 
 def classroom_auth():
@@ -189,8 +204,15 @@ def classroom_auth():
 def services_auth():
     """/ws-services: the kernel hosts and the authorizer, static ticket principals."""
     return {"ticket": {"type": "static", "principals": {
-        "webkernel_host": {"ticket": HOST_TOKEN, "role": "webkernel_host"},
+        **service_principals(),
         "webkernel_classroom": {"ticket": CLASSROOM_TOKEN, "role": "webkernel_classroom"}}}}
+
+
+def notebook_service(node, *args, url=None):
+    """``twistd webkernel --router … --notebooks-only`` joined to *node*, once it has registered."""
+    return ServiceProcess("--router", url or node.services_url, "--token", NOTEBOOKS_TOKEN,
+                          "--realm", REALM, "--notebooks-only", *args,
+                          ready="notebook procedures registered on realm", timeout=60)
 
 
 def classroom_authorizer(node, users_file):

@@ -209,6 +209,8 @@ class UserFoldersSessionTests(SynchronousTestCase):
         for authid, authrole in ((None, None), ("alice", None), ("x", "user"), ("..", "student"),
                                  ("a/b", "student")):
             self.assertRaises(errors.NotAuthorized, self.folders.folder_for, authid, authrole, "list")
+        refusal = self.assertRaises(errors.NotAuthorized, self.folders.folder_for, None, None, "get")
+        self.assertIn("did not disclose who is calling", str(refusal))
 
     def test_a_student_without_a_folder_yet(self):
         """A new student lists an empty folder; their first save makes it (through ensure_home)."""

@@ -73,6 +73,11 @@ class UserFolders:
             return self.everyone
         if authrole == roles.OBSERVER:
             raise errors.NotAuthorized("an observer may list and open notebooks, not save them")
+        if authid is None or authrole is None:
+            raise errors.NotAuthorized(
+                "the router did not disclose who is calling, so no folder is theirs: in "
+                "multi-user mode notebooks are served only to disclosed callers (on "
+                "Crossbar.io, disclose the caller on the notebook procedures: docs/scaling.md)")
         if authrole != roles.STUDENT or not isinstance(authid, str) or not authid \
                 or "/" in authid or authid in (".", ".."):
             raise errors.NotAuthorized("notebooks are served to signed-in users only")

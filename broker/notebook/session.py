@@ -14,7 +14,7 @@ single-token mode one directory for everyone (:class:`SharedFolder`), in
 multi-user mode each user's own (:mod:`broker.classroom.notebooks`).
 """
 
-from autobahn.twisted.wamp import ApplicationSession
+from autobahn.twisted.wamp import Session
 from autobahn.wamp.types import RegisterOptions
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -40,14 +40,20 @@ class SharedFolder:
         return self.directory
 
 
-class NotebookSession(QuietRefusals, ApplicationSession):
+class NotebookSession(QuietRefusals, Session):
     """Registers the notebook procedures for one :class:`~broker.notebook.store.NotebookDirectory`,
-    or for the folders of *folders* (``folder_for(authid, authrole, action)``)."""
+    or for the folders of *folders* (``folder_for(authid, authrole, action)``).
+
+    *invoke* is the registrations' invocation policy (``roundrobin``: one of
+    several notebook services sharing the procedures); None registers them
+    for this session alone.
+    """
 
     log = Logger()
 
-    def __init__(self, config, directory=None, run=synchronously, folders=None):
+    def __init__(self, config, directory=None, run=synchronously, folders=None, invoke=None):
         super().__init__(config)
+        self.invoke = invoke
         self.folders = folders if folders is not None else SharedFolder(directory)
         self.run = run
         self.joined = defer.Deferred()
@@ -58,8 +64,10 @@ class NotebookSession(QuietRefusals, ApplicationSession):
                               (self.get_notebook, uris.NOTEBOOKS_GET),
                               (self.save_notebook, uris.NOTEBOOKS_SAVE)):
             yield self.register(arguments.checked(function, uri), uri,
-                                options=RegisterOptions(details_arg="details"))
+                                options=RegisterOptions(details_arg="details", invoke=self.invoke))
         self.log.info("notebooks served from {root}", root=self.folders.root)
+        self.log.info("notebook procedures registered on realm {realm} (invoke: {invoke})",
+                      realm=details.realm, invoke=self.invoke or "single")
         self.joined.callback(self)
 
     def list_notebooks(self, path="", details=None):
