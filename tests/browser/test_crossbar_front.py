@@ -1,11 +1,13 @@
 """The notebook page against a Crossbar.io cluster: a ``--front`` serves it, the page
-joins the Crossbar.io realm directly, two kernel hosts run the kernels.
+joins the Crossbar.io realm directly, two kernel hosts run the kernels and a
+``--notebooks-only`` service lists, opens and saves the notebooks.
 
 Skipped, with the reason, where Crossbar.io is not installed.
 """
 
 import re
 
+import nbformat
 import pytest
 from playwright.sync_api import expect
 
@@ -20,7 +22,7 @@ pytestmark = [pytest.mark.integration,
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """Crossbar.io, two kernel hosts joined to it, and a front serving the page."""
+    """Crossbar.io, two kernel hosts and a notebook service joined to it, and a front serving the page."""
     base = tmp_path_factory.mktemp("webkernel-cb-front")
     started = []
     try:
@@ -28,10 +30,14 @@ def cluster(tmp_path_factory):
         started.append(node)
         for name in ("host-a", "host-b"):
             started.append(crossbar.kernel_host(node, str(base / name)))
+        notebook_dir = base / "notebooks"
+        notebook_dir.mkdir()
+        started.append(crossbar.notebook_service(node, "--notebook-dir", str(notebook_dir)))
         front = ServiceProcess("--front", node.ws_url, "--realm", crossbar.REALM)
         started.append(front)
         front.url = f"http://127.0.0.1:{front.port}/"
         front.token = ""
+        front.notebook_dir = notebook_dir
         yield front
     finally:
         for process in reversed(started):
@@ -51,5 +57,39 @@ def test_the_page_runs_a_cell_on_the_cluster(browser, cluster, request):
         page.screenshot("ran")
         page.check_nothing_ran()
         page.shut_down_kernel()
+    finally:
+        context.close()
+
+
+def test_the_page_saves_a_notebook_and_opens_it_again(browser, cluster, request):
+    """Save-as from the front's page writes the notebook through Crossbar.io; a new tab's Open lists it and shows its cell and output."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        page = NotebookPage(context.new_page(), cluster, ARTIFACTS, request.node.name)
+        page.open()
+        cell = page.run("print('kept on the cluster')")
+        page.wait_done(cell)
+        page.page.locator(".notebook-name").click()
+        field = page.page.get_by_label("notebook path")
+        field.fill("on the cluster")
+        field.press("Enter")
+        expect(page.page.locator(".message", has_text="Saved on the cluster.ipynb")).to_be_visible(
+            timeout=OUTPUT)
+        saved = nbformat.read(str(cluster.notebook_dir / "on the cluster.ipynb"), as_version=4)
+        assert saved.cells[0].source == "print('kept on the cluster')"
+        page.shut_down_kernel()
+
+        again = NotebookPage(context.new_page(), cluster, ARTIFACTS, request.node.name, number=2)
+        again.open()
+        again.button("Open").click()
+        dialog = again.page.get_by_role("dialog")
+        expect(dialog).to_contain_text("on the cluster.ipynb")
+        dialog.get_by_role("button", name="on the cluster.ipynb").click()
+        expect(again.cells).to_have_count(len(saved.cells))  # Shift+Enter added an empty cell
+        expect(again.outputs(again.cell(0))).to_have_text("kept on the cluster")
+        again.screenshot("opened")
+        again.check_nothing_ran()
+        again.shut_down_kernel()
     finally:
         context.close()
