@@ -15,6 +15,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from tests.service import stop_process
+
 _SERVING = re.compile(r"(http://127\.0\.0\.1:(\d+)/)")
 
 
@@ -75,10 +77,4 @@ class JupyterServerProcess:
         return Path(self.home) / name
 
     def stop(self, timeout=15):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        stop_process(self.process, timeout)

@@ -96,14 +96,19 @@ class ServiceProcess:
 
     def stop(self, timeout=15):
         """SIGTERM, then wait (bounded); return the exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-        return self.process.returncode
+        return stop_process(self.process, timeout)
+
+
+def stop_process(process, timeout=15):
+    """SIGTERM *process* if it runs, wait at most *timeout* s, else SIGKILL it; its exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+    return process.returncode
 
 
 class ServicePerClass:
