@@ -139,6 +139,15 @@ class SharedAccountTests(TestCase):
         self.assertEqual((account.uid, account.home), (os.geteuid(), os.path.join(root, "alice")))
         self.assertEqual(stat.S_IMODE(os.stat(account.home).st_mode), 0o700)
 
+    def test_names_that_are_not_users_get_no_directory(self):
+        """An owner that is not a possible user name (a service authid, a path) gets nothing made for it."""
+        root = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, root)
+        for owner in ("webkernel_host", "../etc", None):
+            failure = self.failureResultOf(SharedAccount(root).account_for(owner), NoAccount)
+            self.assertIn("cannot get a working directory", str(failure.value))
+        self.assertEqual(os.listdir(root), [])
+
 
 class ConfinementTests(TestCase):
     """The command that confines a kernel, and the environment it gets."""

@@ -57,6 +57,14 @@ class Account:
     home = attr.ib()
 
 
+def check_owner(user, what):
+    """Raise NoAccount (its kernels cannot get *what*) unless *user* is a possible user name."""
+    try:
+        check_name(user)
+    except BadName as e:
+        raise NoAccount(f"kernels of {user!r} cannot get {what}: {e}") from None
+
+
 def account_name(prefix, user):
     """``<prefix><user>``, shortened with a digest of *user* past 32 characters."""
     name = prefix + user
@@ -150,10 +158,7 @@ class UserAccounts:
         return defer.maybeDeferred(self._account_for, user)
 
     def _account_for(self, user):
-        try:
-            check_name(user)
-        except BadName as e:
-            raise NoAccount(f"kernels of {user!r} cannot get an OS account: {e}") from None
+        check_owner(user, "an OS account")
         mapped = self.mapped(user)
         if mapped:
             return self._mapped_account(user, mapped)
@@ -227,10 +232,7 @@ class SharedAccount:
         return defer.maybeDeferred(self._account_for, user)
 
     def _account_for(self, user):
-        try:
-            check_name(user)
-        except BadName as e:
-            raise NoAccount(f"kernels of {user!r} cannot get a working directory: {e}") from None
+        check_owner(user, "a working directory")
         home = os.path.join(self.home_root, user)
         os.makedirs(home, mode=0o700, exist_ok=True)
         name = pwd.getpwuid(os.geteuid()).pw_name
