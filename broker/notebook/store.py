@@ -15,13 +15,13 @@ anything is written.
 import json
 import os
 import stat as stat_mode
-import tempfile
 
 import nbformat
 from nbformat.v4.nbjson import BytesEncoder
 from nbformat.v4.rwbase import split_lines, strip_transient
 
 from broker import errors
+from broker.atomic_files import replace_file
 from broker.timestamps import iso_utc
 
 SUFFIX = ".ipynb"
@@ -168,7 +168,7 @@ class NotebookDirectory:
             raise NoSuchPath(f"no directory for {path!r} in the notebook directory")
         text = _validated_text(content)
         try:
-            _write_atomically(real, text)
+            replace_file(real, text.encode("utf-8"), 0o644)
         except OSError as e:
             raise NotebookNotSaved(f"could not write {path!r}: {e.strerror or e}") from None
         stat = os.stat(real)
@@ -232,20 +232,6 @@ def check_path(path):
             f"{path!r} leaves the notebook directory: use a path relative to it, without '..'")
     _check_lengths(parts)
     return parts
-
-
-def _write_atomically(real, text):
-    """Write *text* beside *real*, then rename it over *real*; nothing is left behind on failure."""
-    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(real), prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, real)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def _check_lengths(parts):

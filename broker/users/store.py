@@ -25,10 +25,11 @@ import json
 import os
 import re
 import secrets
-import tempfile
 
 import attr
 from autobahn.wamp.auth import derive_key
+
+from broker.atomic_files import replace_file
 
 ROLES = ("student", "teacher", "observer")
 VERSION = 1
@@ -213,16 +214,4 @@ def save(path, users):
     document = {"version": VERSION,
                 "users": {name: users[name].to_json() for name in sorted(users)}}
     data = (json.dumps(document, indent=1) + "\n").encode("utf-8")
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=".users-", dir=directory)  # mkstemp: mode 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    replace_file(path, data, 0o600, prefix=".users-", suffix="", sync=True)
