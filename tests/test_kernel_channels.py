@@ -167,6 +167,22 @@ class IOPubNudgeTests(TestCase):
         self.assertEqual(self.result, [{"status": "ok", "n": 1}])
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_requests_come_soon_first_then_back_off_to_the_interval(self):
+        """A fresh kernel's first status is usually lost to the slow joiner: ask again after 10 ms, doubling, never beyond the interval."""
+        self.nudge.deferred.cancel()  # setUp's: only this test's nudge sends
+        self.result[0].trap(defer.CancelledError)
+        sender = FakeSender()
+        nudge = IOPubNudge(self.clock, sender, timeout=5.0, interval=0.5)
+        nudge.start()
+        for gap in (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.5, 0.5):
+            sent = len(sender.sent)
+            self.clock.advance(gap - 0.0005)
+            self.assertEqual(len(sender.sent), sent, f"sent before {gap} s passed")
+            self.clock.advance(0.001)  # just past it (the next gap counts from here)
+            self.assertEqual(len(sender.sent), sent + 1, f"nothing sent after {gap} s")
+        nudge.deferred.cancel()
+        nudge.deferred.addErrback(lambda f: f.trap(defer.CancelledError))
+
     def test_iopub_first_then_reply(self):
         """An iopub message before the reply counts: the reply then finishes the handshake."""
         self.nudge.message_received("iopub", STATUS)
@@ -291,6 +307,25 @@ class StdinHandshakeTests(TestCase):
         self.addCleanup(channels.close)
         yield heard.addTimeout(TIMEOUT, reactor)
         self.assertTrue(channels.stdin_connected)
+
+
+class ReconnectIntervalTests(TestCase):
+    """Channels to a kernel that has not bound its ports yet connect again within milliseconds."""
+
+    def test_every_channel_tries_again_after_5_ms_backing_off_to_100(self):
+        """ZeroMQ's 100 ms default after a refused connect was most of a forked kernel's start time."""
+        import zmq
+        factory = make_zmq_factory(reactor)
+        self.addCleanup(factory.shutdown)
+        info = {"transport": "tcp", "ip": "127.0.0.1", "key": "k" * 32,
+                "signature_scheme": "hmac-sha256",
+                **{f"{c}_port": 1 for c in ("shell", "iopub", "control", "hb", "stdin")}}
+        channels = KernelChannels(factory, info, session_for(info), lambda c, m: None)
+        self.addCleanup(channels.close)
+        sockets = [c.socket for c in channels._connections.values()]
+        self.assertEqual(len(sockets), 5)
+        self.assertEqual({(s.getsockopt(zmq.RECONNECT_IVL), s.getsockopt(zmq.RECONNECT_IVL_MAX))
+                          for s in sockets}, {(5, 100)})
 
 
 class VerifyingSessionTests(TestCase):

@@ -3,9 +3,14 @@
 A ZeroMQ SUB socket receives nothing until its subscription has reached the
 kernel's PUB socket, and nothing tells the client when that happened: output
 of the first request could be lost. So, as Jupyter Server does, send
-``kernel_info_request`` on shell every *interval* seconds until both a
-``kernel_info_reply`` has come back on shell and some message (the ``status``
-each request causes) has come through iopub. Then iopub is known to work.
+``kernel_info_request`` on shell until both a ``kernel_info_reply`` has come
+back on shell and some message (the ``status`` each request causes) has come
+through iopub. Then iopub is known to work. The first request usually reaches
+a kernel that is just up before the subscription does, so its ``status`` is
+lost: the next ones follow after :data:`FIRST_INTERVAL` seconds, then twice as
+long each time up to *interval*, so a fresh kernel is proven ready a few tens
+of milliseconds after it serves (not half a second later), for a few more
+``kernel_info`` requests, each about a millisecond of the kernel's time.
 The requests go on shell, or on control (*channel*) to reach a kernel that may
 be busy running code (a re-attached one).
 
@@ -20,6 +25,9 @@ from twisted.logger import Logger
 
 from broker.kernel.errors import KernelNotReady
 
+#: seconds before the second kernel_info request; each later one waits twice as long, up to *interval*
+FIRST_INTERVAL = 0.01
+
 
 class IOPubNudge:
     """One handshake: its ``deferred`` fires with the ``kernel_info_reply`` content."""
@@ -33,6 +41,7 @@ class IOPubNudge:
         self.send_request = send_request
         self.timeout = timeout
         self.interval = interval
+        self._wait = min(FIRST_INTERVAL, interval)
         self.kernel_id = kernel_id
         self.channel = channel
         self.request_ids = set()
@@ -91,7 +100,8 @@ class IOPubNudge:
             return
         self.log.debug("nudge {attempts} sent to kernel {kernel_id}",
                        attempts=self.attempts, kernel_id=self.kernel_id)
-        self._next_request = self.clock.callLater(self.interval, self._request)
+        self._next_request = self.clock.callLater(self._wait, self._request)
+        self._wait = min(self._wait * 2, self.interval)
 
     def _finish_if_ready(self):
         if self.reply is not None and self.iopub_seen and not self.conditions and not self.done:

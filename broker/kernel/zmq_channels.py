@@ -44,6 +44,10 @@ from broker.kernel.nudge import IOPubNudge
 #: the readiness condition the stdin socket's monitor reports
 STDIN_HANDSHAKE = "handshake on stdin"
 
+#: milliseconds before ZeroMQ connects again after a refused connect; doubled each time up to the max
+RECONNECT_FIRST_MS = 5
+RECONNECT_MAX_MS = 100
+
 _NOBLOCK = int(zmq.NOBLOCK)
 _RCVMORE = int(zmq.RCVMORE)
 _EVENTS = int(zmq.EVENTS)
@@ -189,6 +193,11 @@ class JupyterConnection(txzmq.ZmqConnection):
         self.socketType = socket_type
         self._received = received
         super().__init__(factory, identity=identity)
+        # a kernel just started binds its ports some tens of milliseconds after it
+        # exists, and our connect usually comes first: ZeroMQ's default is to try
+        # again 100 ms after a refused connect. Try again sooner, backing off.
+        self.socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_FIRST_MS)
+        self.socket.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_MAX_MS)
         if socket_type == zmq.SUB:
             # ZeroMQ's default receive high-water mark (1,000 messages) makes a SUB
             # socket drop messages silently when the reactor falls behind a burst:
