@@ -3,7 +3,9 @@
 The client connects to the relay's port; each connection is piped to the
 service's. :meth:`Relay.sever` aborts every piped connection on both sides
 at once (no WebSocket or WAMP goodbye: as a network failure looks), and the
-relay goes on accepting, so the client can connect again. Runs on the reactor
+relay goes on accepting, so the client can connect again. :meth:`Relay.freeze`
+is a partition instead: the piped connections stay open but carry nothing
+more either way (no FIN, no RST), while new connections are piped as before. Runs on the reactor
 (call it from the reactor thread).
 """
 
@@ -67,6 +69,13 @@ class Relay(portforward.ProxyFactory):
             pipe.transport.abortConnection()
             if pipe.peer is not None:
                 pipe.peer.transport.abortConnection()
+
+    def freeze(self):
+        """A partition: every piped connection stops carrying bytes, both ways, and nobody is told."""
+        for pipe in list(self.pipes):
+            pipe.transport.stopReading()
+            if pipe.peer is not None:
+                pipe.peer.transport.stopReading()
 
     def stop_accepting(self):
         """Refuse new connections (a fires-once Deferred)."""

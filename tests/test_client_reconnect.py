@@ -194,6 +194,16 @@ class ReconnectTests(TestCase):
         self.assertEqual(result["reply"], (yield kernel.reply(result["msg_id"]))["reply"])
 
     @defer.inlineCallbacks
+    def test_a_partition_is_noticed_by_the_ping_and_reconnected(self):
+        """A link that goes silent without closing: the unanswered ping drops it and the client joins again."""
+        client = yield self.client(ping_interval=0.5, ping_timeout=1)
+        first_session = client.session.session_id
+        self.relay.freeze()
+        yield bounded(self.relay.connection(2))
+        yield bounded(client.kernelspecs())  # waits for the new session
+        self.assertNotEqual(client.session.session_id, first_session)
+
+    @defer.inlineCallbacks
     def test_without_reconnect_a_drop_is_connection_lost(self):
         """reconnect=False: the execute in flight and every later call fail with ConnectionLost."""
         client = yield self.client(reconnect=False)

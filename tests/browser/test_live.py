@@ -67,3 +67,28 @@ def test_dropped_connection_catches_up_without_loss_or_repeats(notebook):
     assert stream_lines(cell) == [f"tick {i}" for i in range(60)] + ["done"]
     assert "KeyboardInterrupt" not in notebook.outputs(cell).inner_text()
     notebook.screenshot("after-reconnect")
+
+
+def test_silent_connection_is_noticed_by_the_heartbeat(notebook):
+    """The link goes silent without closing (a partition): the heartbeat call gets no answer, the page connects again and works."""
+    sockets = []
+
+    def proxy(route):
+        sockets.append((route, route.connect_to_server()))
+
+    page = notebook.page
+    page.clock.install()  # time runs as usual; run_for jumps ahead, firing the page's timers
+    page.route_web_socket("**/ws", proxy)
+    page.reload()
+    notebook.wait_for_kernel("idle", 60_000)
+    client_side, server_side = sockets[-1]
+    client_side.on_message(lambda message: None)  # nothing reaches the service any more,
+    server_side.on_message(lambda message: None)  # nothing reaches the page: no close either
+    with page.expect_websocket(timeout=OUTPUT):
+        page.clock.run_for(45_000)  # 15 to 30 s of quiet, then 10 s without an answer
+    expect(page.locator("#connection-status")).to_have_attribute("data-state", "connected", timeout=OUTPUT)
+    assert len(sockets) == 2
+    cell = notebook.run("print('after the partition')")
+    notebook.wait_done(cell)
+    expect(cell.locator(".output-stream")).to_contain_text("after the partition", timeout=OUTPUT)
+    notebook.screenshot("after-partition")
