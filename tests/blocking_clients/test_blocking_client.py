@@ -135,3 +135,12 @@ class BlockingClientTests(unittest.TestCase):
         """A wrong token raises NotAuthorized."""
         with self.assertRaises(NotAuthorized):
             connect(f"ws://127.0.0.1:{self.service.port}/ws", token="wrong", timeout=WAIT)
+
+    def test_ping_settings_reach_the_connection(self):
+        """connect(ping_interval=, ping_timeout=) sets the WebSocket's auto-ping; bad values are a ValueError."""
+        client = connect(self.url, timeout=WAIT, ping_interval=2.5, ping_timeout=7.5)
+        self.addCleanup(client.close)
+        protocol = client.async_client.session._transport
+        self.assertEqual((protocol.autoPingInterval, protocol.autoPingTimeout), (2.5, 7.5))
+        with self.assertRaises(ValueError):
+            connect(self.url, timeout=WAIT, ping_interval=0)
