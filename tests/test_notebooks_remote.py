@@ -12,6 +12,7 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from broker import tap
@@ -105,3 +106,22 @@ class JoiningTests(SynchronousTestCase):
         session.onJoin(types.SessionDetails("r", 1))
         self.assertEqual(registered, [(uri, "roundrobin") for uri in (
             uris.NOTEBOOKS_LIST, uris.NOTEBOOKS_GET, uris.NOTEBOOKS_SAVE)])
+
+    def test_stop_ends_the_retries_and_the_pool(self):
+        """Stopped while waiting to try the router again, the service tries no more, and its thread pool is stopped."""
+        reactor = MemoryReactorClock()
+        txaio.use_twisted()
+        previous, txaio.config.loop = txaio.config.loop, reactor
+        self.addCleanup(setattr, txaio.config, "loop", previous)
+        notebooks = RemoteNotebookService("ws://10.231.0.2:8080/ws", "webkernel", "t", reactor,
+                                          tempfile.mkdtemp())
+        notebooks.startService()
+        reactor.advance(0)
+        [connector] = reactor.connectors
+        [(_, _, factory, _, _)] = reactor.tcpClients
+        factory.clientConnectionFailed(connector, Failure(ConnectionRefusedError()))
+        reactor.advance(0)  # the component now waits before its next attempt
+        self.successResultOf(notebooks.stopService())
+        reactor.pump([1] * int(RECONNECT_MAX_DELAY * 2))
+        self.assertEqual(len(reactor.tcpClients), 1)
+        self.assertFalse(notebooks.pool.started)
