@@ -10,7 +10,6 @@ the kernels are really forked, and the template is out of a student's reach.
 import ast
 import os
 import re
-import shutil
 
 import pytest
 
@@ -18,10 +17,8 @@ from tests.test_kernel_isolation import (  # noqa: F401 - the attacks, collected
     PASSWORDS,
     PREFIX,
     attempt,
-    make_directory,
+    check_kept_kernel_found_again,
     open_classroom,
-    start_service,
-    wait_for_line,
     test_a_memory_hog_gets_memory_error_and_hurts_no_one,
     test_a_restarted_kernel_is_confined_again,
     test_a_student_cannot_read_anothers_files,
@@ -62,22 +59,7 @@ def test_a_student_cannot_reach_the_template(classroom):
 
 def test_kept_forked_kernels_are_found_again(classroom):
     """--keep-kernels: a confined forked kernel outlives its service (and template); the next re-attaches it."""
-    directory = make_directory()
-    try:
-        service, proxies = start_service(directory, "--keep-kernels", "--kernel-factory", "fork")
-        try:
-            assert proxies["alice"].eval_cell("x = 41; x") == "41"
-            (model,) = proxies["alice"].kernels()
-        finally:
-            service.stop()
-        service, proxies = start_service(directory, "--kernel-factory", "fork")
-        try:
-            wait_for_line(service, f"re-attached kernel {model['id']}")
-            assert proxies["alice"].eval_cell("x + 1", model["id"]) == "42", service.log()
-        finally:
-            service.stop()
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    check_kept_kernel_found_again("--kernel-factory", "fork")
 
 
 CACHES_SEEN = "import jedi, parso.cache; (jedi.settings.cache_directory, str(parso.cache._default_cache_path))"

@@ -306,15 +306,20 @@ def test_a_restarted_kernel_is_confined_again(classroom):
 
 def test_kept_kernels_are_found_again_by_the_next_service(classroom):
     """--keep-kernels: a confined kernel outlives its service and the next one re-attaches it."""
+    check_kept_kernel_found_again()
+
+
+def check_kept_kernel_found_again(*options):
+    """Alice's kernel, kept by a service (*options* and --keep-kernels), answers the next service."""
     directory = make_directory()
     try:
-        service, proxies = start_service(directory, "--keep-kernels")
+        service, proxies = start_service(directory, "--keep-kernels", *options)
         try:
             assert proxies["alice"].eval_cell("x = 41; x") == "41"
             (model,) = proxies["alice"].kernels()
         finally:
             service.stop()
-        service, proxies = start_service(directory)
+        service, proxies = start_service(directory, *options)
         try:
             wait_for_line(service, f"re-attached kernel {model['id']}")
             assert proxies["alice"].eval_cell("x + 1", model["id"]) == "42", service.log()
