@@ -1,6 +1,6 @@
 """A host's kernels outlive its WAMP session: the next session takes them over (KernelHost.take_over)."""
 
-from autobahn.wamp import message, types
+from autobahn.wamp import types
 
 from broker import errors
 from broker.auth import KERNEL_HOST_ROLE, Principal
@@ -34,12 +34,7 @@ class TakeOverTests(KernelHostTestCase):
         self.assertEqual([k["id"] for k in self.result(uris.KERNELS_LIST)], [kernel_id])
         unknown = self.error(uris.kernel_procedure(kernel_id, "no_such_thing"))
         self.assertEqual(unknown.error, errors.NO_SUCH_PROCEDURE)  # its own host answers
-        call_id = self.kernel_call(kernel_id, "shutdown")
-        self.launcher.launched[-1].exit(0)
-        self.settle()
-        answer = [m for m in self.client.take() if getattr(m, "request", None) == call_id]
-        self.assertIsInstance(answer[0], message.Result, answer)
-        self.assertEqual(self.result(uris.KERNELS_LIST), [])
+        self.shut_down(kernel_id)
 
     def test_output_goes_out_through_the_new_session(self):
         """A kernel's output after the rejoin is published by the new session, into the same history."""

@@ -853,6 +853,15 @@ class KernelHostTestCase(SynchronousTestCase):
         self.settle()
         return self.requests
 
+    def shut_down(self, kernel_id):
+        """Call the kernel's shutdown, its process exits; check the call's RESULT and that no kernel is listed."""
+        call_id = self.kernel_call(kernel_id, "shutdown")
+        self.launcher.launched[-1].exit(0)
+        self.settle()
+        answer = [m for m in self.client.take() if getattr(m, "request", None) == call_id]
+        self.assertIsInstance(answer[0], message.Result, answer)
+        self.assertEqual(self.result(uris.KERNELS_LIST), [])
+
 
 class KernelHostTests(KernelHostTestCase):
     """The WAMP API of docs/kernels.md, end to end through the router."""
@@ -1017,12 +1026,7 @@ class KernelHostTests(KernelHostTestCase):
     def test_shutdown_unregisters_and_forgets(self):
         """shutdown answers once the process is gone; the kernel's procedures go with it."""
         kernel_id = self.start()["id"]
-        call_id = self.kernel_call(kernel_id, "shutdown")
-        self.launcher.launched[-1].exit(0)
-        self.settle()
-        answer = [m for m in self.client.take() if getattr(m, "request", None) == call_id]
-        self.assertIsInstance(answer[0], message.Result, answer)
-        self.assertEqual(self.result(uris.KERNELS_LIST), [])
+        self.shut_down(kernel_id)
         error = self.error(uris.kernel_procedure(kernel_id, "eval_cell"), "1")
         self.assertEqual(error.error, errors.NO_SUCH_KERNEL)
 
