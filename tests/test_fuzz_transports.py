@@ -150,14 +150,10 @@ def half_closed(sock):
 
 
 def fuzz_peer(service, transport, serializer, join=True):
-    peer = WirePeer(service.port, transport, serializer)
+    """A WirePeer to *service*, joined to the realm unless *join* is false."""
     if join:
-        try:
-            peer.join()
-        except BaseException:
-            peer.close()
-            raise
-    return peer
+        return joined(service.port, transport, serializer)
+    return WirePeer(service.port, transport, serializer)
 
 
 # -- garbage instead of a handshake --------------------------------------------------------
