@@ -15,8 +15,11 @@ from broker.auth import (
     IAuthorizer,
     Principal,
 )
-from broker.router.session import RouterSession
 from broker.testing import MemoryRouter
+
+
+#: the kernel host's session, as the wiring attaches it
+HOST = Principal("webkernel_host", KERNEL_HOST_ROLE, "local")
 
 
 def only(messages, kind):
@@ -629,12 +632,7 @@ class AuthorizationTests(SynchronousTestCase):
 
     def test_host_publishing_on_many_topics_keeps_one_decision(self):
         """The kernel host's session stays at one kept decision however many kernels' topics it publishes on."""
-        router = MemoryRouter()
-        host = router.client()
-        host.session = RouterSession(router.router, host.channel, principal=Principal(
-            "webkernel_host", KERNEL_HOST_ROLE, "local"))
-        host.join()
-        host.take()
+        host = MemoryRouter().joined(principal=HOST)
         for request in range(1, 3001):
             host.send(message.Publish(request, f"webkernel.kernel.k{request}.iopub.stream",
                                       acknowledge=True))
@@ -644,12 +642,7 @@ class AuthorizationTests(SynchronousTestCase):
     def test_host_session_memory_stays_flat_over_many_topics(self):
         """Publishing on 20,000 new topics leaves the host's session no bigger (8.5 MB retained before the bound)."""
         import tracemalloc
-        router = MemoryRouter()
-        host = router.client()
-        host.session = RouterSession(router.router, host.channel, principal=Principal(
-            "webkernel_host", KERNEL_HOST_ROLE, "local"))
-        host.join()
-        host.take()
+        host = MemoryRouter().joined(principal=HOST)
 
         def publish(first, count):
             for request in range(first, first + count):
