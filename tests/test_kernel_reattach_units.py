@@ -559,36 +559,37 @@ class KernelHostServiceTests(KernelDirTestCase):
         while any(c.getTime() <= clock.seconds() for c in clock.getDelayedCalls()):
             clock.advance(0)
 
-    def test_start_reattaches_and_keep_kernels_stop_keeps_them(self):
-        """A started service adopts what it finds; stopped with keep_kernels it signals nothing."""
+    def adopted_kernel_service(self, keep_kernels):
+        """A started service that found a kernel (pid 777) in its directory, adopted it, saw it ready.
+
+        ``(service, launcher, channels, clock)``.
+        """
         self.leave_kernel(pid=777)
         memory = MemoryRouter(realm="webkernel")
-        service, launcher, channels = self.make_service(memory, keep_kernels=True)
+        service, launcher, channels = self.make_service(memory, keep_kernels)
         launcher.running.add(777)
         service.startService()
         self.settle(memory.clock)
-        self.assertEqual([k.pid for k in launcher.adopted], [777])
         channels.last.nudges[-1].callback(KERNEL_INFO)
         self.settle(memory.clock)
+        return service, launcher, channels, memory.clock
+
+    def test_start_reattaches_and_keep_kernels_stop_keeps_them(self):
+        """A started service adopts what it finds; stopped with keep_kernels it signals nothing."""
+        service, launcher, _, _ = self.adopted_kernel_service(keep_kernels=True)
+        self.assertEqual([k.pid for k in launcher.adopted], [777])
         self.successResultOf(defer.maybeDeferred(service.stopService))
         self.assertEqual(launcher.adopted[0].signals, [])
         self.assertEqual(self.records.read(KERNEL_ID).pid, 777)
 
     def test_stop_without_keep_kernels_shuts_adopted_kernels_down(self):
         """Without keep_kernels an adopted kernel is shut down like any other, files removed."""
-        self.leave_kernel(pid=777)
-        memory = MemoryRouter(realm="webkernel")
-        service, launcher, channels = self.make_service(memory, keep_kernels=False)
-        launcher.running.add(777)
-        service.startService()
-        self.settle(memory.clock)
-        channels.last.nudges[-1].callback(KERNEL_INFO)
-        self.settle(memory.clock)
+        service, launcher, channels, clock = self.adopted_kernel_service(keep_kernels=False)
         stopped = defer.maybeDeferred(service.stopService)
-        self.settle(memory.clock)
+        self.settle(clock)
         self.assertIn("shutdown_request", [m["msg_type"] for _, m in channels.last.sent])
         launcher.adopted[0].exit()
-        self.settle(memory.clock)
+        self.settle(clock)
         self.successResultOf(stopped)
         self.assertEqual(os.listdir(self.kernel_dir), [])
 
