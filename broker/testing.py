@@ -100,3 +100,13 @@ class MemoryRouter:
         if not isinstance(welcome[0], message.Welcome):
             raise AssertionError(f"expected WELCOME, got {welcome}")
         return client
+
+
+def run_due(clock):
+    """Run what is due now on *clock*, and what that schedules for now, until nothing is.
+
+    Deliveries between the router and attached parts are ``callLater(0, …)``
+    on the router's clock: this settles them without moving time on.
+    """
+    while any(c.getTime() <= clock.seconds() for c in clock.getDelayedCalls()):
+        clock.advance(0)

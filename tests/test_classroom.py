@@ -23,7 +23,7 @@ from broker.kernel.host import KernelHost
 from broker.router.local import attach
 from broker.router.router import Router
 from broker.router.session import RouterSession
-from broker.testing import CLIENT_ROLES, MemoryChannel
+from broker.testing import CLIENT_ROLES, MemoryChannel, run_due
 from tests.test_kernel_host_units import KERNEL_INFO, ChannelsFactory, FakeLauncher, run_execute, stream
 
 A = "a" * 32  # alice's kernel
@@ -294,8 +294,7 @@ class ClassroomTestCase(SynchronousTestCase):
         return UserClient(self.router, authid, authrole)
 
     def settle(self):
-        while any(c.getTime() <= self.clock.seconds() for c in self.clock.getDelayedCalls()):
-            self.clock.advance(0)
+        run_due(self.clock)
 
     def answers(self, client, request):
         return [m for m in client.take() if getattr(m, "request", None) == request]

@@ -42,7 +42,7 @@ from broker.kernel.supervisor import (
 )
 from broker.kernel.testing import FakeKernelChannels, FakeProcessReactor
 from broker.router.local import attach
-from broker.testing import MemoryRouter
+from broker.testing import MemoryRouter, run_due
 
 KERNEL_INFO = {"status": "ok", "protocol_version": "5.3", "implementation": "ipython",
                "language_info": {"name": "python"}}
@@ -811,8 +811,7 @@ class KernelHostTestCase(SynchronousTestCase):
 
     def settle(self):
         """Run what is due now on the clock (deliveries to the host) until nothing is."""
-        while any(c.getTime() <= self.clock.seconds() for c in self.clock.getDelayedCalls()):
-            self.clock.advance(0)
+        run_due(self.clock)
 
     def call(self, procedure, args=None, progress=False, **kwargs):
         """CALL *procedure*; return the messages the client got for it, after settling."""

@@ -35,7 +35,7 @@ from broker.kernel.session import KernelConversation
 from broker.kernel.supervisor import KernelDied, KernelShutDown, KernelSupervisor
 from broker.kernel.testing import FakeProcessReactor
 from broker.router.local import attach
-from broker.testing import MemoryRouter
+from broker.testing import MemoryRouter, run_due
 from tests.test_kernel_host_units import (
     KERNEL_INFO,
     ChannelsFactory,
@@ -422,8 +422,7 @@ class HostReattachTestCase(KernelDirTestCase):
         self.requests = 1
 
     def settle(self):
-        while any(c.getTime() <= self.clock.seconds() for c in self.clock.getDelayedCalls()):
-            self.clock.advance(0)
+        run_due(self.clock)
 
     def call(self, procedure, *args, **kwargs):
         self.requests += 1
@@ -556,8 +555,7 @@ class KernelHostServiceTests(KernelDirTestCase):
         return service, launcher, channels
 
     def settle(self, clock):
-        while any(c.getTime() <= clock.seconds() for c in clock.getDelayedCalls()):
-            clock.advance(0)
+        run_due(clock)
 
     def adopted_kernel_service(self, keep_kernels):
         """A started service that found a kernel (pid 777) in its directory, adopted it, saw it ready.

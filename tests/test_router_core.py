@@ -3,6 +3,7 @@
 from autobahn.wamp import message
 from autobahn.wamp.role import RoleCalleeFeatures, RoleCallerFeatures
 from twisted.internet import defer
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -15,7 +16,7 @@ from broker.auth import (
     IAuthorizer,
     Principal,
 )
-from broker.testing import MemoryRouter
+from broker.testing import MemoryRouter, run_due
 
 
 #: the kernel host's session, as the wiring attaches it
@@ -835,3 +836,16 @@ class BadInputRegressionTests(SynchronousTestCase):
         self.assertEqual(len(router.realm.dealer.calls), 0)
         router.clock.advance(2)
         self.assertEqual(caller.take(), [])  # the timeout was canceled with the call
+
+
+class RunDueTests(SynchronousTestCase):
+    """broker.testing.run_due, the settling step of tests on a MemoryRouter's clock."""
+
+    def test_runs_what_is_due_now_and_nothing_later(self):
+        """Calls due now run, and the calls they schedule for now; a later one waits, and time stands still."""
+        clock, ran = Clock(), []
+        clock.callLater(0, lambda: clock.callLater(0, ran.append, "chained"))
+        clock.callLater(0, ran.append, "due")
+        clock.callLater(1, ran.append, "later")
+        run_due(clock)
+        self.assertEqual((ran, clock.seconds()), (["due", "chained"], 0))
