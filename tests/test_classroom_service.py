@@ -118,12 +118,12 @@ class ServiceTestCase(TestCase):
         return session
 
     @defer.inlineCallbacks
-    def refused(self, action):
-        """*action()*'s Deferred fails with not_authorized."""
+    def refused(self, action, error_uris=(NOT_AUTHORIZED,)):
+        """*action()*'s Deferred fails with an error of *error_uris* (not_authorized)."""
         try:
             yield action()
         except ApplicationError as e:
-            self.assertEqual(e.error, NOT_AUTHORIZED, e)
+            self.assertIn(e.error, error_uris, e)
         else:
             self.fail("allowed")
 
