@@ -7,7 +7,6 @@ One service (subprocess) for the module; kernels started through
 import os
 import re
 import stat
-import tempfile
 
 import pytest
 from autobahn.wamp.exception import ApplicationError
@@ -15,7 +14,7 @@ from autobahn.wamp.types import CallOptions, SubscribeOptions
 from twisted.internet import defer, reactor
 from twisted.trial.unittest import TestCase
 
-from tests.service import ServiceProcess
+from tests.service import ServicePerClass
 from tests.twisted_wamp import TIMEOUT, joined, leave
 
 pytestmark = pytest.mark.integration   # real processes and sockets (tests/README.md)
@@ -51,20 +50,11 @@ class Collector:
         return d.addTimeout(timeout, reactor)
 
 
-class KernelTestCase(TestCase):
+class KernelTestCase(ServicePerClass, TestCase):
     """A service with a kernel directory, one client session, helpers to start kernels."""
 
     timeout = 120
-
-    @classmethod
-    def setUpClass(cls):
-        cls.kernel_dir = tempfile.mkdtemp(prefix="webkernel-test-")
-        cls.service = ServiceProcess("--anonymous", "--kernel-dir", cls.kernel_dir,
-                                     "--max-kernels", "6")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.service.stop()
+    service_options = ("--anonymous", "--max-kernels", "6")
 
     @defer.inlineCallbacks
     def setUp(self):

@@ -4,34 +4,33 @@ One service (subprocess, with its token) for the module; crochet's reactor
 thread in this process. Every call is bounded by the client's timeout.
 """
 
-import shutil
-import tempfile
 import unittest
 
 import pytest
 
 from broker.client import ExecutionFailed, connect
-from tests.service import ServiceProcess
+from tests.service import ServicePerClass
 
 WAIT = 60
 pytestmark = pytest.mark.filterwarnings("ignore:isSet:DeprecationWarning")  # inside crochet 2.1
 
 
-class BlockingKernelTests(unittest.TestCase):
+class BlockingKernelTests(ServicePerClass, unittest.TestCase):
     """The seed session, as a person types it, against real kernels."""
+
+    kernel_dir_prefix = "webkernel-blocking-"
+    service_options = ("--max-kernels", "4")
 
     @classmethod
     def setUpClass(cls):
-        cls.kernel_dir = tempfile.mkdtemp(prefix="webkernel-blocking-")
-        cls.service = ServiceProcess("--kernel-dir", cls.kernel_dir, "--max-kernels", "4")
+        super().setUpClass()
         cls.client = connect(f"http://127.0.0.1:{cls.service.port}/", token=cls.service.token,
                              timeout=WAIT)
 
     @classmethod
     def tearDownClass(cls):
         cls.client.close()
-        cls.service.stop()
-        shutil.rmtree(cls.kernel_dir, ignore_errors=True)
+        super().tearDownClass()
 
     def setUp(self):
         self.k = self.client.start_kernel()
