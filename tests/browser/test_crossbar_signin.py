@@ -2,7 +2,8 @@
 
 A real Crossbar.io whose users sign in with the users file (the dynamic
 authenticator and authorizer of ``--crossbar-authorizer --users``), two kernel
-hosts with ``--classroom``, and a front serving the page. Driven by keyboard
+hosts with ``--classroom``, a notebook service with ``--notebooks-only
+--classroom`` (each user's own folder), and a front serving the page. Driven by keyboard
 as a person would; every wait is bounded, no sleeps. Skipped, with the
 reason, where Crossbar.io is not installed.
 """
@@ -45,11 +46,14 @@ def classroom(tmp_path_factory):
         started.append(crossbar.classroom_authorizer(node, users_file))
         for name in ("host-a", "host-b"):
             started.append(crossbar.kernel_host(node, str(base / name), "--classroom"))
+        home_root = base / "home"
+        started.append(crossbar.notebook_service(node, "--classroom", "--home-root", str(home_root)))
         front = ServiceProcess("--front", node.ws_url, "--front-auth", "ticket",
                                "--realm", crossbar.REALM)
         started.append(front)
         front.url = f"http://127.0.0.1:{front.port}/"
         front.users_file = users_file
+        front.home_root = home_root
         yield front
     finally:
         for process in reversed(started):
@@ -121,6 +125,41 @@ def test_alice_runs_a_cell_and_bob_does_not_see_her_kernel(tab, classroom):
     alice.button("Sign out").click()
     expect(form(alice)).to_be_visible(timeout=OUTPUT)
     expect(alice.page.locator("#signin-problem")).to_have_text("You signed out.")
+    alice.check_nothing_ran()
+    bob.check_nothing_ran()
+
+
+def test_alices_saved_notebook_is_in_her_folder_not_bobs(tab, classroom):
+    """Alice saves a notebook from the front's page into her own folder; Bob's Open lists his own folder, without it."""
+    alice = tab(classroom)
+    sign_in(alice, "alice", crossbar.STUDENTS["alice"])
+    alice.wait_for_kernel("idle", KERNEL_START)
+    alice.type("'alice was here'")
+    alice.page.locator(".notebook-name").click()
+    field = alice.page.get_by_label("notebook path")
+    field.fill("alices")
+    field.press("Enter")
+    expect(alice.page.locator(".message", has_text="Saved alices.ipynb")).to_be_visible(
+        timeout=OUTPUT)
+    assert (classroom.home_root / "alice" / "alices.ipynb").is_file()
+    alice.button("Open").click()
+    listing = alice.page.get_by_role("dialog")
+    expect(listing).to_contain_text("alices.ipynb")
+    listing.get_by_role("button", name="Cancel").click()
+    expect(listing).to_have_count(0)
+    alice.shut_down_kernel()
+
+    bob = tab(classroom)
+    sign_in(bob, "bob", crossbar.STUDENTS["bob"])
+    bob.wait_for_kernel("idle", KERNEL_START)
+    bob.button("Open").click()
+    dialog = bob.page.get_by_role("dialog")
+    expect(dialog).to_contain_text("No notebooks here.", timeout=OUTPUT)
+    expect(dialog).not_to_contain_text("alices.ipynb")
+    bob.screenshot("bob-open")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_have_count(0)
+    bob.shut_down_kernel()
     alice.check_nothing_ran()
     bob.check_nothing_ran()
 
