@@ -17,9 +17,7 @@ import base64
 import copy
 import json
 import re
-import shutil
 import struct
-import tempfile
 import zlib
 
 import pytest
@@ -31,7 +29,7 @@ from twisted.internet import defer, reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from broker.kernel.results import seq_range
-from tests.service import ServiceProcess
+from tests.service import ServicePerClass
 from tests.twisted_wamp import joined, leave
 
 REALM = "webkernel"
@@ -300,20 +298,12 @@ def run_with_nbclient(nb, kernel_dir):
 
 
 @pytest.mark.integration
-class NotebookDifferentialTests(TestCase):
+class NotebookDifferentialTests(ServicePerClass, TestCase):
     """Cell by cell, webkernel's outputs equal nbclient's."""
 
     timeout = 240
-
-    @classmethod
-    def setUpClass(cls):
-        cls.kernel_dir = tempfile.mkdtemp(prefix="webkernel-nb-")
-        cls.service = ServiceProcess("--anonymous", "--kernel-dir", cls.kernel_dir)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.service.stop()
-        shutil.rmtree(cls.kernel_dir, ignore_errors=True)
+    kernel_dir_prefix = "webkernel-nb-"
+    service_options = ("--anonymous",)
 
     def call(self, client, kernel_id, name, *args, **kwargs):
         return client.call(f"webkernel.kernel.{kernel_id}.{name}", *args, **kwargs).addTimeout(

@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 import urllib.error
 import urllib.request
@@ -26,7 +25,7 @@ import websocket
 
 from broker.client import connect
 from tests.jupyter_process import JupyterServerProcess
-from tests.service import ROOT, ServiceProcess
+from tests.service import ROOT, ServicePerClass
 
 WAIT = 60
 pytestmark = [pytest.mark.integration,
@@ -102,18 +101,20 @@ def result(messages):
     return [m["content"]["data"]["text/plain"] for m in messages if m["msg_type"] == "execute_result"]
 
 
-class JupyterServerGatewayTests(unittest.TestCase):
+class JupyterServerGatewayTests(ServicePerClass, unittest.TestCase):
     """jupyter_server's GatewayClient, unchanged, with webkernel as its gateway."""
+
+    kernel_dir_prefix = "webkernel-gateway-"
+    service_options = ("--max-kernels", "6")
 
     @classmethod
     def setUpClass(cls):
-        cls.kernel_dir = tempfile.mkdtemp(prefix="webkernel-gateway-")
-        cls.service = ServiceProcess("--kernel-dir", cls.kernel_dir, "--max-kernels", "6")
+        super().setUpClass()
         cls.gateway = f"http://127.0.0.1:{cls.service.port}"
         try:
             cls.jupyter = JupyterServerProcess(cls.gateway, cls.service.token)
         except Exception:
-            cls.service.stop()
+            super().tearDownClass()
             raise
         cls.wamp = connect(cls.gateway + "/", token=cls.service.token, timeout=WAIT)
 
@@ -121,8 +122,7 @@ class JupyterServerGatewayTests(unittest.TestCase):
     def tearDownClass(cls):
         cls.wamp.close()
         cls.jupyter.stop()
-        cls.service.stop()
-        shutil.rmtree(cls.kernel_dir, ignore_errors=True)
+        super().tearDownClass()
         shutil.rmtree(cls.jupyter.home, ignore_errors=True)
 
     def start(self):
