@@ -150,6 +150,13 @@ def payload(result):
     return (list(result.results), result.kwresults) if hasattr(result, "results") else result
 
 
+def kernel_owner(kernel_id, *hosts):
+    """The one of *hosts* (each with its ``kernel_dir``) whose kernel directory holds the kernel."""
+    [host] = [h for h in hosts if os.path.exists(
+        os.path.join(h.kernel_dir, f"kernel-{kernel_id}.json"))]
+    return host
+
+
 def kernel_host(node, kernel_dir, *args, env=None, url=None, wrapper=()):
     """``twistd webkernel --router`` joined to *node* (at *url*, default its services URL)
     as a kernel host, once it has joined; *wrapper* as for :class:`ServiceProcess`."""

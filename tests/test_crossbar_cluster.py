@@ -76,11 +76,7 @@ class ClusterTestCase(TestCase):
     def call(self, session, uri, *args, **kwargs):
         return session.call(uri, *args, **kwargs).addTimeout(CALL, reactor)
 
-    def owner(self, kernel_id, *hosts):
-        """The host whose kernel directory holds the kernel."""
-        [host] = [h for h in hosts if os.path.exists(
-            os.path.join(h.kernel_dir, f"kernel-{kernel_id}.json"))]
-        return host
+    owner = staticmethod(crossbar.kernel_owner)
 
 
 class RouterRestartTests(ClusterTestCase):
