@@ -134,18 +134,24 @@ export class KernelClient {
   }
 
   // Fetch everything after the last applied seq from the kernel's history.
+  // A fetch made on a session that has since gone never ends (autobahn-js leaves
+  // a lost session's calls unanswered): it must not hold back the new session's,
+  // or the page would wait for its missing outputs for ever.
   catchUp() {
-    if (this.fetching) {
+    const session = this.wamp.session;
+    if (this.fetching && this.fetchingOn === session) {
       this.fetchAgain = true; // something new may be missing: look again when this fetch is done
       return this.fetching;
     }
-    this.fetching = (async () => {
+    const fetching = (async () => {
       do {
         this.fetchAgain = false;
         await this.fetchHistory();
       } while (this.fetchAgain && !this.closed && this.wamp.isOpen);
-    })().finally(() => { this.fetching = null; });
-    return this.fetching;
+    })().finally(() => { if (this.fetching === fetching) this.fetching = null; });
+    this.fetching = fetching;
+    this.fetchingOn = session;
+    return fetching;
   }
 
   async fetchHistory() {

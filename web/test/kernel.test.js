@@ -74,3 +74,19 @@ test('a gap marker fetches what it stands for from the history', async () => {
   await kernel.fetching;
   assert.deepEqual(applied, ['m1', 'm2', 'm3']);
 });
+
+test('a fetch lost with its connection does not hold back the next connection\'s', async () => {
+  const history = [1, 2, 3].map((seq) => stream(seq, `m${seq}`));
+  const { kernel, applied, fetches } = client(history);
+  const wamp = kernel.wamp;
+  const answer = wamp.call;
+  wamp.call = (uri, kwargs) => { fetches.push(kwargs.since); return new Promise(() => {}); }; // the link went silent
+  kernel.catchUp();
+  assert.deepEqual(fetches, [0]);
+  wamp.session = { id: 2 }; // a new connection
+  wamp.call = answer;
+  await kernel.catchUp();
+  assert.deepEqual(fetches, [0, 0]);
+  assert.deepEqual(applied, ['m1', 'm2', 'm3']);
+  assert.equal(kernel.fetching, null);
+});
