@@ -79,6 +79,7 @@ class Webkernel:
     def __init__(self, name, env, options, log_dir):
         self.name, self.env, self.options, self.log_dir = name, env, options, log_dir
         self.pool = options.pool if "pool" in name else 0
+        self.template_seen = False  # the fork template said it is ready (logged once)
 
     async def start(self, reactor):
         extra = [a.format(pool=self.pool) for a in SYSTEMS[self.name]]
@@ -100,8 +101,8 @@ class Webkernel:
         wanted = []
         if self.pool:
             wanted.append(f"{self.pool} in the pool")
-        if "fork" in self.name:
-            wanted.append("fork template ready")
+        if "fork" in self.name and not self.template_seen:
+            wanted.append("fork template ready")  # logged once: the recent log forgets it
         deadline = time.monotonic() + timeout
         for text in wanted:
             while not self._full(text):
@@ -111,7 +112,10 @@ class Webkernel:
 
     def _full(self, text):
         if "in the pool" not in text:
-            return text in self.server._recent
+            seen = text in self.server._recent
+            if seen and text == "fork template ready":
+                self.template_seen = True
+            return seen
         counts = re.findall(r"(\d+) in the pool", self.server._recent)
         return bool(counts) and int(counts[-1]) >= self.pool
 
