@@ -200,6 +200,9 @@ class JupyterKernel:
                f"?session_id={self.session_id}")
         factory = WebSocketClientFactory(url, headers={"Authorization": f"token {self.token}"})
         factory.protocol = JupyterChannels
+        # a server may answer the upgrade only once the kernel's channels are open (Kernel
+        # Gateway does): Autobahn's default 5 s would fail a burst of starts on a slow peer
+        factory.setProtocolOptions(openHandshakeTimeout=timeout)
         factory.opened, factory.closed = Deferred(), Deferred()
         factory.on_message = self._message
         self.closed = factory.closed
