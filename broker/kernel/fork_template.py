@@ -196,10 +196,6 @@ def _owners_caches():
         cache._default_cache_path = cache._get_default_cache_path()
 
 
-def _exit_code(e):
-    return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-
-
 def _finish(code):
     try:
         sys.stdout.flush()
@@ -208,26 +204,36 @@ def _finish(code):
         os._exit(code)
 
 
-def _child(request):
-    """In the forked child: become the kernel. Never returns."""
+def _live(life):
+    """Run *life*, a forked kernel's, and leave the process with its exit code (as
+    ``python -m ipykernel_launcher`` would: SystemExit's code, 1 for an error). Never returns."""
     try:
-        _detach(request)
-        if request.get("confine"):
-            _switch(request["confine"])
-        elif request.get("cwd"):
-            os.chdir(request["cwd"])
-        _owners_caches()
-        _reseed()
-        sys.argv = [sys.executable, *request["argv"]]
-        from ipykernel import kernelapp
-        kernelapp.IPKernelApp.launch_instance(argv=request["argv"])
+        life()
         code = 0
     except SystemExit as e:
-        code = _exit_code(e)
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BaseException:
         traceback.print_exc()
         code = 1
     _finish(code)
+
+
+def _child(request):
+    """In the forked child: become the kernel. Never returns."""
+    _live(lambda: _serve(request))
+
+
+def _serve(request):
+    _detach(request)
+    if request.get("confine"):
+        _switch(request["confine"])
+    elif request.get("cwd"):
+        os.chdir(request["cwd"])
+    _owners_caches()
+    _reseed()
+    sys.argv = [sys.executable, *request["argv"]]
+    from ipykernel import kernelapp
+    kernelapp.IPKernelApp.launch_instance(argv=request["argv"])
 
 
 def _read_line(fd, most=1 << 20):
@@ -245,37 +251,33 @@ def _pooled_child(request, status, assignment):
     """In a pooled child (multi-user mode): initialise the kernel as the service, unassigned;
     say so on *status*; wait on *assignment* for its owner; take the owner's confinement and
     IPython paths; only then run startup code and serve. Never returns."""
-    try:
-        _detach(request, keep=(status, assignment))
-        os.chdir(request["cwd"])
-        sys.argv = [sys.executable, *request["argv"]]
-        from ipykernel import kernelapp
-        app = kernelapp.IPKernelApp.instance()
-        run_startup_code, app.init_code = app.init_code, lambda: None
-        app.initialize(request["argv"])
-        os.write(status, b"ready\n")
-        os.close(status)
-        line = _read_line(assignment)
-        os.close(assignment)
-        if not line.endswith(b"\n"):
-            _finish(0)  # the template went, or let it go: no owner, no kernel
-        owner = json.loads(line)
-        _switch(owner["confine"])
-        for name in request["env"]:
-            os.environ.pop(name, None)
-        os.environ.update(owner["env"])
-        _owners_ipython(app)
-        _owners_caches()
-        _reseed()
-        run_startup_code()
-        app.start()
-        code = 0
-    except SystemExit as e:
-        code = _exit_code(e)
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    _finish(code)
+    _live(lambda: _serve_pooled(request, status, assignment))
+
+
+def _serve_pooled(request, status, assignment):
+    _detach(request, keep=(status, assignment))
+    os.chdir(request["cwd"])
+    sys.argv = [sys.executable, *request["argv"]]
+    from ipykernel import kernelapp
+    app = kernelapp.IPKernelApp.instance()
+    run_startup_code, app.init_code = app.init_code, lambda: None
+    app.initialize(request["argv"])
+    os.write(status, b"ready\n")
+    os.close(status)
+    line = _read_line(assignment)
+    os.close(assignment)
+    if not line.endswith(b"\n"):
+        _finish(0)  # the template went, or let it go: no owner, no kernel
+    owner = json.loads(line)
+    _switch(owner["confine"])
+    for name in request["env"]:
+        os.environ.pop(name, None)
+    os.environ.update(owner["env"])
+    _owners_ipython(app)
+    _owners_caches()
+    _reseed()
+    run_startup_code()
+    app.start()
 
 
 def _owners_ipython(app):
