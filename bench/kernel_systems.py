@@ -113,6 +113,16 @@ class BenchEnvironment:
         return pids
 
 
+def jupyter_server_argv(port, token, root_dir):
+    """Jupyter Server on 127.0.0.1:*port* with *token*, serving *root_dir* (as root too)."""
+    argv = [JUPYTER_BIN, "server", "--no-browser", f"--IdentityProvider.token={token}",
+            f"--port={port}", "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
+            f"--ServerApp.root_dir={root_dir}"]
+    if os.geteuid() == 0:
+        argv.append("--allow-root")
+    return argv
+
+
 def kernel_pid_under(pid):
     """The pid of the ipykernel process below process ``pid`` (None if there is none)."""
     for child in descendants(pid):
@@ -259,11 +269,7 @@ class JupyterSystem(System):
         self.port = free_port()
         self.token = secrets.token_hex(16)
         self.base_url = f"http://127.0.0.1:{self.port}"
-        argv = [JUPYTER_BIN, "server", "--no-browser", f"--IdentityProvider.token={self.token}",
-                f"--port={self.port}", "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
-                f"--ServerApp.root_dir={self.bench_env.dirs['jupyter-root']}"]
-        if os.geteuid() == 0:
-            argv.append("--allow-root")
+        argv = jupyter_server_argv(self.port, self.token, self.bench_env.dirs["jupyter-root"])
         if not self.limits:
             argv += NO_RATE_LIMITS
         self.server = LoggedProcess(self.name, self.log_path("server"))

@@ -49,7 +49,7 @@ from twisted.internet.task import deferLater
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kernel_clients import JupyterKernel, jupyter_rest  # noqa: E402
-from kernel_systems import JUPYTER_BIN, SERVING, BenchEnvironment  # noqa: E402
+from kernel_systems import SERVING, BenchEnvironment, jupyter_server_argv  # noqa: E402
 from processes import LoggedProcess  # noqa: E402
 from routers import BENCH_DIR, TWISTD_BIN, free_port  # noqa: E402
 from wamp_client import close_sessions, connect_session  # noqa: E402
@@ -158,11 +158,7 @@ class Jupyter:
         self.port = free_port()
         self.token = os.urandom(16).hex()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        argv = [JUPYTER_BIN, "server", "--no-browser", f"--IdentityProvider.token={self.token}",
-                f"--port={self.port}", "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
-                f"--ServerApp.root_dir={self.env.dirs['jupyter-root']}"]
-        if os.geteuid() == 0:
-            argv.append("--allow-root")
+        argv = jupyter_server_argv(self.port, self.token, self.env.dirs["jupyter-root"])
         self.server = LoggedProcess(self.name, os.path.join(self.log_dir, "jupyter.log"))
         self.server.spawn(reactor, argv, cwd=self.env.work_dir, env=self.env.env)
         for _ in range(600):
@@ -182,6 +178,10 @@ class Jupyter:
 
     async def start_and_run(self):
         kernel_id = await JupyterKernel.create(self.reactor, self.base_url, self.token)
+        return await self.run_on(kernel_id)
+
+    async def run_on(self, kernel_id):
+        """Open *kernel_id*'s WebSocket, run ``1+1`` and keep the client; the id."""
         client = await JupyterKernel(self.base_url, self.token, kernel_id).connect(
             self.reactor, timeout=120)
         reply, outputs = await client.execute("1+1")
@@ -279,12 +279,7 @@ class KernelGateway(Jupyter):
             kernel_id = await JupyterKernel.create(self.reactor, self.base_url, self.token)
             self.fresh += 1
         self.used.add(kernel_id)
-        client = await JupyterKernel(self.base_url, self.token, kernel_id).connect(
-            self.reactor, timeout=120)
-        reply, outputs = await client.execute("1+1")
-        assert reply["content"]["status"] == "ok", reply
-        self.clients[kernel_id] = client
-        return kernel_id
+        return await self.run_on(kernel_id)
 
     def counts(self):
         """How many timed starts got a prespawned kernel, and how many had to POST."""
