@@ -90,13 +90,19 @@ def waiting_ids(service):
     return [k for k in pooled_ids(service) if f"handed out pooled kernel {k}" not in log]
 
 
-def take_pooled(classroom, user):
-    """A kernel for *user* that comes from the pool: waits (bounded) until one is waiting, starts one."""
-    service = classroom["service"]
+def wait_for_waiting(service):
+    """The ids of the kernels waiting in the pool, once there is one (bounded wait)."""
     deadline = time.monotonic() + 120
     while not waiting_ids(service):
         assert time.monotonic() < deadline and service.alive(), service.log()
         time.sleep(0.1)  # polling the log the reader thread fills
+    return waiting_ids(service)
+
+
+def take_pooled(classroom, user):
+    """A kernel for *user* that comes from the pool: waits (bounded) until one is waiting, starts one."""
+    service = classroom["service"]
+    wait_for_waiting(service)
     kernel_id = classroom["proxies"][user].start_kernel()["id"]
     assert f"handed out pooled kernel {kernel_id}" in service.log()
     return kernel_id
@@ -275,11 +281,7 @@ def test_waiting_pooled_kernels_are_the_services_and_serve_no_one(classroom):
 def test_a_student_cannot_reach_the_template_or_a_waiting_kernel(classroom, pooled):
     """From alice's pooled kernel: signalling or reading the template or a kernel still in the pool (someone's next kernel) is PermissionError."""
     service = classroom["service"]
-    deadline = time.monotonic() + 120
-    while not waiting_ids(service):
-        assert time.monotonic() < deadline and service.alive(), service.log()
-        time.sleep(0.1)  # polling the log the reader thread fills
-    waiting = waiting_ids(service)[0]
+    waiting = wait_for_waiting(service)[0]
     targets = [int(re.findall(r"fork template ready, pid (\d+)", service.log())[-1]),
                int(re.search(rf"forked kernel {waiting} \(python3\), pid (\d+)",
                              service.log()).group(1))]
