@@ -89,6 +89,15 @@ class NotebookPage:
     def outputs(self, cell):
         return cell.locator(".output-area")
 
+    def save_as(self, name):
+        """Save the notebook as *name* (the name field, Enter) and wait for "Saved NAME.ipynb"."""
+        self.page.locator(".notebook-name").click()
+        field = self.page.get_by_label("notebook path")
+        field.fill(name)
+        field.press("Enter")
+        expect(self.page.locator(".message", has_text=f"Saved {name}.ipynb")).to_be_visible(
+            timeout=OUTPUT)
+
     def button(self, name):
         return self.page.get_by_role("button", name=name, exact=True)
 

@@ -70,12 +70,7 @@ def test_the_page_saves_a_notebook_and_opens_it_again(browser, cluster, request)
         page.open()
         cell = page.run("print('kept on the cluster')")
         page.wait_done(cell)
-        page.page.locator(".notebook-name").click()
-        field = page.page.get_by_label("notebook path")
-        field.fill("on the cluster")
-        field.press("Enter")
-        expect(page.page.locator(".message", has_text="Saved on the cluster.ipynb")).to_be_visible(
-            timeout=OUTPUT)
+        page.save_as("on the cluster")
         saved = nbformat.read(str(cluster.notebook_dir / "on the cluster.ipynb"), as_version=4)
         assert saved.cells[0].source == "print('kept on the cluster')"
         page.shut_down_kernel()

@@ -135,12 +135,7 @@ def test_alices_saved_notebook_is_in_her_folder_not_bobs(tab, classroom):
     sign_in(alice, "alice", crossbar.STUDENTS["alice"])
     alice.wait_for_kernel("idle", KERNEL_START)
     alice.type("'alice was here'")
-    alice.page.locator(".notebook-name").click()
-    field = alice.page.get_by_label("notebook path")
-    field.fill("alices")
-    field.press("Enter")
-    expect(alice.page.locator(".message", has_text="Saved alices.ipynb")).to_be_visible(
-        timeout=OUTPUT)
+    alice.save_as("alices")
     assert (classroom.home_root / "alice" / "alices.ipynb").is_file()
     alice.button("Open").click()
     listing = alice.page.get_by_role("dialog")

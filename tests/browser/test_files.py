@@ -44,11 +44,7 @@ def test_open_run_save_and_save_as(notebook, service):
     assert saved.metadata.kernelspec.name == "python3"
     notebook.screenshot("saved")
 
-    notebook.page.locator(".notebook-name").click()
-    field = notebook.page.get_by_label("notebook path")
-    field.fill("copy of demo")
-    field.press("Enter")
-    expect(notebook.page.locator(".message", has_text="Saved copy of demo.ipynb")).to_be_visible(timeout=OUTPUT)
+    notebook.save_as("copy of demo")
     copy = nbformat.read(str(service.notebook_dir / "copy of demo.ipynb"), as_version=4)
     assert len(copy.cells) == 2
     expect(notebook.page.locator(".notebook-name")).to_have_text("copy of demo.ipynb")
