@@ -43,6 +43,28 @@ def test_second_page_watches_the_same_kernel(notebook):
     notebook.screenshot("watched-back")
 
 
+def test_prompt_says_done_only_with_the_last_output_drawn(notebook):
+    """Output is drawn in animation frames; the prompt's [n] must not show before the cell's last output does."""
+    index = notebook.active_index()
+    notebook.type("print('the last line')")
+    # Frames never come, so drawn output waits for the batcher's fallback timer;
+    # record what the output area shows at the moment the prompt turns to [n].
+    notebook.page.evaluate("""(index) => {
+      window.requestAnimationFrame = () => 0;
+      const cell = document.querySelectorAll('.notebook > .cell')[index];
+      const prompt = cell.querySelector('.cell-prompt');
+      window.shownWhenDone = null;
+      new MutationObserver(() => {
+        if (window.shownWhenDone === null && /\\[\\d+\\]:/.test(prompt.textContent)) {
+          window.shownWhenDone = cell.querySelector('.output-area').textContent;
+        }
+      }).observe(prompt, { childList: true, characterData: true, subtree: true });
+    }""", index)
+    notebook.page.keyboard.press("Shift+Enter")
+    notebook.wait_done(notebook.cell(index))
+    assert notebook.page.evaluate("window.shownWhenDone").strip() == "the last line"
+
+
 def test_dropped_connection_catches_up_without_loss_or_repeats(notebook):
     """The WebSocket drops mid-stream: the page reconnects, the code keeps running, every line shows once."""
     sockets = []

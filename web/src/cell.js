@@ -105,6 +105,7 @@ export class Cell {
   finished(error = false) {
     this.state = error ? 'error' : 'idle';
     this.outputs.finishInput();
+    this.outputs.renderNow(); // the prompt says "done" only with the last output drawn
     this.showPrompt();
     this.notebook.markDirty();
   }

@@ -5,18 +5,26 @@
 const dirty = new Set();
 let scheduled = false;
 
+function render(view) {
+  try {
+    view.render();
+  } catch (error) {
+    console.error('rendering output failed', error);
+  }
+}
+
 function flush() {
   if (!scheduled) return;
   scheduled = false;
   const views = [...dirty];
   dirty.clear();
-  for (const view of views) {
-    try {
-      view.render();
-    } catch (error) {
-      console.error('rendering output failed', error);
-    }
-  }
+  for (const view of views) render(view);
+}
+
+// Render *view* now if it waits for a frame: for a state change (a cell's
+// prompt saying it is done) that must not show before the output it follows.
+export function renderNow(view) {
+  if (dirty.delete(view)) render(view);
 }
 
 export function invalidate(view) {

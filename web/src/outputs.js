@@ -1,7 +1,7 @@
 // A cell's output area: the outputs of its last run, kept in nbformat's shape
 // (so saving is a copy) and drawn through the frame batcher.
 import { h, joinText } from './dom.js';
-import { invalidate } from './frames.js';
+import { invalidate, renderNow } from './frames.js';
 import { renderBundle } from './mime.js';
 import { TextBlock } from './text.js';
 
@@ -178,6 +178,11 @@ export class OutputArea {
     this.beforeOutput();
     this.finishInput(); // a new request: any earlier one was answered
     return this.push(new InputItem(prompt, password, answer));
+  }
+
+  // Draw what still waits for a frame, so nothing shown after this precedes it.
+  renderNow() {
+    for (const item of this.items) renderNow(item);
   }
 
   finishInput() {
