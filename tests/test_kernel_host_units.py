@@ -27,7 +27,7 @@ from broker import errors
 from broker.auth import KERNEL_HOST_ROLE, Principal
 from broker.kernel import uris
 from broker.kernel.errors import KernelGone
-from broker.kernel.history import ENVELOPE_BYTES, OutputHistory
+from broker.kernel.history import ENVELOPE_BYTES, OutputHistory, approximate_size
 from broker.kernel.host import KernelHost
 from broker.kernel.interfaces import IKernelLauncher
 from broker.kernel.launcher import KernelExit, KernelLauncher
@@ -194,6 +194,14 @@ class OutputHistoryTests(SynchronousTestCase):
         self.assertEqual([o["seq"] for o in history.since(0)["outputs"]], [3, 4, 5])
         history.append({"msg_type": "stream", "content": {"name": "stdout", "text": "z" * 250}})
         self.assertEqual([o["seq"] for o in history.since(0)["outputs"]], [5, 6])
+
+    def test_byte_limit_counts_bytes_not_characters(self):
+        """Non-ASCII stream text counts as its UTF-8 bytes: 100 emoji are 400 bytes, not 100."""
+        history = OutputHistory(max_bytes=3 * (400 + ENVELOPE_BYTES))
+        fill(history, 5, text="\N{SNAKE}" * 100)
+        self.assertEqual([o["seq"] for o in history.since(0)["outputs"]], [3, 4, 5])
+        self.assertEqual(approximate_size({"content": {"name": "stdout", "text": "\u20ac" * 10}}),
+                         30 + ENVELOPE_BYTES)
 
     def test_an_output_larger_than_the_limit_is_numbered_but_not_kept(self):
         """A single output beyond max_bytes still takes its seq; asking for it is incomplete."""

@@ -29,12 +29,22 @@ ENVELOPE_BYTES = 256
 
 
 def approximate_size(output):
-    """Bytes an output message takes, roughly (its content as JSON, and its envelope)."""
+    """Bytes an output message takes, roughly (its content as JSON, and its envelope).
+
+    Bytes, not characters: text is counted as UTF-8 (what goes on the wire; Python
+    holds at most as much), so 4 MiB of emoji count 16 MiB against the limits.
+    JSON's ``\\uXXXX`` escapes count non-ASCII content a little high: on the safe side.
+    """
     content = output.get("content") or {}
     text = content.get("text")
     if isinstance(text, str) and len(content) <= 2:  # a stream message: cheap path
-        return len(text) + ENVELOPE_BYTES
+        return utf8_length(text) + ENVELOPE_BYTES
     return len(json.dumps(content, default=repr)) + ENVELOPE_BYTES
+
+
+def utf8_length(text):
+    """Bytes of *text* in UTF-8; ASCII text (the common case) without encoding it."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 class OutputHistory:
