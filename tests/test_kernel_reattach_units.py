@@ -60,10 +60,11 @@ class KernelDirTestCase(SynchronousTestCase):
     def path(self, kernel_id, suffix):
         return os.path.join(self.kernel_dir, f"kernel-{kernel_id}{suffix}")
 
-    def leave_kernel(self, kernel_id=KERNEL_ID, pid=777, seq_reserved=1000, owner="ada"):
+    def leave_kernel(self, kernel_id=KERNEL_ID, pid=777, seq_reserved=1000, owner="ada",
+                     shared=None):
         """Files as a crashed service leaves them: record and connection file."""
         self.records.write(KernelRecord(kernel_id, "python3", owner, "2020-01-02T03:04:05.000Z",
-                                        pid=pid, seq_reserved=seq_reserved))
+                                        pid=pid, seq_reserved=seq_reserved, shared=shared or {}))
         with open(self.path(kernel_id, ".json"), "w") as f:
             json.dump({"key": "k"}, f)
         open(self.path(kernel_id, ".log"), "w").close()
@@ -302,6 +303,9 @@ class RecordingRecordFile:
     def reserve_seq(self, seq):
         return float("inf")
 
+    def shared(self, shares):
+        self.calls.append(("shared", dict(shares)))
+
     def keep(self, last_seq):
         self.calls.append(("keep", last_seq))
 
@@ -467,6 +471,31 @@ class HostReattachTests(HostReattachTestCase):
         self.assertEqual([o["seq"] for o in window["outputs"]], [1001, 1002, 1003])
         self.assertGreaterEqual(self.records.read(KERNEL_ID).seq_reserved, 1003)
         self.assertIsNone(self.records.claim(KERNEL_ID))  # this host holds it now
+
+    def test_shares_are_kept_in_the_record_and_restored(self):
+        """A share is written to the kernel's record at once; a re-attaching service restores it (and only valid ones)."""
+        self.leave_kernel(pid=777, shared={"bob": "watch", "eve": "root", "": "full", "x" * 300: "full"})
+        self.launcher.running.add(777)
+        self.reattach()
+        self.channels.last.nudges[-1].callback(KERNEL_INFO)
+        self.settle()
+        (event, model), = [e for e in self.events() if e[0] != "state"]
+        self.assertEqual((event, model["shared"]), ("reattached", {"bob": "watch"}))
+        self.call(uris.kernel_procedure(KERNEL_ID, "share"), "carl", access="full")
+        self.assertEqual(self.records.read(KERNEL_ID).shared, {"bob": "watch", "carl": "full"})
+        self.call(uris.kernel_procedure(KERNEL_ID, "unshare"), "bob")
+        self.assertEqual(self.records.read(KERNEL_ID).shared, {"carl": "full"})
+
+    def test_a_record_without_shares_is_read_as_none(self):
+        """A record written before shares were kept has none."""
+        self.leave_kernel()
+        path = self.path(KERNEL_ID, ".meta.json")
+        with open(path) as f:
+            written = json.load(f)
+        del written["shared"]
+        with open(path, "w") as f:
+            json.dump(written, f)
+        self.assertEqual(self.records.read(KERNEL_ID).shared, {})
 
     def test_a_reattached_kernel_is_starting_until_its_procedures_are_registered(self):
         """Answering the nudge is not enough: idle only once calls can reach it."""

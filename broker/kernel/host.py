@@ -56,13 +56,23 @@ from broker.service_session import QuietRefusals
 from broker.timestamps import iso_utc
 
 
+def recorded_shares(shared):
+    """The shares a kernel's record holds, as the share procedure would have let them be."""
+    if not isinstance(shared, dict):
+        return {}
+    valid = {user: access for user, access in shared.items()
+             if isinstance(user, str) and 0 < len(user) <= 256 and access in procedures.SHARE_ACCESS}
+    return dict(list(valid.items())[:procedures.MAX_SHARES])
+
+
 class ManagedKernel:
     """A kernel as the host tracks it: model fields, supervisor, conversation."""
 
     def __init__(self, kernel_id, name, owner, created, conversation, supervisor):
         self.id, self.name, self.owner, self.created = kernel_id, name, owner, created
         self.last_activity = created
-        #: user -> "watch" or "full" (see the share procedure); not kept across a re-attach
+        #: user -> "watch" or "full" (see the share procedure); in the kernel's record, so a
+        #: re-attaching service restores it
         self.shared = {}
         self.conversation = conversation
         self.supervisor = supervisor
@@ -380,6 +390,7 @@ class KernelHost(QuietRefusals, Session):
             kernel.shared.pop(user, None)
         else:
             kernel.shared[user] = access
+        kernel.supervisor.record_file.shared(kernel.shared)
         self._event("shared", kernel)
         return kernel.model()
 
@@ -461,6 +472,7 @@ class KernelHost(QuietRefusals, Session):
         kernel = self._new_kernel(record.kernel_name, record.owner, kernel_id=record.kernel_id,
                                   created=record.created, last_seq=record.seq_reserved,
                                   claim=claim)
+        kernel.shared = recorded_shares(record.shared)
         link = self._link
         d = self._register_prefix(kernel) if self.is_attached() else defer.succeed(None)
         d.addCallback(lambda _: kernel.supervisor.adopt(launched))

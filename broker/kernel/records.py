@@ -4,7 +4,8 @@ Per kernel ``<id>`` the kernel directory (mode 0700) holds, each file mode 0600:
 
 * ``kernel-<id>.json``: the connection file (loopback ports, HMAC key);
 * ``kernel-<id>.meta.json``: its :class:`KernelRecord` (id, kernelspec name,
-  owner, created, pid, ``seq_reserved``), replaced atomically on every change;
+  owner, created, pid, ``seq_reserved``, ``shared``), replaced atomically on
+  every change;
 * ``kernel-<id>.log``: the kernel process's own stdout and stderr (removed,
   with the connection file, when that process has ended), and
   ``kernel-<id>.log.1``, its older part once it passed its size
@@ -143,6 +144,8 @@ class KernelRecord:
     created = attr.ib()
     pid = attr.ib(default=None)
     seq_reserved = attr.ib(default=0)
+    #: user -> "watch" or "full": whom the kernel is shared with (kept for a re-attach)
+    shared = attr.ib(factory=dict)
 
 
 class KernelRecords:
@@ -261,6 +264,11 @@ class KernelRecordFile:
         self._write()
         return self.record.seq_reserved
 
+    def shared(self, shares):
+        """The kernel's shares changed: *shares* (user -> access) are what a re-attach restores."""
+        self.record.shared = dict(shares)
+        self._write()
+
     def keep(self, last_seq):
         """Leave the kernel for the next service: exact last seq, lock released."""
         self.record.seq_reserved = last_seq
@@ -287,6 +295,9 @@ class NoRecordFile:
 
     def reserve_seq(self, seq):
         return float("inf")
+
+    def shared(self, shares):
+        pass
 
     def keep(self, last_seq):
         pass
