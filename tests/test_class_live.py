@@ -100,10 +100,13 @@ class ClassLiveTests(ServiceTestCase):
     @defer.inlineCallbacks
     def test_students_hear_no_one_elses_tiles(self):
         """A student subscribed to webkernel.class.events gets what is published to them, not another student's help request."""
+        tess_events = yield self.listen(self.teacher)
         bob = yield self.sign_in("bob")
         bob_events = yield self.listen(bob)
         alice = yield self.sign_in("alice")
         yield alice.call("webkernel.class.help", "private trouble")
+        # tiles are throttled: wait until alice's is out, as the teacher sees it
+        yield tess_events.first(tile_of("alice", lambda t: (t["help"] or {}).get("message") == "private trouble"))
         os.makedirs(os.path.join(self.directory, "homes", "tess"), exist_ok=True)
         yield self.teacher.call("webkernel.notebooks.save", "tess/probe.ipynb", {
             "nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []})

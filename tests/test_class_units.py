@@ -97,10 +97,11 @@ class RosterTests(SynchronousTestCase):
 class FakeSession:
     """What the culler uses of ClassSession: the roster, call, publish."""
 
-    def __init__(self, watchers=0):
+    def __init__(self, watchers=0, watched_by=f"webkernel.kernel.{A}.iopub", match="prefix"):
         self.roster = ClassRoster(lambda: {"alice": "student"})
         self.own_subscriptions = {1}
         self.calls, self.published, self.watchers = [], [], watchers
+        self.subscription = {"id": 2, "uri": watched_by, "match": match}
 
     def is_attached(self):
         return True
@@ -109,6 +110,8 @@ class FakeSession:
         self.calls.append(uri)
         if uri == uris.SUBSCRIPTION_MATCH:
             return defer.succeed([1, 2])
+        if uri == uris.SUBSCRIPTION_GET:
+            return defer.succeed(self.subscription)
         if uri == uris.COUNT_SUBSCRIBERS:
             return defer.succeed(self.watchers)
         return defer.succeed(None)
@@ -120,8 +123,8 @@ class FakeSession:
 class CullerTests(SynchronousTestCase):
     """IdleCuller on a fake clock."""
 
-    def culler(self, watchers=0):
-        clock, session = Clock(), FakeSession(watchers)
+    def culler(self, watchers=0, **subscription):
+        clock, session = Clock(), FakeSession(watchers, **subscription)
         session.roster.kernel_event("ready", model(), 0)
         culler = IdleCuller(session, clock, 60)
         culler.start()
@@ -155,6 +158,21 @@ class CullerTests(SynchronousTestCase):
         clock.advance(60)
         self.assertNotIn(f"webkernel.kernel.{A}.shutdown", session.calls)
         self.assertEqual(session.calls.count(uris.COUNT_SUBSCRIBERS), 2)  # subscription 2, twice
+
+    def test_a_subscription_to_every_kernel_watches_none(self):
+        """A prefix or wildcard subscription over every kernel (a monitoring client) keeps no kernel; one naming it does."""
+        for uri, match in (("webkernel.kernel.", "prefix"), ("webkernel.", "prefix"),
+                           ("webkernel.kernel..iopub.status", "wildcard"),
+                           (f"webkernel.kernel.{A[:8]}", "prefix")):
+            clock, session, culler = self.culler(watchers=1, watched_by=uri, match=match)
+            clock.advance(60)
+            self.assertIn(f"webkernel.kernel.{A}.shutdown", session.calls, uri)
+        for uri, match in ((f"webkernel.kernel.{A}.iopub.status", "exact"),
+                           (f"webkernel.kernel.{A}", "prefix"),
+                           (f"webkernel.kernel.{A}..status", "wildcard")):
+            clock, session, culler = self.culler(watchers=1, watched_by=uri, match=match)
+            clock.advance(60)
+            self.assertNotIn(f"webkernel.kernel.{A}.shutdown", session.calls, uri)
 
     def test_busy_kernel_is_kept(self):
         """A kernel running a long cell is never culled."""
@@ -199,6 +217,8 @@ class AuthorizerTests(SynchronousTestCase):
         self.assertFalse(self.allowed(SERVICE, "webkernel", "subscribe", "prefix"))
         self.assertTrue(self.allowed(SERVICE, f"webkernel.kernel.{A}.execute"))
         self.assertTrue(self.allowed(SERVICE, uris.COUNT_SUBSCRIBERS))
+        self.assertTrue(self.allowed(SERVICE, uris.SUBSCRIPTION_GET))
+        self.assertFalse(self.allowed(SERVICE, "wamp.subscription.list"))
         self.assertFalse(self.allowed(SERVICE, f"webkernel.kernel.{A}.input"))
         self.assertFalse(self.allowed(SERVICE, "wamp.session.kill"))
 
@@ -403,3 +423,45 @@ class BroadcastAnswerTests(SynchronousTestCase):
                                {"status": "running"}])
         self.assertEqual({u: e["status"] for u, e in answer.items()},
                          {"a": "ok", "b": "error", "c": "running", "d": "no_kernel"})
+
+
+class TileThrottleTests(SynchronousTestCase):
+    """A user's tile goes to the teachers at most once per TILE_INTERVAL, the newest never lost."""
+
+    def test_throttle(self):
+        """The first change is sent at once; a burst after it is one send when the interval ends; keys are apart."""
+        from broker.teaching.session import Throttle
+        clock, sent = Clock(), []
+        throttle = Throttle(clock, 1.0, sent.append)
+        throttle("alice")
+        self.assertEqual(sent, ["alice"])
+        for _ in range(100):
+            throttle("alice")
+        throttle("bob")
+        self.assertEqual(sent, ["alice", "bob"])
+        clock.advance(0.5)
+        throttle("alice")
+        self.assertEqual(sent, ["alice", "bob"])
+        clock.advance(0.5)
+        self.assertEqual(sent, ["alice", "bob", "alice"])
+        clock.advance(5)
+        throttle("alice")
+        self.assertEqual(sent, ["alice", "bob", "alice", "alice"], "after a quiet interval: at once")
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_help_in_a_loop_is_two_tiles_with_the_last_message(self):
+        """A student asking for help 1,000 times at once costs the teachers two events, the second with the last message."""
+        from autobahn.wamp import types
+
+        from broker.teaching.session import TILE_INTERVAL, ClassSession
+        clock, published = Clock(), []
+        session = ClassSession(types.ComponentConfig(realm="webkernel"), clock,
+                               users=lambda: {"alice": "student"})
+        session.is_attached = lambda: True
+        session.publish = lambda topic, options=None, **event: published.append(event)
+        details = SimpleNamespace(caller_authid="alice")
+        for n in range(1000):
+            session.help(f"help {n}", details=details)
+        self.assertEqual([e["user"]["help"]["message"] for e in published], ["help 0"])
+        clock.advance(TILE_INTERVAL)
+        self.assertEqual([e["user"]["help"]["message"] for e in published], ["help 0", "help 999"])

@@ -5,9 +5,10 @@ roster (:class:`~broker.teaching.roster.ClassRoster`) for kernels not busy
 whose last cell began, or last busy state came, *SECONDS* or more ago
 (a kernel that never ran anything counts from its start). For each it asks
 the router's meta API whether anyone but the classroom session is
-subscribed to the kernel's output (``wamp.subscription.match`` and
-``count_subscribers``: an open notebook page, a teacher watching); if no one
-is, it shuts the kernel down and publishes ``{event: "culled", kernel_id,
+subscribed to the kernel's output (``wamp.subscription.match``, ``get`` and
+``count_subscribers``: an open notebook page, a teacher watching); only a
+subscription whose URI names the kernel counts (a prefix or wildcard over
+every kernel watches none in particular); if no one is, it shuts the kernel down and publishes ``{event: "culled", kernel_id,
 owner, idle_seconds, reason}`` on ``webkernel.class.events`` to the owner,
 teachers and observers. A kernel is culled at most once per check; a
 failing check is logged and tried again at the next.
@@ -24,6 +25,19 @@ from broker.teaching import uris
 
 #: the longest time between two checks, in seconds
 MAX_INTERVAL = 30.0
+
+
+def names_kernel(subscription, kernel_id):
+    """Whether a subscription (``wamp.subscription.get``'s answer) is to *kernel_id*'s output in particular.
+
+    An exact subscription that matched is; a prefix or wildcard one is if one of
+    its URI's components is the kernel's id (``webkernel.kernel.<id>.iopub``), not
+    if it covers every kernel (``webkernel.kernel.``, ``webkernel.kernel..iopub.status``).
+    """
+    uri = (subscription or {}).get("uri")
+    if not isinstance(uri, str):
+        return False
+    return subscription.get("match", "exact") == "exact" or kernel_id in uri.split(".")
 
 
 def check_interval(seconds):
@@ -77,14 +91,16 @@ class IdleCuller:
 
     @defer.inlineCallbacks
     def watchers(self, kernel_id):
-        """How many sessions other than the classroom's are subscribed to the kernel's output."""
+        """How many sessions other than the classroom's are subscribed to the kernel's output by a URI naming it."""
         topic = kernel_uris.kernel_topic(kernel_id, "iopub.status")
         ids = (yield self.session.call(uris.SUBSCRIPTION_MATCH, topic)) or []
         count = 0
         for subscription_id in ids:
-            if subscription_id not in self.session.own_subscriptions:
-                count += yield self.session.call(uris.COUNT_SUBSCRIBERS,
-                                                 subscription_id)
+            if subscription_id in self.session.own_subscriptions:
+                continue
+            subscription = yield self.session.call(uris.SUBSCRIPTION_GET, subscription_id)
+            if names_kernel(subscription, kernel_id):
+                count += yield self.session.call(uris.COUNT_SUBSCRIBERS, subscription_id)
         return count
 
     def _tell(self, kernel_id, owner):

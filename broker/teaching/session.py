@@ -31,6 +31,10 @@ from broker.teaching.roster import ClassRoster
 WATCHERS = PublishOptions(acknowledge=False, eligible_authrole=[roles.TEACHER, roles.OBSERVER])
 #: most users a broadcast's group may name
 MAX_GROUP = 1000
+#: seconds between two tiles of one user on webkernel.class.events: changes within
+#: them (a student running many cells a second, asking for help in a loop) are
+#: folded into one tile, the newest, sent when they end
+TILE_INTERVAL = 0.25
 #: seconds a broadcast waits for each kernel; one still running then is reported "running"
 #: (and left to run: cancelling the call would interrupt the student's kernel)
 BROADCAST_WAIT = 60.0
@@ -54,6 +58,7 @@ class ClassSession(QuietRefusals, ApplicationSession):
         self.cull_idle = cull_idle
         self.joined = defer.Deferred()
         self.own_subscriptions = set()
+        self.tiles = Throttle(clock, TILE_INTERVAL, self._publish_tile)
 
     @defer.inlineCallbacks
     def onJoin(self, details):
@@ -103,13 +108,16 @@ class ClassSession(QuietRefusals, ApplicationSession):
         self.changed(self.roster.error(kernel_uris.kernel_id_of(details.topic or ""),
                                        output.get("content")))
 
-    def changed(self, users, options=WATCHERS):
-        """Publish the tile of each user whose tile changed."""
-        if not self.is_attached():
-            return
-        for user in dict.fromkeys(u for u in users if isinstance(u, str)):
+    def changed(self, users):
+        """Publish the tile of each user whose tile changed (at most one per TILE_INTERVAL each)."""
+        for user in users:
+            if isinstance(user, str):
+                self.tiles(user)
+
+    def _publish_tile(self, user):
+        if self.is_attached():
             self.publish(uris.EVENTS, event="user", user=self.roster.tile(user),
-                         server_time=self.now(), options=options)
+                         server_time=self.now(), options=WATCHERS)
 
     # -- procedures ---------------------------------------------------------------
 
@@ -186,6 +194,38 @@ class ClassSession(QuietRefusals, ApplicationSession):
                       on_behalf_of=teacher)
         return within(d.addCallbacks(_ran, _failed), self.clock, BROADCAST_WAIT,
                       {"status": "running"})
+
+
+class Throttle:
+    """*send(key)* at most once per *interval* seconds per key, never leaving the last change unsent.
+
+    The first change of a key is sent at once; more within *interval* of the last
+    send are folded into one send when the interval ends (*send* reads the state
+    then, so it is the newest). Memory: one entry per key (here: per user of the roster).
+    """
+
+    def __init__(self, clock, interval, send):
+        self.clock, self.interval, self.send = clock, interval, send
+        self._sent = {}     # key -> when it was last sent
+        self._waiting = {}  # key -> the delayed call that will send it
+
+    def __call__(self, key):
+        if key in self._waiting:
+            return
+        now = self.clock.seconds()
+        last = self._sent.get(key)
+        if last is None or now - last >= self.interval:
+            self._send(key)
+        else:
+            self._waiting[key] = self.clock.callLater(last + self.interval - now, self._due, key)
+
+    def _due(self, key):
+        del self._waiting[key]
+        self._send(key)
+
+    def _send(self, key):
+        self._sent[key] = self.clock.seconds()
+        self.send(key)
 
 
 def within(d, clock, seconds, otherwise):

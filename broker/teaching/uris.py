@@ -31,6 +31,7 @@ EXECUTE_INPUTS = "webkernel.kernel..iopub.execute_input"
 ERRORS = "webkernel.kernel..iopub.error"
 #: the meta procedures the culler asks who watches a kernel
 SUBSCRIPTION_MATCH = "wamp.subscription.match"
+SUBSCRIPTION_GET = "wamp.subscription.get"
 COUNT_SUBSCRIBERS = "wamp.subscription.count_subscribers"
 #: the kernel procedures the classroom session calls (broadcast, culling)
 KERNEL_CALLS = frozenset({"execute", "shutdown"})
