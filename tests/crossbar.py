@@ -169,15 +169,18 @@ CLASSROOM_TOKEN = "crossbar-classroom-secret-for-tests"
 SERVICES_PATH = "ws-services"
 STUDENTS = {"alice": "alice-pass", "bob": "bob-pass"}
 TEACHERS = {"tess": "tess-pass"}
+OBSERVERS = {"olga": "olga-pass"}
 
 
 def write_users_file(path):
-    """The users file of the classroom tests: STUDENTS and TEACHERS (few PBKDF2 rounds)."""
+    """The users file of the classroom tests: STUDENTS, TEACHERS and OBSERVERS (few PBKDF2 rounds)."""
     from broker.users import store
     users = {name: store.User.create(name, "student", password, iterations=10)
              for name, password in STUDENTS.items()}
     users.update({name: store.User.create(name, "teacher", password, iterations=10)
                   for name, password in TEACHERS.items()})
+    users.update({name: store.User.create(name, "observer", password, iterations=10)
+                  for name, password in OBSERVERS.items()})
     store.save(path, users)
     return path
 

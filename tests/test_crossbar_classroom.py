@@ -9,12 +9,15 @@ import tempfile
 
 import pytest
 from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import SubscribeOptions
 from twisted.internet import defer, reactor
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from broker import errors
+from broker.classroom.authorizer import ClassroomAuthorizer
 from broker.classroom.crossbar import crossbar_decision
+from broker.classroom.owners import KernelOwners
 from broker.users.authenticators import REFUSED
 from broker.classroom.crossbar import CrossbarAuthorizerService
 from broker.client import NotAuthorized, connect_async
@@ -22,21 +25,45 @@ from broker.users import store
 from broker.users.crossbar import KILL_BY_AUTHID, crossbar_authenticate
 from broker.users.directory import UserDirectory
 from tests import crossbar
+from tests.test_classroom import who
 from tests.twisted_wamp import JoinRefused, joined, leave
 
 CALL = 60
+KERNEL = "a" * 32
 PEER = {"transport": {"peer": "tcp4:127.0.0.1:40312"}}
 
 
 class DecisionTests(SynchronousTestCase):
-    """What Crossbar.io is told it may cache."""
+    """What Crossbar.io is told it may cache: it keys a decision on (realm, authrole, uri, action) only."""
 
-    def test_student_decisions_are_never_cacheable(self):
-        """Crossbar.io caches by role, not user: a student's allow must not become every student's."""
-        allow = {"allow": True, "disclose": True, "cache": True}
-        self.assertEqual(crossbar_decision(allow, "student"),
+    def setUp(self):
+        owners = KernelOwners()
+        owners.event("started", {"id": KERNEL, "owner": "alice"})
+        self.rules = ClassroomAuthorizer(owners)
+
+    def decide(self, user, role, uri, action="call", match="exact"):
+        return crossbar_decision(self.rules, who(user, role), uri, action, {"match": match})
+
+    def test_a_students_own_kernel_is_never_cached(self):
+        """Alice may run her kernel; cached by role, every student could."""
+        self.assertEqual(self.decide("alice", "student", f"webkernel.kernel.{KERNEL}.execute"),
                          {"allow": True, "disclose": True, "cache": False})
-        self.assertTrue(crossbar_decision(allow, "teacher")["cache"])
+        self.assertFalse(self.decide("bob", "student", f"webkernel.kernel.{KERNEL}.execute")["allow"])
+
+    def test_role_wide_decisions_are_cached_for_students_too(self):
+        """The page's heartbeat (a refused meta call) and notebook listing are the same for every student: cached."""
+        self.assertEqual(self.decide("alice", "student", "wamp.session.count"),
+                         {"allow": False, "disclose": False, "cache": True})
+        self.assertEqual(self.decide("alice", "student", "webkernel.notebooks.list"),
+                         {"allow": True, "disclose": True, "cache": True})
+        self.assertTrue(self.decide("tess", "teacher", f"webkernel.kernel.{KERNEL}.execute")["cache"])
+
+    def test_a_decision_that_depends_on_the_match_is_not_cached(self):
+        """An observer's exact subscription to "w" is allowed; cached, it would allow "w" by prefix (all of wamp.)."""
+        exact = self.decide("olga", "observer", "w", "subscribe", "exact")
+        self.assertEqual(exact, {"allow": True, "disclose": True, "cache": False})
+        self.assertFalse(self.decide("olga", "observer", "w", "subscribe", "prefix")["allow"])
+        self.assertTrue(self.decide("olga", "observer", "webkernel.kernels.events", "subscribe")["cache"])
 
 
 class AuthenticateTests(SynchronousTestCase):
@@ -173,6 +200,20 @@ class CrossbarClassroomTests(TestCase):
         self.assertEqual((yield bob.call("webkernel.kernels.list")), [])
         self.assertEqual([m["id"] for m in (yield alice.call("webkernel.kernels.list"))],
                          [model["id"]])
+
+    @defer.inlineCallbacks
+    def test_an_allowed_exact_subscription_does_not_allow_the_prefix(self):
+        """Crossbar.io caches by URI, not match: Olga (observer) may subscribe to "w" exactly, and is still refused "w" by prefix (every wamp. meta event)."""
+        node = self.start_classroom()
+        olga = yield joined(node, realm=crossbar.REALM, ticket="olga-pass", authid="olga")
+        self.addCleanup(leave, olga)
+        self.assertEqual(olga.details.authrole, "observer")
+        yield olga.subscribe(lambda *args, **kwargs: None, "w").addTimeout(CALL, reactor)
+        refused = yield self.assertFailure(
+            olga.subscribe(lambda *args, **kwargs: None, "w",
+                           options=SubscribeOptions(match="prefix")).addTimeout(CALL, reactor),
+            ApplicationError)
+        self.assertEqual(refused.error, errors.NOT_AUTHORIZED)
 
     @defer.inlineCallbacks
     def test_broker_client_signs_in_to_crossbar_with_a_password(self):

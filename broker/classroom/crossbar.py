@@ -8,10 +8,14 @@ cache}``. The decisions are :class:`~broker.classroom.authorizer.ClassroomAuthor
 with the kernel owners learnt from ``webkernel.kernels.events`` (and, on
 joining, from ``webkernel.kernels.list``).
 
-Crossbar.io caches a decision under (realm, authrole, uri, action): one
-student's right to their own kernel would, cached, be every student's. So
-a student's decision is never cacheable here; teachers' and observers'
-decisions depend on their role alone and keep the classroom rules' ``cache``.
+Crossbar.io caches a decision under (realm, authrole, uri, action): not
+under the user, nor under the match policy. One student's right to their own
+kernel would, cached, be every student's; an observer's exact subscription
+to ``w`` would, cached, allow a prefix subscription to ``w`` (every
+``wamp.`` meta event). So a decision is cacheable here only if the classroom
+rules cache it and give the same answer to anyone else of the role and for
+every match policy (:func:`crossbar_decision`); a student's heartbeat call
+or notebook listing is then cached, their own kernel's procedures never.
 
 Given the users file (``--users``), the same session also registers
 ``webkernel.authenticate``, Crossbar.io's dynamic ticket authenticator
@@ -34,10 +38,25 @@ from broker.users.crossbar import AUTHENTICATE, crossbar_authenticate, sign_out
 AUTHORIZE = "webkernel.authorize"
 
 
-def crossbar_decision(decision, authrole):
-    """A classroom decision as Crossbar.io reads it, never cacheable per user."""
-    return {"allow": bool(decision["allow"]), "disclose": bool(decision.get("disclose")),
-            "cache": bool(decision.get("cache")) and authrole != roles.STUDENT}
+#: an authid no user has (names in the users file are never empty)
+NOBODY = ""
+MATCHES = ("exact", "prefix", "wildcard")
+
+
+def crossbar_decision(rules, session, uri, action, options=None):
+    """*rules*' decision as Crossbar.io reads it: cacheable only if it holds for the whole role and any match."""
+    options = options or {}
+    decision = rules.authorize(session, uri, action, options)
+    answer = _answer(decision)
+    anyone = {**session, "authid": NOBODY}
+    answer["cache"] = bool(decision.get("cache")) and all(
+        _answer(rules.authorize(anyone, uri, action, {**options, "match": match})) == answer
+        for match in MATCHES)
+    return answer
+
+
+def _answer(decision):
+    return {"allow": bool(decision["allow"]), "disclose": bool(decision.get("disclose"))}
 
 
 class CrossbarAuthorizer(Session):
@@ -79,8 +98,7 @@ class CrossbarAuthorizer(Session):
         return super().onLeave(details)
 
     def authorize(self, session, uri, action, options=None):
-        decision = self.rules.authorize(session, uri, action, options or {})
-        return crossbar_decision(decision, session.get("authrole"))
+        return crossbar_decision(self.rules, session, uri, action, options)
 
     def authenticate(self, realm, authid, details=None):
         return crossbar_authenticate(self.directory, realm, authid, details)
