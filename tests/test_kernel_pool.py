@@ -113,6 +113,13 @@ class KernelPoolTests(PoolTestCase):
         self.assertEqual(len(self.launcher.launched), 2)
         self.assertEqual(self.records.kernel_ids(), set())
 
+    def test_pooled_kernels_are_recorded_as_pooled(self):
+        """Each pooled kernel's record says pooled, with its pid: a service after a crash kills it by that."""
+        self.pool.start()
+        kernel = self.launcher.launched[0]
+        record = self.records.read(kernel.kernel_id)
+        self.assertEqual((record.pooled, record.pid, record.owner), (True, kernel.pid, None))
+
     def test_messages_follow_the_holder(self):
         """The channels' messages go to the pool's relay target, which take_over repoints."""
         self.pool.start()

@@ -25,7 +25,15 @@ def logged(service, text, count=1, timeout=60):
 
 
 def live(processes):
-    return [p.pid for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    """The pids of *processes* still running (not gone, not zombies)."""
+    pids = []
+    for process in processes:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                pids.append(process.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return pids
 
 
 class PoolServiceTests(TestCase):
@@ -59,3 +67,38 @@ class PoolServiceTests(TestCase):
         self.assertIn("shut down 1 kernels", service.log())
         self.assertEqual(live(everything), [])
         self.assertEqual(os.listdir(kernel_dir), [])
+
+    @defer.inlineCallbacks
+    def test_a_crashed_services_pooled_kernel_is_killed_its_handed_out_one_reattached(self):
+        """SIGKILL of the service: the next start kills the waiting pooled kernel and re-attaches the handed-out one."""
+        kernel_dir = tempfile.mkdtemp(prefix="webkernel-pool-")
+        first = ServiceProcess("--anonymous", "--kernel-dir", kernel_dir, "--pool", "python3=1")
+        self.addCleanup(first.stop)
+        yield logged(first, "1 in the pool")
+        client = yield joined(first, realm="webkernel")
+        model = yield client.call("webkernel.kernels.start").addTimeout(60, reactor)
+        yield client.call(f"webkernel.kernel.{model['id']}.eval_cell", "x = 41")
+        yield logged(first, "1 in the pool", count=2)   # the refill waits, unlisted
+        kernels = psutil.Process(first.process.pid).children(recursive=True)
+        self.assertEqual(len(kernels), 2)
+        first.process.kill()
+        first.process.wait(15)
+        self.assertEqual(len(live(kernels)), 2, "kernels outlive the service")
+
+        second = ServiceProcess("--anonymous", "--kernel-dir", kernel_dir)
+        self.addCleanup(second.stop)
+        yield logged(second, "killed pooled kernel")
+        yield logged(second, "re-attached kernel")
+        client = yield joined(second, realm="webkernel")
+        self.addCleanup(leave, client)
+        self.assertEqual([k["id"] for k in (yield client.call("webkernel.kernels.list"))],
+                         [model["id"]])
+        self.assertEqual((yield client.call(f"webkernel.kernel.{model['id']}.eval_cell", "x + 1")),
+                         "42")
+        for _ in range(200):  # the killed one is reaped by init: bounded wait for it to go
+            if len(live(kernels)) == 1:
+                break
+            yield task.deferLater(reactor, 0.05, lambda: None)
+        self.assertEqual(len(live(kernels)), 1)
+        self.assertEqual(sorted(n for n in os.listdir(kernel_dir) if n.endswith(".meta.json")),
+                         [f"kernel-{model['id']}.meta.json"])

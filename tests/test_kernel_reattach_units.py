@@ -61,10 +61,11 @@ class KernelDirTestCase(SynchronousTestCase):
         return os.path.join(self.kernel_dir, f"kernel-{kernel_id}{suffix}")
 
     def leave_kernel(self, kernel_id=KERNEL_ID, pid=777, seq_reserved=1000, owner="ada",
-                     shared=None):
+                     shared=None, pooled=False):
         """Files as a crashed service leaves them: record and connection file."""
         self.records.write(KernelRecord(kernel_id, "python3", owner, "2020-01-02T03:04:05.000Z",
-                                        pid=pid, seq_reserved=seq_reserved, shared=shared or {}))
+                                        pid=pid, seq_reserved=seq_reserved, shared=shared or {},
+                                        pooled=pooled))
         with open(self.path(kernel_id, ".json"), "w") as f:
             json.dump({"key": "k"}, f)
         open(self.path(kernel_id, ".log"), "w").close()
@@ -485,6 +486,40 @@ class HostReattachTests(HostReattachTestCase):
         self.assertEqual(self.records.read(KERNEL_ID).shared, {"bob": "watch", "carl": "full"})
         self.call(uris.kernel_procedure(KERNEL_ID, "unshare"), "bob")
         self.assertEqual(self.records.read(KERNEL_ID).shared, {"carl": "full"})
+
+    def test_a_pooled_kernel_left_by_a_crash_is_killed_not_reattached(self):
+        """A warm pool's kernel holds no one's work: the next service kills it and removes its files."""
+        self.leave_kernel(pid=777, owner=None, pooled=True)
+        self.launcher.running.add(777)
+        self.reattach()
+        (adopted,) = self.launcher.adopted
+        self.assertEqual(adopted.signals, ["KILL"])
+        self.assertEqual(self.records.kernel_ids(), set())
+        self.assertEqual(self.listed(), [])
+        self.assertEqual(self.events(), [])
+
+    def test_a_pooled_kernel_already_gone_leaves_no_files(self):
+        """A pooled kernel whose process is gone: its files are removed, nothing is killed."""
+        self.leave_kernel(pid=778, owner=None, pooled=True)
+        self.reattach()
+        self.assertEqual((self.launcher.adopted, self.records.kernel_ids()), ([], set()))
+
+    def test_a_handed_out_kernels_record_is_no_longer_pooled(self):
+        """Handing out replaces the pooled record with the owner's: that kernel is re-attached after a crash."""
+        from broker.kernel.pool import KernelPool
+        self.host.pool = KernelPool(self.launcher, self.channels, self.clock, {"python3": 1},
+                                    records=self.records)
+        self.host.pool.start()
+        self.channels.last.nudges[-1].callback(KERNEL_INFO)
+        self.settle()
+        pooled = self.launcher.launched[0]
+        self.assertTrue(self.records.read(pooled.kernel_id).pooled)
+        model = self.call(uris.KERNELS_START)[0].args[0]
+        self.assertEqual(model["id"], pooled.kernel_id)
+        record = self.records.read(pooled.kernel_id)
+        self.assertEqual((record.pooled, record.pid, record.owner),
+                         (False, pooled.pid, self.client.session.authid))
+        self.host.pool.stop()
 
     def test_a_record_without_shares_is_read_as_none(self):
         """A record written before shares were kept has none."""

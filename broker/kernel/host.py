@@ -434,7 +434,8 @@ class KernelHost(QuietRefusals, Session):
 
         Each whose process runs and answers (on control, within the ready
         timeout) is re-attached; the files of the others are removed, and one
-        that runs but does not answer is killed. Fires when each is settled.
+        that runs but does not answer is killed. A warm pool's kernel (its
+        record says ``pooled``) is killed, never re-attached. Fires when each is settled.
         """
         ids = sorted(self.records.kernel_ids()) if self.records is not None else []
         return defer.DeferredList([defer.maybeDeferred(self._reattach, kernel_id).addErrback(
@@ -457,9 +458,21 @@ class KernelHost(QuietRefusals, Session):
             return defer.succeed(None)
         d = self.launcher.adopt(record.kernel_name, kernel_id, record.pid,
                                 poll_interval=min(POLL_INTERVAL, self.heartbeat_interval))
+        if record.pooled:
+            return d.addCallbacks(lambda launched: self._discard_pooled(record, claim, launched),
+                                  lambda failure: self._gone(record, claim, failure))
         d.addCallbacks(lambda launched: self._adopt(record, claim, launched),
                        lambda failure: self._gone(record, claim, failure))
         return d
+
+    def _discard_pooled(self, record, claim, launched):
+        """A warm pool's kernel an earlier service left running (it crashed): no one's work, so killed."""
+        launched.stop_watching()
+        launched.signal("KILL")
+        self.log.info("killed pooled kernel {kernel_id} (pid {pid}) that an earlier service left; "
+                      "removed its files", kernel_id=record.kernel_id, pid=record.pid)
+        self.records.remove(record.kernel_id)
+        claim.release()
 
     def _gone(self, record, claim, failure):
         failure.trap(KernelGone)

@@ -17,7 +17,11 @@ kills every pooled kernel (they hold no one's work) and fires once each has
 exited and its files are gone.
 
 Pooled kernels are not the host's: they are not listed, not counted against
-``--max-kernels``, and carry no owner until handed out.
+``--max-kernels``, and carry no owner until handed out. Each has a record in
+the kernel directory marked ``pooled`` (with its pid) until it is handed out,
+so a service that starts after a crash kills the pooled kernels the crashed
+one left (they hold no one's work) instead of leaving them running
+(:meth:`~broker.kernel.host.KernelHost.reattach_all`).
 
 In multi-user mode (*unassigned*, with ``--kernel-factory fork`` only) a
 pooled kernel is *prepared*, not launched: a child of the fork template that
@@ -35,6 +39,8 @@ import uuid
 import attr
 from twisted.internet import defer
 from twisted.logger import Logger
+
+from broker.kernel.records import KernelRecord
 
 #: seconds before the pool tries again after a pooled kernel failed to start
 RETRY_DELAY = 10.0
@@ -148,6 +154,7 @@ class KernelPool:
 
     def _launched(self, launched, warm):
         warm.launched = launched
+        self._record(warm)
         if self.starting is not warm:  # the pool stopped while it was launched
             self._discard(warm, kill=True)
             return None
@@ -186,6 +193,17 @@ class KernelPool:
     def _retry_now(self):
         self._retry = None
         self.refill()
+
+    def _record(self, warm):
+        """Mark the kernel's id in the kernel directory as pooled, with its pid (see the module)."""
+        if self.records is None:
+            return
+        try:
+            self.records.write(KernelRecord(warm.kernel_id, warm.kernel_name, None, None,
+                                            pid=warm.launched.pid, pooled=True))
+        except OSError as e:
+            self.log.error("cannot record pooled kernel {kernel_id}: {error}",
+                           kernel_id=warm.kernel_id, error=str(e))
 
     def _exited(self, result, warm):
         """A pooled kernel's process ended: forget it if it was the pool's, and refill."""

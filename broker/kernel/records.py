@@ -4,8 +4,8 @@ Per kernel ``<id>`` the kernel directory (mode 0700) holds, each file mode 0600:
 
 * ``kernel-<id>.json``: the connection file (loopback ports, HMAC key);
 * ``kernel-<id>.meta.json``: its :class:`KernelRecord` (id, kernelspec name,
-  owner, created, pid, ``seq_reserved``, ``shared``), replaced atomically on
-  every change;
+  owner, created, pid, ``seq_reserved``, ``shared``, ``pooled``), replaced
+  atomically on every change;
 * ``kernel-<id>.log``: the kernel process's own stdout and stderr (removed,
   with the connection file, when that process has ended), and
   ``kernel-<id>.log.1``, its older part once it passed its size
@@ -146,6 +146,8 @@ class KernelRecord:
     seq_reserved = attr.ib(default=0)
     #: user -> "watch" or "full": whom the kernel is shared with (kept for a re-attach)
     shared = attr.ib(factory=dict)
+    #: a warm pool's kernel not handed out yet: no one's work, killed rather than re-attached
+    pooled = attr.ib(default=False)
 
 
 class KernelRecords:
