@@ -212,20 +212,74 @@ def test_completion_caches_are_the_owners(classroom, pooled):
 def test_startup_files_run_as_the_owner_from_the_owners_profile(classroom):
     """A startup file in alice's own IPython profile runs in her pooled kernel, as her, after the switch."""
     account = pwd.getpwnam(PREFIX + "alice")
-    startup = os.path.join(classroom["home_root"], "alice", ".ipython", "profile_default", "startup")
-    os.makedirs(startup, exist_ok=True)
-    path = os.path.join(startup, "00-mine.py")
-    with open(path, "w") as f:
-        f.write("import os\n_startup_ran_as = os.getuid()\n")
-    for directory, _dirs, files in os.walk(os.path.join(classroom["home_root"], "alice", ".ipython")):
-        for name in [directory, *(os.path.join(directory, f) for f in files)]:
-            os.chown(name, account.pw_uid, account.pw_gid)
+    os.makedirs(os.path.join(classroom["home_root"], "alice", ".ipython", "profile_default",
+                             "startup"), exist_ok=True)
+    path = owners_profile_file(classroom, "alice", os.path.join("startup", "00-mine.py"),
+                               "import os\n_startup_ran_as = os.getuid()\n")
     kernel_id = take_pooled(classroom, "alice")
     try:
         assert ev(classroom, "alice", kernel_id, "_startup_ran_as") == str(account.pw_uid)
     finally:
         classroom["proxies"]["alice"].shutdown(kernel_id)
         os.remove(path)
+
+
+def owners_profile_file(classroom, user, name, text):
+    """Write *name* in *user*'s IPython profile (theirs, as IPython would have made it); its path."""
+    account = pwd.getpwnam(PREFIX + user)
+    ipython = os.path.join(classroom["home_root"], user, ".ipython")
+    profile = os.path.join(ipython, "profile_default")
+    os.makedirs(profile, exist_ok=True)
+    path = os.path.join(profile, name)
+    with open(path, "w") as f:
+        f.write(text)
+    for directory, _dirs, files in os.walk(ipython):
+        for entry in [directory, *(os.path.join(directory, f) for f in files)]:
+            os.chown(entry, account.pw_uid, account.pw_gid)
+    return path
+
+
+def test_the_owners_config_files_are_read_as_the_owner(classroom):
+    """alice's ipython_config.py in her profile applies to her pooled kernel (read as her, after the switch)."""
+    account = pwd.getpwnam(PREFIX + "alice")
+    path = owners_profile_file(classroom, "alice", "ipython_config.py",
+                               "c.InteractiveShell.ast_node_interactivity = 'all'\n"
+                               "c.IPKernelApp.exec_lines = ['_config_read_as = __import__(\"os\").getuid()']\n")
+    kernel_id = take_pooled(classroom, "alice")
+    try:
+        assert ev(classroom, "alice", kernel_id, "_config_read_as") == str(account.pw_uid)
+        assert ev(classroom, "alice", kernel_id, "get_ipython().ast_node_interactivity") == "'all'"
+    finally:
+        classroom["proxies"]["alice"].shutdown(kernel_id)
+        os.remove(path)
+
+
+def test_a_broken_config_file_is_logged_and_ignored(classroom):
+    """A config file that does not run does not cost alice her kernel: it starts and runs code."""
+    path = owners_profile_file(classroom, "alice", "ipython_kernel_config.py", "c.IPKernelApp(\n")
+    kernel_id = take_pooled(classroom, "alice")
+    try:
+        assert ev(classroom, "alice", kernel_id, "1+1") == "2"
+        with open(records.log_path(classroom["kernel_dir"], kernel_id)) as f:
+            assert "ipython_kernel_config.py" in f.read()
+    finally:
+        classroom["proxies"]["alice"].shutdown(kernel_id)
+        os.remove(path)
+
+
+def test_history_goes_to_the_owners_database(classroom, pooled):
+    """A pooled kernel's cells are saved in its owner's history.sqlite, a file of the owner's account."""
+    profile = os.path.join(classroom["home_root"], "alice", ".ipython", "profile_default")
+    database = os.path.join(profile, "history.sqlite")
+    assert ev(classroom, "alice", pooled["alice"], "str(get_ipython().history_manager.hist_file)") \
+        == repr(database)
+    ev(classroom, "alice", pooled["alice"], "marker_cell = 1")
+    saved = ev(classroom, "alice", pooled["alice"],
+               "_hm = get_ipython().history_manager; _hm.writeout_cache(); import sqlite3; "
+               "[r[0] for r in sqlite3.connect(str(_hm.hist_file)).execute("
+               "\"select source from history where source like 'marker_cell%'\")]")
+    assert ast.literal_eval(saved) == ["marker_cell = 1"]
+    assert os.stat(database).st_uid == pwd.getpwnam(PREFIX + "alice").pw_uid
 
 
 def test_a_pooled_kernel_cannot_reach_the_services_files_or_its_sockets(classroom, pooled):

@@ -35,8 +35,8 @@ from broker.kernel.errors import InvalidKernelId
 from broker.kernel.launcher import _KERNEL_ID, KernelLauncher
 
 
-#: a pooled kernel's IPython history is kept in memory: no database is opened before its
-#: owner is known (and none after: its history is not saved, see docs/kernels.md)
+#: a pooled kernel's IPython history is kept in memory while it waits: no database is opened
+#: before its owner is known; then it opens the owner's (fork_template._owners_history)
 IN_MEMORY_HISTORY = "--HistoryManager.hist_file=:memory:"
 
 

@@ -24,7 +24,8 @@ on stdin (requests) and stdout (answers), one JSON object per line:
   its own (once: the pipe is then closed) and is answered ``{"assigned":
   kernel_id}``. The child then confines itself (below), takes its owner's
   environment and IPython paths (IPython directory, profile, ``%store``
-  database, home and directory history), runs the startup files of its
+  database, home and directory history), reads the config files of its
+  owner's profile, opens its owner's history database, runs the startup files of its
   owner's profile and only then starts serving. A pooled child whose pipe
   closes unassigned (the template went) exits.
 
@@ -274,6 +275,8 @@ def _serve_pooled(request, status, assignment):
         os.environ.pop(name, None)
     os.environ.update(owner["env"])
     _owners_ipython(app)
+    _owners_config(app)
+    _owners_history(app.shell)
     _owners_caches()
     _reseed()
     run_startup_code()
@@ -299,6 +302,31 @@ def _owners_ipython(app):
     shell.starting_dir = os.getcwd()
     history = shell.history_manager.dir_hist
     history[:] = [Path.cwd() if not history or isinstance(history[0], Path) else os.getcwd()]
+
+
+def _owners_config(app):
+    """The owner's own config files (``ipython_config.py``, ``ipython_kernel_config.py`` in
+    their profile), read now, as the owner: the pool's initialisation, as the service, read
+    none. The command line keeps priority; a broken file is logged, as IPython does. Settings
+    IPython reads at start only (the shell's class, the kernel's ports) take no effect."""
+    app.config_file_paths = [app.profile_dir.location]
+    app.load_config_file()
+    for configurable in (app.shell, app.kernel):
+        configurable.update_config(app.config)
+    app.init_extensions()
+
+
+def _owners_history(shell):
+    """The owner's history database (``history.sqlite`` in their profile) instead of the
+    in-memory one the pool's initialisation used (no database may be opened before the
+    fork, nor as the service)."""
+    from IPython.core.history import HistoryManager
+    memory = shell.history_manager
+    owners = HistoryManager(shell=shell, parent=shell,
+                            hist_file=os.path.join(shell.profile_dir.location, "history.sqlite"))
+    owners.dir_hist[:] = memory.dir_hist
+    shell.configurables[:] = [owners if c is memory else c for c in shell.configurables]
+    shell.history_manager = owners
 
 
 def _fork(request):
