@@ -4,7 +4,7 @@ import os
 import shutil
 import tempfile
 
-from twisted.internet import task
+from twisted.internet import defer, task
 from twisted.trial.unittest import SynchronousTestCase
 
 from broker.kernel.logs import CHECK_INTERVAL, LogCap, old_log_path, output_tail, remove_logs, rotate_if_over
@@ -78,6 +78,45 @@ class LogCapTests(SynchronousTestCase):
         cap.stop()
         cap.stop()
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_the_rotation_runs_where_it_is_given(self):
+        """Given a runner (the service's thread pool), the copy runs there; the reactor is not held."""
+        handed = []
+
+        def run(f, *args):
+            handed.append(defer.Deferred())
+            handed[-1].addCallback(lambda _: f(*args))
+            return handed[-1]
+        LogCap(self.clock, self.path, max_bytes=10, run=run).start()
+        with open(self.path, "ab") as log:
+            log.write(b"x" * 20)
+        self.clock.advance(CHECK_INTERVAL)
+        self.assertEqual(os.path.getsize(self.path), 20, "not rotated on the clock's thread")
+        self.clock.advance(CHECK_INTERVAL)
+        self.assertEqual(len(handed), 1, "the next check waits for the one running")
+        handed[0].callback(None)
+        self.assertEqual(os.path.getsize(old_log_path(self.path)), 10)
+
+    def test_a_rotation_that_ends_after_the_logs_were_removed_leaves_nothing(self):
+        """Stopped and the logs removed while the copy ran: the old part it made again goes too."""
+        handed = []
+
+        def run(f, *args):
+            def raced(_):
+                rotated = f(*args)
+                # the kernel's end removed its logs on the reactor while the copy ran, just
+                # before the copy put the old part in place: the log is gone, the old part is not
+                os.remove(self.path)
+                return rotated
+            handed.append(defer.Deferred().addCallback(raced))
+            return handed[-1]
+        cap = LogCap(self.clock, self.path, max_bytes=10, run=run).start()
+        with open(self.path, "ab") as log:
+            log.write(b"x" * 20)
+        self.clock.advance(CHECK_INTERVAL)
+        cap.stop()
+        handed[0].callback(None)
+        self.assertEqual(os.listdir(self.dir), [])
 
     def test_a_missing_log_is_no_error(self):
         """A kernel whose log is gone (removed) is checked without complaint."""

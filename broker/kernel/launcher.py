@@ -205,8 +205,11 @@ class KernelLauncher:
     log = Logger()
 
     def __init__(self, reactor, kernel_dir, spec_manager=None, environ=None, cwd=None,
-                 log_max_bytes=DEFAULT_MAX_BYTES, accounts=None, confinement=None):
+                 log_max_bytes=DEFAULT_MAX_BYTES, accounts=None, confinement=None,
+                 run_blocking=None):
         self.reactor = reactor
+        #: run(f, *args) -> Deferred, for file work off the reactor (the log caps); None: inline
+        self.run_blocking = run_blocking
         #: a UserAccounts (multi-user mode: kernels run as their owner's account), or None
         self.accounts = accounts
         self.confinement = confinement or Confinement()
@@ -273,7 +276,7 @@ class KernelLauncher:
 
     def _log_cap(self, kernel_id):
         return LogCap(self.reactor, records.log_path(self.kernel_dir, kernel_id),
-                      self.log_max_bytes).start()
+                      self.log_max_bytes, run=self.run_blocking).start()
 
     def adopt(self, kernel_name, kernel_id, pid, poll_interval=POLL_INTERVAL):
         """A Deferred of the AdoptedKernel of a running kernel an earlier service started.

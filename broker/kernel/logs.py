@@ -7,7 +7,8 @@ cannot stand between the kernel and that file, so it caps it from outside:
 a :class:`LogCap` looks at the file's size every :data:`CHECK_INTERVAL`
 seconds and, once it is over *max_bytes*, copies its last *max_bytes* to
 ``kernel-<id>.log.1`` (replacing the older one) and truncates the log to
-zero; the kernel's next write lands at the new end (``O_APPEND``). A
+zero (in the reactor's thread pool, given *run*: copying megabytes must not
+stall the reactor); the kernel's next write lands at the new end (``O_APPEND``). A
 kernel's logs take at most about twice *max_bytes* on disk, plus what it
 writes in one interval; the few bytes written between the copy and the
 truncation are lost.
@@ -18,7 +19,7 @@ files, for the message of a failed start.
 
 import os
 
-from twisted.internet import task
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 #: default bytes of a kernel's .log before it is rotated (``--kernel-log-bytes``)
@@ -79,13 +80,20 @@ def remove_logs(log_path):
 
 
 class LogCap:
-    """Keeps one kernel's .log within *max_bytes*, checked every *interval* seconds on *clock*."""
+    """Keeps one kernel's .log within *max_bytes*, checked every *interval* seconds on *clock*.
+
+    *run(f, *args)* runs the check and rotation and gives a Deferred of its result
+    (a thread pool's runner in the service; by default here and now). The next
+    check waits for the last one.
+    """
 
     log = Logger()
 
-    def __init__(self, clock, log_path, max_bytes=DEFAULT_MAX_BYTES, interval=CHECK_INTERVAL):
+    def __init__(self, clock, log_path, max_bytes=DEFAULT_MAX_BYTES, interval=CHECK_INTERVAL,
+                 run=None):
         self.log_path = log_path
         self.max_bytes = max_bytes
+        self.run = run or defer.maybeDeferred
         self._check = task.LoopingCall(self.check)
         self._check.clock = clock
         self._interval = interval
@@ -100,9 +108,23 @@ class LogCap:
             self._check.stop()
 
     def check(self):
-        try:
-            if rotate_if_over(self.log_path, self.max_bytes):
-                self.log.info("rotated {path} at {max_bytes} bytes", path=self.log_path,
-                              max_bytes=self.max_bytes)
-        except OSError as e:
-            self.log.warn("cannot rotate {path}: {error}", path=self.log_path, error=str(e))
+        d = self.run(rotate_if_over, self.log_path, self.max_bytes)
+        d.addCallbacks(self._checked, self._failed)
+        return d.addBoth(self._tidy)
+
+    def _checked(self, rotated):
+        if rotated:
+            self.log.info("rotated {path} at {max_bytes} bytes", path=self.log_path,
+                          max_bytes=self.max_bytes)
+
+    def _failed(self, failure):
+        failure.trap(OSError)
+        self.log.warn("cannot rotate {path}: {error}", path=self.log_path,
+                      error=failure.getErrorMessage())
+
+    def _tidy(self, result):
+        """Stopped while a rotation ran in a thread: the kernel's logs may have been removed in
+        the meantime, and the rotation made the old part again; it goes too."""
+        if not self._check.running and not os.path.exists(self.log_path):
+            remove_logs(self.log_path)
+        return result

@@ -17,6 +17,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from broker.auth import HOST_AUTHID, KERNEL_HOST_ROLE, Principal
+from broker.kernel.accounts import thread_runner
 from broker.kernel.fork_launcher import ForkingLauncher
 from broker.kernel.host import KernelHost
 from broker.kernel.launcher import KernelLauncher
@@ -92,7 +93,8 @@ class KernelHostService(service.Service):
         self.reactor = reactor
         self.launcher = launcher or make_launcher(
             reactor, kernel_dir, kernel_factory, preload, environ=kernel_environ(),
-            log_max_bytes=kernel_log_bytes, accounts=accounts, confinement=confinement)
+            log_max_bytes=kernel_log_bytes, accounts=accounts, confinement=confinement,
+            run_blocking=thread_runner(reactor))
         # every kernel the host may run plus every pooled one has its channels open at once
         self.channels_factory = channels_factory or zmq_channels_factory(
             reactor, max_kernels + sum((pool or {}).values()))
