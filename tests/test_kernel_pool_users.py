@@ -406,6 +406,31 @@ def test_a_pooled_kernel_restarted_stays_its_owners(classroom, pooled):
     assert set(waiting) <= set(waiting_ids(classroom["service"]))  # the pool gave nothing
 
 
+HOLD = """\
+import subprocess
+_held = []
+try:
+    while True:
+        _held.append(subprocess.Popen(['sleep', '600']))
+except OSError:
+    pass
+len(_held)"""
+
+
+def test_an_account_at_its_process_limit_gets_no_kernel_and_the_reason(classroom):
+    """Alice's processes at --kernel-processes: a kernel from the pool is refused, saying why; once they end, she gets one."""
+    alice, first = classroom["proxies"]["alice"], classroom["first"]["alice"]
+    wait_for_waiting(classroom["service"])
+    assert int(ev(classroom, "alice", first, HOLD)) > 0
+    try:
+        with pytest.raises(Exception) as refused:
+            alice.start_kernel()
+        assert "--kernel-processes" in str(refused.value), refused.value
+    finally:
+        ev(classroom, "alice", first, "for _p in _held: _p.kill(); _p.wait()\nlen(_held)")
+    alice.shutdown(take_pooled(classroom, "alice"))
+
+
 def test_a_pooled_kernel_that_dies_is_restarted_as_its_owner(classroom, pooled):
     """Bob's handed-out kernel killed: the service restarts it (a fresh fork, not from the pool) as bob."""
     kernel_id = pooled["bob"]

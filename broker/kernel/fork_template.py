@@ -183,6 +183,25 @@ def _switch(confine):
     _confine(*confine)
     if confine[0] >= 0:
         _make_dumpable()
+        _room_for_a_thread()
+
+
+def _room_for_a_thread():
+    """Linux refuses an account past ``RLIMIT_NPROC`` at a uid switch only when an exec
+    follows; a forked kernel has none, so an account already at ``--kernel-processes`` would
+    get a kernel that cannot start a thread. One is started now: refused, the kernel ends
+    with the reason in its log (the start's error shows it)."""
+    import threading
+    try:
+        probe = threading.Thread(target=int, name="webkernel-room-probe")
+        probe.start()
+        probe.join()
+    except RuntimeError:
+        # to the kernel's log itself: a pooled kernel's sys.stderr is ipykernel's by now
+        os.write(2, b"webkernel: this account is at its limit of processes and threads "
+                    b"(--kernel-processes): end some of its processes or kernels, then "
+                    b"start again\n")
+        raise SystemExit(1) from None
 
 
 def _owners_caches():
