@@ -43,6 +43,17 @@ def _is_int(v, low, high):
     return type(v) is int and low <= v <= high
 
 
+def _json_object(v):
+    """A JSON object a Jupyter message can carry (as jupyter_client packs it)."""
+    if type(v) is not dict:
+        return False
+    try:
+        json.dumps(v, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 # What each argument must be (docs/kernels.md): name -> predicate(value, code).
 TEXT = lambda v, code: type(v) is str  # noqa: E731
 FLAG = lambda v, code: type(v) is bool  # noqa: E731
@@ -66,6 +77,12 @@ KINDS = {
     "kernel_name": lambda v, code: v is None or type(v) is str,
     "user": lambda v, code: type(v) is str and 0 < len(v) <= 256,
     "access": lambda v, code: type(v) is str and v in ("watch", "full"),
+    "msg_type": lambda v, code: type(v) is str and v in ("comm_open", "comm_msg", "comm_close"),
+    "content": lambda v, code: _json_object(v) and type(v.get("comm_id")) is str,
+    "metadata": lambda v, code: v is None or _json_object(v),
+    "buffers": lambda v, code: v is None or (type(v) is list and len(v) <= 64
+                                             and all(type(b) is bytes for b in v)),
+    "target_name": lambda v, code: v is None or type(v) is str,
 }
 # procedure -> (required arguments, optional arguments), as docs/kernels.md lists them
 KERNEL_PROCEDURES = {
@@ -86,6 +103,8 @@ KERNEL_PROCEDURES = {
     "shutdown": ([], []),
     "share": (["user"], ["access"]),
     "unshare": (["user"], []),
+    "comm": (["msg_type", "content"], ["metadata", "buffers"]),
+    "comm_info": ([], ["target_name"]),
 }
 HOST_PROCEDURES = {
     "webkernel.kernelspecs": ([], []),
@@ -188,7 +207,12 @@ def valid_value(name, code):
                   ["tail", "range", "search"]), "n": st.integers(0, 20),
               "session": st.integers(-2, 2), "start": st.integers(0, 3), "stop": st.integers(0, 5),
               "pattern": st.sampled_from(["*", "x*", "?"]), "since": st.integers(-5, 50),
-              "limit": st.integers(0, 5), "kernel_name": st.sampled_from(["python3", "nope"])}
+              "limit": st.integers(0, 5), "kernel_name": st.sampled_from(["python3", "nope"]),
+              "msg_type": st.sampled_from(["comm_open", "comm_msg", "comm_close"]),
+              "content": st.just({"comm_id": "fuzz", "target_name": "no.such.target", "data": {}}),
+              "metadata": st.one_of(st.none(), st.just({"version": "1"})),
+              "buffers": st.one_of(st.none(), st.lists(st.binary(max_size=3), max_size=2)),
+              "target_name": st.one_of(st.none(), st.text(max_size=5))}
     if name in simple:
         return simple[name]
     return st.booleans() if KINDS[name](True, None) else st.none()

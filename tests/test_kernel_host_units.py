@@ -915,6 +915,65 @@ class KernelHostTests(KernelHostTestCase):
                          {"session": self.client.session.id, "authid": self.client.session.authid,
                           "authrole": "anonymous"})
 
+    def test_comm_message_goes_on_shell_and_ends_at_idle(self):
+        """comm sends comm_msg on shell as given; the kernel's iopub answer is progress; the call ends at idle."""
+        kernel_id = self.start()["id"]
+        self.requests += 1
+        call_id = self.requests
+        content = {"comm_id": "c1", "data": {"method": "update", "state": {"value": 7}}}
+        self.client.send(message.Call(call_id, uris.kernel_procedure(kernel_id, "comm"),
+                                      args=["comm_msg", content],
+                                      kwargs={"metadata": {"version": "2.1.0"},
+                                              "buffers": [b"\x00\x01"]},
+                                      receive_progress=True))
+        self.settle()
+        channels = self.channels.last
+        request = sent(channels, "comm_msg", channel="shell")
+        self.assertEqual((request["content"], request["metadata"], request["buffers"]),
+                         (content, {"version": "2.1.0"}, [b"\x00\x01"]))
+        channels.publish("status", {"execution_state": "busy"}, parent=request)
+        channels.publish("comm_msg", {"comm_id": "c1", "data": {"method": "echo_update"}},
+                         parent=request)
+        self.settle()
+        self.assertEqual([bool(m.progress) for m in self.client.take()
+                          if getattr(m, "request", None) == call_id], [True, True])
+        channels.publish("status", {"execution_state": "idle"}, parent=request)
+        self.settle()
+        idle, final = [m for m in self.client.take() if getattr(m, "request", None) == call_id]
+        self.assertEqual((idle.progress, idle.kwargs["msg_type"]), (True, "status"))
+        self.assertFalse(final.progress)
+        self.assertEqual(final.kwargs["msg_id"], request["msg_id"])
+        self.assertEqual([o["msg_type"] for o in final.kwargs["outputs"]],
+                         ["status", "comm_msg", "status"])
+
+    def test_comm_arguments_are_checked(self):
+        """Only comm messages, JSON content with a comm_id (and a target_name to open), binary buffers."""
+        kernel_id = self.start()["id"]
+        procedure = uris.kernel_procedure(kernel_id, "comm")
+        for args, kwargs in ((["execute_request", {"comm_id": "c"}], {}),
+                             (["comm_msg", {"data": {}}], {}),
+                             (["comm_open", {"comm_id": "c"}], {}),
+                             (["comm_msg", {"comm_id": "c", "data": {"x": float("nan")}}], {}),
+                             (["comm_msg", "not an object"], {}),
+                             (["comm_msg", {"comm_id": "c"}], {"buffers": ["text"]}),
+                             (["comm_msg", {"comm_id": "c"}], {"buffers": [b""] * 65})):
+            error = self.error(procedure, *args, **kwargs)
+            self.assertEqual(error.error, "wamp.error.invalid_argument", (args, kwargs))
+        self.assertEqual([m for _, m in self.channels.last.sent if m["msg_type"].startswith("comm")],
+                         [])
+
+    def test_comm_info_asks_the_kernel(self):
+        """comm_info sends comm_info_request (with the target_name) and answers its reply's content."""
+        kernel_id = self.start()["id"]
+        call_id = self.kernel_call(kernel_id, "comm_info", target_name="jupyter.widget")
+        request = sent(self.channels.last, "comm_info_request")
+        self.assertEqual(request["content"], {"target_name": "jupyter.widget"})
+        comms = {"c1": {"target_name": "jupyter.widget"}}
+        self.channels.last.reply("shell", request, "comm_info_reply", {"status": "ok", "comms": comms})
+        self.settle()
+        (answer,) = [m for m in self.client.take() if getattr(m, "request", None) == call_id]
+        self.assertEqual(answer.args[0]["comms"], comms)
+
     def test_eval_cell_returns_text_plain(self):
         """eval_cell answers with the text/plain of the execute_result."""
         kernel_id = self.start()["id"]

@@ -186,6 +186,50 @@ class ExecutionTests(KernelTestCase):
         self.assertEqual((yield self.call(kid, "kernel_info"))["language_info"]["name"], "python")
 
 
+ECHO_TARGET = """\
+def _echo(comm, opened):
+    comm.send({'opened_with': opened['content']['data']})
+    comm.on_msg(lambda msg: comm.send({'echo': msg['content']['data'],
+                                       'buffers': [bytes(b).hex() for b in msg['buffers']]}))
+get_ipython().kernel.comm_manager.register_target('webkernel.echo', _echo)"""
+
+
+class CommTests(KernelTestCase):
+    """Comms (what widgets speak): opened, messaged and closed from a WAMP client."""
+
+    @defer.inlineCallbacks
+    def test_comm_open_message_info_close(self):
+        """A kernel-side target answers comm_open and comm_msg on iopub (as progress and on the
+        topic); comm_info lists the comm; comm_close ends it."""
+        kernel = yield self.start_kernel()
+        kid = kernel["id"]
+        yield self.call(kid, "eval_cell", ECHO_TARGET)
+        watcher = yield self.watch(kid)
+        opened = yield self.call(kid, "comm", "comm_open",
+                                 {"comm_id": "c1", "target_name": "webkernel.echo",
+                                  "data": {"hello": 1}})
+        opened = opened.kwresults
+        said = [o["content"]["data"] for o in opened["outputs"] if o["msg_type"] == "comm_msg"]
+        self.assertEqual(said, [{"opened_with": {"hello": 1}}])
+        self.assertEqual(opened["outputs"][-1]["content"]["execution_state"], "idle")
+        progress = []
+        answer = yield self.call(kid, "comm", "comm_msg", {"comm_id": "c1", "data": {"n": 2}},
+                                 buffers=[b"\x00\xff"],
+                                 options=CallOptions(on_progress=lambda **o: progress.append(o)))
+        answer = answer.kwresults
+        echoed = [o["content"]["data"] for o in answer["outputs"] if o["msg_type"] == "comm_msg"]
+        self.assertEqual(echoed, [{"echo": {"n": 2}, "buffers": ["00ff"]}])
+        self.assertEqual([o["seq"] for o in progress], [o["seq"] for o in answer["outputs"]])
+        on_topic = yield watcher.until(lambda e: e["msg_type"] == "comm_msg"
+                                       and "echo" in e["content"]["data"])
+        self.assertEqual(on_topic["parent_msg_id"], answer["msg_id"])
+        info = yield self.call(kid, "comm_info", target_name="webkernel.echo")
+        self.assertEqual(info["comms"], {"c1": {"target_name": "webkernel.echo"}})
+        yield self.call(kid, "comm", "comm_close", {"comm_id": "c1", "data": {}})
+        self.assertEqual((yield self.call(kid, "comm_info"))["comms"], {})
+        self.assertEqual((yield self.call(kid, "eval_cell", "1+1")), "2")
+
+
 class InputAndInterruptTests(KernelTestCase):
     """input(), interrupt, timeout and cancel."""
 

@@ -11,6 +11,7 @@ otherwise reach the caller as ``wamp.error.runtime_error``), and through
 the WAMP error of its URI.
 """
 
+import json
 from inspect import Signature, signature
 
 from broker import errors
@@ -74,6 +75,30 @@ def text_map(name, value, optional=False):
     for key, item in value.items():
         text(f"a key of {name}", key)
         text(f"{name}[{key!r}]", item)
+
+
+def json_object(name, value, optional=False):
+    """*value* must be a JSON object a Jupyter message can carry (or None if *optional*):
+    nothing but JSON's types, no NaN or infinity, Unicode text (as jupyter_client packs it)."""
+    if optional and value is None:
+        return
+    if type(value) is not dict:
+        raise refuse(f"{name} must be an object, not {_kind(value)}")
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise refuse(f"{name} is not JSON a kernel takes: {e}") from None
+
+
+def byte_strings(name, value, most, optional=False):
+    """*value* must be a list of at most *most* byte strings (or None if *optional*)."""
+    if optional and value is None:
+        return
+    if type(value) is not list or len(value) > most:
+        raise refuse(f"{name} must be a list of at most {most} binary values")
+    for item in value:
+        if type(item) is not bytes:
+            raise refuse(f"{name} must hold binary values, not {_kind(item)}")
 
 
 def checked(function, name, *bound, **injected):

@@ -88,11 +88,12 @@ def _kernel_errors(failure, kernel):
 
 
 def _request(kernel, channel, msg_type, content, details, on_output=None, interruptible=False,
-             caller=None):
+             caller=None, metadata=None, buffers=None):
     """Send a request; a Deferred of the reply that interrupts the kernel if canceled."""
     _check_ready(kernel)
     caller = caller if caller is not None else caller_of(details)
-    inner = kernel.conversation.request(channel, msg_type, content, caller, on_output)
+    inner = kernel.conversation.request(channel, msg_type, content, caller, on_output,
+                                        metadata=metadata, buffers=buffers)
     canceller = (lambda _: kernel.supervisor.interrupt()) if interruptible else None
     outer = defer.Deferred(canceller)
     inner.addErrback(_kernel_errors, kernel)
@@ -206,6 +207,45 @@ def kernel_info(kernel, details=None):
     return _request(kernel, "shell", "kernel_info_request", {}, details).addCallback(_reply_content)
 
 
+#: the comm messages a client may send a kernel (Jupyter messaging, "Custom messages")
+COMM_TYPES = ("comm_open", "comm_msg", "comm_close")
+#: the most binary buffers one comm message may carry
+MAX_BUFFERS = 64
+
+
+def comm(kernel, msg_type, content, metadata=None, buffers=None, details=None):
+    """Send a comm message (``comm_open``, ``comm_msg`` or ``comm_close``: widgets and other
+    comms) on shell. The kernel answers with outputs only (its comm messages on iopub, as
+    progress to the caller too); the result, once the kernel is idle after it:
+    ``{msg_id, outputs, omitted}``."""
+    arguments.choice("msg_type", msg_type, COMM_TYPES)
+    arguments.json_object("content", content)
+    arguments.text("content.comm_id", content.get("comm_id"))
+    if msg_type == "comm_open":
+        arguments.text("content.target_name", content.get("target_name"))
+    arguments.json_object("metadata", metadata, optional=True)
+    arguments.byte_strings("buffers", buffers, MAX_BUFFERS, optional=True)
+    progress = details.progress if details is not None else None
+    on_output = (lambda output: progress(**output)) if progress else None
+    d = _request(kernel, "shell", msg_type, content, details, on_output, metadata=metadata,
+                 buffers=buffers)
+    return d.addCallback(_comm_result)
+
+
+def _comm_result(reply_and_outputs):
+    reply, outputs = reply_and_outputs
+    return CallResult(msg_id=reply["parent_header"].get("msg_id"), outputs=outputs.outputs,
+                      omitted=outputs.omitted)
+
+
+def comm_info(kernel, target_name=None, details=None):
+    """The kernel's open comms (of *target_name*): its ``comm_info_reply`` content."""
+    arguments.text("target_name", target_name, optional=True)
+    content = {} if target_name is None else {"target_name": target_name}
+    return _request(kernel, "shell", "comm_info_request", content,
+                    details).addCallback(_reply_content)
+
+
 def input_(kernel, value, details=None):
     _check_text("value", value)
     kernel.conversation.answer_input(value, caller_of(details))
@@ -271,6 +311,7 @@ PROCEDURES = {
     "execute": execute, "eval_cell": eval_cell, "complete": complete, "inspect": inspect,
     "is_complete": is_complete, "history": history, "kernel_info": kernel_info,
     "input": input_, "outputs": outputs, "reply": reply, "interrupt": interrupt,
+    "comm": comm, "comm_info": comm_info,
 }
 LIFECYCLE = {"restart": restart, "shutdown": shutdown, "share": share, "unshare": unshare}
 

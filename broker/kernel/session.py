@@ -32,6 +32,8 @@ _REMEMBERED_CALLERS = 1000
 #: answered, so later ones' status arrives after the kernel is ready) and control or
 #: bookkeeping requests answered even while code runs (Jupyter Server's
 #: ``untracked_message_types``); their status is published, but is not the kernel's state
+#: messages a kernel answers with no reply, only with what it outputs until idle (comms)
+NO_REPLY = frozenset({"comm_open", "comm_msg", "comm_close"})
 UNTRACKED_REQUESTS = frozenset({
     "kernel_info_request", "comm_info_request", "shutdown_request", "interrupt_request",
     "debug_request", "history_request", "usage_request",
@@ -61,7 +63,8 @@ class Request:
         self.progress = None  # its ProgressBatch, when its progress is batched per turn
 
     def finished(self):
-        return self.reply is not None and (self.idle or not self.waits_for_idle)
+        replied = self.reply is not None or self.msg_type in NO_REPLY
+        return replied and (self.idle or not self.waits_for_idle)
 
 
 class KernelConversation:
@@ -87,12 +90,15 @@ class KernelConversation:
 
     # -- requests ---------------------------------------------------------------
 
-    def request(self, channel, msg_type, content, caller=None, on_output=None):
-        """Send a request; a Deferred fires with the reply (for execute: the reply and its ResultOutputs)."""
+    def request(self, channel, msg_type, content, caller=None, on_output=None, metadata=None,
+                buffers=None):
+        """Send a request; a Deferred fires with the reply (for execute: the reply and its
+        ResultOutputs; for a comm message, which has no reply: None and its ResultOutputs,
+        once the kernel is idle after it)."""
         if self.channels is None:
             return defer.fail(ConnectionError("the kernel has no channels open"))
-        waits = msg_type == "execute_request"
-        sent = self.channels.send(channel, msg_type, content)
+        waits = msg_type == "execute_request" or msg_type in NO_REPLY
+        sent = self.channels.send(channel, msg_type, content, metadata=metadata, buffers=buffers)
         msg_id = sent["header"]["msg_id"]
         request = Request(msg_id, msg_type, caller, on_output, waits)
         if on_output is not None and self.clock is not None:
@@ -246,7 +252,10 @@ class KernelConversation:
             if request.progress is not None:
                 request.progress.flush()
             if request.waits_for_idle:
-                request.deferred.callback((request.reply, request.outputs))
+                # a comm message has no reply: a stand-in names what the outputs answer
+                reply = request.reply if request.reply is not None else {
+                    "parent_header": {"msg_id": request.msg_id}, "content": {}}
+                request.deferred.callback((reply, request.outputs))
             else:
                 request.deferred.callback(request.reply)
 
