@@ -81,14 +81,34 @@ class RequestTests(SynchronousTestCase):
                           "client-1"))
 
     def test_unsupported(self):
-        """A request with no call gets an error reply; comm_info an empty one; comm messages nothing."""
+        """A request with no call gets an error reply, and no call is made."""
         s = socket()
         requests.handle(s, request("debug_request", channel="control"))
-        requests.handle(s, request("comm_info_request"))
-        requests.handle(s, request("comm_msg"))
         self.assertEqual([(c, t, content["status"]) for c, t, content, _ in s.sent],
-                         [("control", "debug_reply", "error"), ("shell", "comm_info_reply", "ok")])
+                         [("control", "debug_reply", "error")])
         self.assertEqual(s.client.calls, [])
+
+    def test_comm_messages(self):
+        """comm_msg is the comm call (content, metadata, binary buffers); the kernel's answer is
+        addressed to it; no reply. comm_info_request asks the kernel."""
+        s = socket()
+        msg = request("comm_msg", {"comm_id": "c1", "data": {"method": "update"}})
+        msg.update(metadata={"version": "2.1.0"}, buffers=[memoryview(b"\x01"), "not binary"])
+        requests.handle(s, msg)
+        name, kwargs, d = s.client.calls[0]
+        self.assertEqual((name, kwargs["msg_type"], kwargs["content"], kwargs["metadata"],
+                          kwargs["buffers"]),
+                         ("comm", "comm_msg", msg["content"], {"version": "2.1.0"}, [b"\x01"]))
+        kwargs["on_progress"](**output("comm_msg", "kernel-9", 4, content={"comm_id": "c1"}))
+        self.assertEqual(s.trail.parent_of("kernel-9")["msg_id"], "client-1")
+        d.callback({"msg_id": "kernel-9", "outputs": []})
+        self.assertEqual(s.sent, [("iopub", "comm_msg", {"comm_id": "c1"}, "client-1")])
+        requests.handle(s, request("comm_info_request", {"target_name": "jupyter.widget"},
+                                   msg_id="client-2"))
+        name, kwargs, d = s.client.calls[1]
+        self.assertEqual((name, kwargs["target_name"]), ("comm_info", "jupyter.widget"))
+        d.callback({"status": "ok", "comms": {"c1": {"target_name": "jupyter.widget"}}})
+        self.assertEqual(s.sent[-1][:2] + (s.sent[-1][3],), ("shell", "comm_info_reply", "client-2"))
 
     def test_input_interrupt_shutdown(self):
         """input_reply calls input; interrupt and shutdown(restart) call theirs and reply."""

@@ -4,8 +4,8 @@ One small handler per ``msg_type`` (:data:`HANDLERS`). Every reply is
 addressed to the client's request (its header as ``parent_header``), so
 the client matches it. A call that fails becomes a reply with
 ``status: "error"`` and the WAMP error's URI as ``ename``. A request the
-kernel API has no call for (``comm_*``, ``debug_request`` …) gets an error
-reply saying so, or, for messages that expect none, is dropped with a log line.
+kernel API has no call for (``debug_request`` …) gets an error reply saying
+so, or, for messages that expect none, is dropped with a log line.
 """
 
 from twisted.logger import Logger
@@ -24,6 +24,7 @@ FIELDS = {
     "history": ("hist_access_type", "n", "output", "raw", "session", "start", "stop",
                 "pattern", "unique"),
     "kernel_info": (),
+    "comm_info": ("target_name",),
 }
 
 
@@ -57,18 +58,25 @@ def _shell(name):
     return handle
 
 
-def execute(socket, msg):
-    header, channel = msg["header"], msg["channel"]
-    content = _fields("execute", msg["content"])
-    content.setdefault("allow_stdin", True)
-
+def _relay(socket, header, answered_later=False):
+    """The progress of a call whose outputs answer the client's message *header*: each goes
+    to the client addressed to it (the kernel's request id remembered in the trail)."""
     def progress(*args, **output):
         kernel_msg_id = output.get("parent_msg_id")
         if kernel_msg_id is not None and kernel_msg_id not in socket.trail.parents:
             socket.trail.remember(kernel_msg_id, header)
-            socket.trail.unanswered[kernel_msg_id] = header
+            if answered_later:
+                socket.trail.unanswered[kernel_msg_id] = header
         if socket.live:
             socket.send_output(output, header)
+    return progress
+
+
+def execute(socket, msg):
+    header, channel = msg["header"], msg["channel"]
+    content = _fields("execute", msg["content"])
+    content.setdefault("allow_stdin", True)
+    progress = _relay(socket, header, answered_later=True)
 
     def answered(result):
         if socket.live:   # else the reply waits in the trail for the session_id's return
@@ -91,9 +99,18 @@ def answer_missed(socket, kernel_msg_id):
     d.addCallbacks(answered, _error_reply(socket, "shell", "execute_reply", header))
 
 
-def comm_info(socket, msg):
-    socket.send_jupyter(msg["channel"], "comm_info_reply", {"status": "ok", "comms": {}},
-                        msg["header"])
+def comm(socket, msg):
+    """``comm_open``, ``comm_msg``, ``comm_close`` (widgets): the ``comm`` call with progress.
+    Jupyter gives them no reply; what the kernel outputs for one goes back addressed to it.
+    Binary buffers come only on the v1 protocol (the legacy one has none)."""
+    header = msg["header"]
+    buffers = [bytes(b) for b in msg.get("buffers") or () if isinstance(b, (bytes, memoryview))]
+    d = _call(socket, "comm", on_progress=_relay(socket, header), msg_type=header["msg_type"],
+              content=msg["content"], metadata=msg.get("metadata") or None,
+              buffers=buffers or None)
+    d.addErrback(lambda f: _log.info("{msg_type} on {kernel_id} refused: {why}",
+                                     msg_type=header["msg_type"], kernel_id=socket.kernel_id,
+                                     why=f.getErrorMessage()))
 
 
 def input_reply(socket, msg):
@@ -126,7 +143,10 @@ HANDLERS = {
     "is_complete_request": _shell("is_complete"),
     "history_request": _shell("history"),
     "kernel_info_request": _shell("kernel_info"),
-    "comm_info_request": comm_info,
+    "comm_info_request": _shell("comm_info"),
+    "comm_open": comm,
+    "comm_msg": comm,
+    "comm_close": comm,
     "input_reply": input_reply,
     "interrupt_request": interrupt,
     "shutdown_request": shutdown,

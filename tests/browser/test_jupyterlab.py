@@ -64,7 +64,7 @@ def test_run_cells_in_jupyterlab(lab, browser):
     context = browser.new_context(viewport={"width": 1300, "height": 900})
     page = context.new_page()
     try:
-        page.goto(lab.url + "lab/tree/gateway.ipynb", timeout=LOAD)
+        page.goto(lab.url + "lab/tree/gateway.ipynb?reset", timeout=LOAD)  # only this notebook open
         expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=LOAD)
         # the kernel (webkernel's, through the gateway) is connected and idle; before it is,
         # a cell run with Shift+Enter runs on no kernel at all
@@ -85,6 +85,41 @@ def test_run_cells_in_jupyterlab(lab, browser):
     except Exception:
         page.screenshot(path=str(ARTIFACTS / "jupyterlab-failed.png"))
         (ARTIFACTS / "jupyterlab-failed.log").write_text(
+            lab.log() + "\n---- webkernel ----\n" + lab.service.log())
+        raise
+    finally:
+        context.close()
+
+
+def test_widgets_work_both_ways_in_jupyterlab(lab, browser):
+    """An ipywidgets slider shows; the kernel moving it moves it on the page; a key on the page moves it in the kernel."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    notebook_file(lab, "widgets.ipynb")
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(lab.url + "lab/tree/widgets.ipynb?reset", timeout=LOAD)  # only this notebook open
+        expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=LOAD)
+        run_cell(page, "import ipywidgets as w\nslider = w.IntSlider(value=3, max=10)\nslider")
+        first = page.locator(".jp-Notebook .jp-Cell").nth(0)
+        readout = first.locator(".widget-readout")
+        expect(readout).to_have_text("3", timeout=OUTPUT)       # comm_open from the kernel
+        run_cell(page, "slider.value = 7")
+        expect(readout).to_have_text("7", timeout=OUTPUT)       # comm_msg from the kernel
+        handle = first.locator(".noUi-handle")
+        handle.focus()
+        handle.press("ArrowRight")                               # comm_msg to the kernel
+        expect(readout).to_have_text("8", timeout=OUTPUT)
+        # the slider's cell is the active one now: type into the empty third cell itself
+        third = page.locator(".jp-Notebook .jp-Cell").nth(2)
+        third.locator(".cm-content").click()
+        page.keyboard.type("print('kernel sees', slider.value)")
+        page.keyboard.press("Shift+Enter")
+        expect(third.locator(".jp-OutputArea")).to_contain_text("kernel sees 8", timeout=OUTPUT)
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-widgets.png"))
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-widgets-failed.png"))
+        (ARTIFACTS / "jupyterlab-widgets-failed.log").write_text(
             lab.log() + "\n---- webkernel ----\n" + lab.service.log())
         raise
     finally:
