@@ -154,8 +154,8 @@ def teaching_may(action, uri, match):
         return (uri, match) in TEACHING_SUBSCRIPTIONS
     if match != "exact":
         return False
-    if uri in (class_uris.SUBSCRIPTION_MATCH, class_uris.SUBSCRIPTION_GET, class_uris.COUNT_SUBSCRIBERS,
-               uris.KERNELS_LIST):
+    if uri in (class_uris.SUBSCRIPTION_MATCH, class_uris.SUBSCRIPTION_GET,
+               class_uris.COUNT_SUBSCRIBERS, uris.KERNELS_LIST):
         return True
     kernel_id = uris.kernel_id_of(uri)
     name = uri[len(uris.KERNEL_PREFIX) + len(kernel_id) + 1:]

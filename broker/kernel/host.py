@@ -60,8 +60,8 @@ def recorded_shares(shared):
     """The shares a kernel's record holds, as the share procedure would have let them be."""
     if not isinstance(shared, dict):
         return {}
-    valid = {user: access for user, access in shared.items()
-             if isinstance(user, str) and 0 < len(user) <= 256 and access in procedures.SHARE_ACCESS}
+    valid = {user: access for user, access in shared.items() if isinstance(user, str)
+             and 0 < len(user) <= 256 and access in procedures.SHARE_ACCESS}
     return dict(list(valid.items())[:procedures.MAX_SHARES])
 
 

@@ -8,8 +8,9 @@ the router's meta API whether anyone but the classroom session is
 subscribed to the kernel's output (``wamp.subscription.match``, ``get`` and
 ``count_subscribers``: an open notebook page, a teacher watching); only a
 subscription whose URI names the kernel counts (a prefix or wildcard over
-every kernel watches none in particular); if no one is, it shuts the kernel down and publishes ``{event: "culled", kernel_id,
-owner, idle_seconds, reason}`` on ``webkernel.class.events`` to the owner,
+every kernel watches none in particular); if no one is, it shuts the
+kernel down and publishes ``{event: "culled", kernel_id, owner,
+idle_seconds, reason}`` on ``webkernel.class.events`` to the owner,
 teachers and observers. A kernel is culled at most once per check; a
 failing check is logged and tried again at the next.
 """
