@@ -168,3 +168,36 @@ class FrameLimitTests(SynchronousTestCase):
                          [("stderr", "client-1"), ("stdout", "client-1")])
         self.assertIn("at seq 9", sent[0]["content"]["text"])
         self.assertEqual(s.trail.last_seq, 10)
+
+
+class OutputWidgetIdTests(SynchronousTestCase):
+    """An Output widget's msg_id in comm state: the client's id out, the kernel's in."""
+
+    def setUp(self):
+        from broker.gateway import comms
+        self.comms = comms
+        self.trail = SessionTrail()
+        self.trail.remember("kernel-1", {"msg_id": "client-1", "msg_type": "execute_request"})
+
+    def test_to_client(self):
+        """A known kernel id becomes the client's; a copy is made; other messages and ids stay."""
+        content = {"comm_id": "c", "data": {"method": "update", "state": {"msg_id": "kernel-1"},
+                                            "buffer_paths": []}}
+        seen = self.comms.to_client("comm_msg", content, self.trail)
+        self.assertEqual(seen["data"]["state"], {"msg_id": "client-1"})
+        self.assertEqual(seen["data"]["buffer_paths"], [])
+        self.assertEqual(content["data"]["state"]["msg_id"], "kernel-1", "the output is shared")
+        unknown = {"comm_id": "c", "data": {"state": {"msg_id": "another-clients"}}}
+        self.assertIs(self.comms.to_client("comm_msg", unknown, self.trail), unknown)
+        self.assertIs(self.comms.to_client("stream", content, self.trail), content)
+        cleared = {"comm_id": "c", "data": {"state": {"msg_id": ""}}}
+        self.assertIs(self.comms.to_client("comm_msg", cleared, self.trail), cleared)
+
+    def test_to_kernel(self):
+        """A client id the trail knows becomes the kernel's; anything else is left."""
+        content = {"comm_id": "c", "data": {"method": "update", "state": {"msg_id": "client-1"}}}
+        self.assertEqual(self.comms.to_kernel(content, self.trail)["data"]["state"]["msg_id"],
+                         "kernel-1")
+        for other in ({"comm_id": "c", "data": {"state": {"value": 3}}}, {"comm_id": "c"},
+                      {"comm_id": "c", "data": {"state": {"msg_id": "unknown"}}}):
+            self.assertIs(self.comms.to_kernel(other, self.trail), other)

@@ -38,7 +38,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from broker.client.asynchronous import AsyncClient
-from broker.gateway import requests, wire
+from broker.gateway import comms, requests, wire
 from broker.gateway.ids import dashed
 from broker.gateway.replay import SessionTrails
 from broker.gateway.sendqueue import DEFAULT_LIMIT, SendQueue
@@ -211,7 +211,8 @@ class KernelSocket(WebSocketServerProtocol):
         if msg_type == "gap":   # never on a topic to an in-process session; kept for safety
             return self._notice(output, parent, "some outputs were not delivered")
         channel = "stdin" if msg_type == "input_request" else "iopub"
-        sent = self.send_jupyter(channel, msg_type, output.get("content") or {}, parent,
+        content = comms.to_client(msg_type, output.get("content") or {}, self.trail)
+        sent = self.send_jupyter(channel, msg_type, content, parent,
                                  output.get("metadata"), output.get("buffers"))
         if not sent:
             self._notice(output, parent, f"an output of type {msg_type} was larger than "

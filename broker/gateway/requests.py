@@ -11,6 +11,7 @@ so, or, for messages that expect none, is dropped with a log line.
 from twisted.logger import Logger
 
 from broker.client.errors import KernelError
+from broker.gateway import comms
 from broker.kernel import uris
 
 _log = Logger()
@@ -106,7 +107,8 @@ def comm(socket, msg):
     header = msg["header"]
     buffers = [bytes(b) for b in msg.get("buffers") or () if isinstance(b, (bytes, memoryview))]
     d = _call(socket, "comm", on_progress=_relay(socket, header), msg_type=header["msg_type"],
-              content=msg["content"], metadata=msg.get("metadata") or None,
+              content=comms.to_kernel(msg["content"], socket.trail),
+              metadata=msg.get("metadata") or None,
               buffers=buffers or None)
     d.addErrback(lambda f: _log.info("{msg_type} on {kernel_id} refused: {why}",
                                      msg_type=header["msg_type"], kernel_id=socket.kernel_id,

@@ -124,3 +124,32 @@ def test_widgets_work_both_ways_in_jupyterlab(lab, browser):
         raise
     finally:
         context.close()
+
+
+def test_interact_shows_its_output_in_its_widget(lab, browser):
+    """interact's Output widget captures what the function prints, at the start and when the slider moves."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    notebook_file(lab, "interact.ipynb")
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(lab.url + "lab/tree/interact.ipynb?reset", timeout=LOAD)  # only this notebook open
+        expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=LOAD)
+        run_cell(page, "from ipywidgets import interact\n"
+                       "interact(lambda x: print('twice', x * 2), x=5);")
+        first = page.locator(".jp-Notebook .jp-Cell").nth(0)
+        captured = first.locator(".widget-output")   # the Output widget, not the cell's own area
+        expect(captured).to_contain_text("twice 10", timeout=OUTPUT)
+        handle = first.locator(".noUi-handle")
+        handle.focus()
+        handle.press("ArrowRight")
+        expect(captured).to_contain_text("twice 12", timeout=OUTPUT)
+        expect(captured).not_to_contain_text("twice 10")
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-interact.png"))
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-interact-failed.png"))
+        (ARTIFACTS / "jupyterlab-interact-failed.log").write_text(
+            lab.log() + "\n---- webkernel ----\n" + lab.service.log())
+        raise
+    finally:
+        context.close()
