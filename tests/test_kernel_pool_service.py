@@ -42,13 +42,21 @@ class PoolServiceTests(TestCase):
     timeout = 180
 
     @defer.inlineCallbacks
+    def pooled_service(self, size):
+        """A service with ``--pool python3=SIZE`` once the pool is full, its kernel directory,
+        and a client joined to it."""
+        kernel_dir = tempfile.mkdtemp(prefix="webkernel-pool-")
+        service = ServiceProcess("--anonymous", "--kernel-dir", kernel_dir, "--pool",
+                                 f"python3={size}")
+        self.addCleanup(service.stop)
+        yield logged(service, f"{size} in the pool")
+        client = yield joined(service, realm="webkernel")
+        return service, kernel_dir, client
+
+    @defer.inlineCallbacks
     def test_pool_hands_out_refills_and_stops_clean(self):
         """Two kernels wait unlisted; a start gets one that runs code; stop leaves no process or file."""
-        kernel_dir = tempfile.mkdtemp(prefix="webkernel-pool-")
-        service = ServiceProcess("--anonymous", "--kernel-dir", kernel_dir, "--pool", "python3=2")
-        self.addCleanup(service.stop)
-        yield logged(service, "2 in the pool")
-        client = yield joined(service, realm="webkernel")
+        service, kernel_dir, client = yield self.pooled_service(2)
         self.assertEqual((yield client.call("webkernel.kernels.list")), [])
         pooled = psutil.Process(service.process.pid).children(recursive=True)
         self.assertEqual(len(pooled), 2)
@@ -71,11 +79,7 @@ class PoolServiceTests(TestCase):
     @defer.inlineCallbacks
     def test_a_crashed_services_pooled_kernel_is_killed_its_handed_out_one_reattached(self):
         """SIGKILL of the service: the next start kills the waiting pooled kernel and re-attaches the handed-out one."""
-        kernel_dir = tempfile.mkdtemp(prefix="webkernel-pool-")
-        first = ServiceProcess("--anonymous", "--kernel-dir", kernel_dir, "--pool", "python3=1")
-        self.addCleanup(first.stop)
-        yield logged(first, "1 in the pool")
-        client = yield joined(first, realm="webkernel")
+        first, kernel_dir, client = yield self.pooled_service(1)
         model = yield client.call("webkernel.kernels.start").addTimeout(60, reactor)
         yield client.call(f"webkernel.kernel.{model['id']}.eval_cell", "x = 41")
         yield logged(first, "1 in the pool", count=2)   # the refill waits, unlisted

@@ -7,6 +7,7 @@ into JupyterLab's input box reaches the kernel. Screenshots go to
 ``test-artifacts/browser/``. Every wait is bounded; no sleeps.
 """
 
+import contextlib
 import secrets
 import shutil
 
@@ -57,18 +58,34 @@ def run_cell(page, code):
     page.keyboard.press("Shift+Enter")
 
 
-def test_run_cells_in_jupyterlab(lab, browser):
-    """2+3 shows 5; printed lines show while the cell waits on input(); the typed answer is used."""
+@contextlib.contextmanager
+def opened_notebook(lab, browser, name):
+    """A tab on a new notebook NAME.ipynb, alone in JupyterLab (``?reset``: the workspace
+    forgets the other tests' tabs), its kernel idle. If the body fails, a screenshot and
+    both services' logs go to ARTIFACTS as ``jupyterlab-NAME-failed.*``."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    notebook_file(lab, "gateway.ipynb")
+    notebook_file(lab, f"{name}.ipynb")
     context = browser.new_context(viewport={"width": 1300, "height": 900})
     page = context.new_page()
     try:
-        page.goto(lab.url + "lab/tree/gateway.ipynb?reset", timeout=LOAD)  # only this notebook open
+        page.goto(lab.url + f"lab/tree/{name}.ipynb?reset", timeout=LOAD)
         expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=LOAD)
         # the kernel (webkernel's, through the gateway) is connected and idle; before it is,
         # a cell run with Shift+Enter runs on no kernel at all
         expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=LOAD)
+        yield page
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / f"jupyterlab-{name}-failed.png"))
+        (ARTIFACTS / f"jupyterlab-{name}-failed.log").write_text(
+            lab.log() + "\n---- webkernel ----\n" + lab.service.log())
+        raise
+    finally:
+        context.close()
+
+
+def test_run_cells_in_jupyterlab(lab, browser):
+    """2+3 shows 5; printed lines show while the cell waits on input(); the typed answer is used."""
+    with opened_notebook(lab, browser, "gateway") as page:
         run_cell(page, "2+3")
         first = page.locator(".jp-Notebook .jp-Cell").nth(0)
         expect(first.locator(".jp-OutputArea-output")).to_have_text("5", timeout=OUTPUT)
@@ -82,24 +99,11 @@ def test_run_cells_in_jupyterlab(lab, browser):
         box.press("Enter")
         expect(second.locator(".jp-OutputArea")).to_contain_text("hello webkernel", timeout=OUTPUT)
         page.screenshot(path=str(ARTIFACTS / "jupyterlab.png"))
-    except Exception:
-        page.screenshot(path=str(ARTIFACTS / "jupyterlab-failed.png"))
-        (ARTIFACTS / "jupyterlab-failed.log").write_text(
-            lab.log() + "\n---- webkernel ----\n" + lab.service.log())
-        raise
-    finally:
-        context.close()
 
 
 def test_widgets_work_both_ways_in_jupyterlab(lab, browser):
     """An ipywidgets slider shows; the kernel moving it moves it on the page; a key on the page moves it in the kernel."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    notebook_file(lab, "widgets.ipynb")
-    context = browser.new_context(viewport={"width": 1300, "height": 900})
-    page = context.new_page()
-    try:
-        page.goto(lab.url + "lab/tree/widgets.ipynb?reset", timeout=LOAD)  # only this notebook open
-        expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=LOAD)
+    with opened_notebook(lab, browser, "widgets") as page:
         run_cell(page, "import ipywidgets as w\nslider = w.IntSlider(value=3, max=10)\nslider")
         first = page.locator(".jp-Notebook .jp-Cell").nth(0)
         readout = first.locator(".widget-readout")
@@ -117,24 +121,11 @@ def test_widgets_work_both_ways_in_jupyterlab(lab, browser):
         page.keyboard.press("Shift+Enter")
         expect(third.locator(".jp-OutputArea")).to_contain_text("kernel sees 8", timeout=OUTPUT)
         page.screenshot(path=str(ARTIFACTS / "jupyterlab-widgets.png"))
-    except Exception:
-        page.screenshot(path=str(ARTIFACTS / "jupyterlab-widgets-failed.png"))
-        (ARTIFACTS / "jupyterlab-widgets-failed.log").write_text(
-            lab.log() + "\n---- webkernel ----\n" + lab.service.log())
-        raise
-    finally:
-        context.close()
 
 
 def test_interact_shows_its_output_in_its_widget(lab, browser):
     """interact's Output widget captures what the function prints, at the start and when the slider moves."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    notebook_file(lab, "interact.ipynb")
-    context = browser.new_context(viewport={"width": 1300, "height": 900})
-    page = context.new_page()
-    try:
-        page.goto(lab.url + "lab/tree/interact.ipynb?reset", timeout=LOAD)  # only this notebook open
-        expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=LOAD)
+    with opened_notebook(lab, browser, "interact") as page:
         run_cell(page, "from ipywidgets import interact\n"
                        "interact(lambda x: print('twice', x * 2), x=5);")
         first = page.locator(".jp-Notebook .jp-Cell").nth(0)
@@ -146,10 +137,3 @@ def test_interact_shows_its_output_in_its_widget(lab, browser):
         expect(captured).to_contain_text("twice 12", timeout=OUTPUT)
         expect(captured).not_to_contain_text("twice 10")
         page.screenshot(path=str(ARTIFACTS / "jupyterlab-interact.png"))
-    except Exception:
-        page.screenshot(path=str(ARTIFACTS / "jupyterlab-interact-failed.png"))
-        (ARTIFACTS / "jupyterlab-interact-failed.log").write_text(
-            lab.log() + "\n---- webkernel ----\n" + lab.service.log())
-        raise
-    finally:
-        context.close()
