@@ -30,7 +30,7 @@ A = "a" * 32  # alice's kernel
 B = "b" * 32  # bob's kernel
 UNKNOWN = "c" * 32
 CHANGING = ("execute", "eval_cell", "input", "complete", "inspect", "is_complete",
-            "interrupt", "restart", "shutdown")
+            "interrupt", "restart", "shutdown", "comm", "comm_info")
 READING = ("outputs", "reply", "kernel_info", "history")
 
 
